@@ -1,0 +1,1 @@
+"""FME Studio app (Streamlit). Run with `streamlit run app.py`."""

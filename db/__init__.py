@@ -1,0 +1,1 @@
+"""SQLAlchemy models, engine and sessions (SQLite by default, any SQLAlchemy URL)."""

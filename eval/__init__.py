@@ -1,0 +1,1 @@
+"""Evaluation without people: recognizers, automatic evaluation, augmented recognition, objective metrics."""

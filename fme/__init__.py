@@ -1,0 +1,1 @@
+"""The `fme` command: a thin layer over generation/, eval/, study/ and db/."""

@@ -1,0 +1,3 @@
+from fme.cli import main
+
+raise SystemExit(main())

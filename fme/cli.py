@@ -1,0 +1,71 @@
+"""`fme`: one console script; each package registers its own sub-commands.
+
+A package that offers commands has a module with `register(subparsers)`, which adds
+parsers whose `func` attribute takes the parsed namespace and returns an exit status.
+The modules are listed in COMMAND_MODULES and imported lazily (torch is not imported
+to print `fme --help`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from generation.errors import FMEError
+
+# Modules that define `register(subparsers)`. A missing module is skipped so that a
+# partial install (or a package not written yet) does not break the others.
+COMMAND_MODULES = [
+    "generation.synth.cli",
+    "generation.data.cli",
+    "generation.cli",
+    "eval.cli",
+    "study.cli",
+    "study.report_cli",
+    "fme.bench",
+    "fme.demo",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fme",
+        description="FME Studio: facial micro-expression generation and evaluation.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except FMEError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

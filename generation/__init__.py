@@ -1,0 +1,5 @@
+"""Generation: face data -> facial prior -> motion-transfer models -> training -> animation.
+
+This package imports nothing else of FME Studio; `eval` and `study` import from it
+(data records, video I/O and the error family only).
+"""

@@ -1,0 +1,1 @@
+"""Datasets: readers, clip records, splits, prepared-clip cache."""

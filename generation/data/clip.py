@@ -1,0 +1,60 @@
+"""The `Clip` record that every dataset reader returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# MEGC2019 composite classes, in this order everywhere (recognizer outputs, tables).
+LABELS: tuple[str, ...] = ("negative", "positive", "surprise")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One micro-expression clip of a dataset.
+
+    `onset`, `apex` and `offset` are the dataset's own frame numbers (as in the coding
+    sheet and file names); `frames[k]` is the path of the k-th frame in temporal order,
+    and `frame_numbers[k]` its dataset frame number. `label` is the MEGC2019 3-class
+    label (one of LABELS) or None when the composite leaves the clip out.
+    """
+
+    dataset: str
+    subject: str
+    clip_id: str
+    frames: tuple[Path, ...]
+    frame_numbers: tuple[int, ...]
+    onset: int
+    apex: int
+    offset: int
+    emotion: str
+    label: str | None
+    aus: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def key(self) -> str:
+        """A name unique across datasets: `<dataset>/<subject>/<clip_id>`."""
+        return f"{self.dataset}/{self.subject}/{self.clip_id}"
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.frames)
+
+    def index_of(self, frame_number: int) -> int:
+        """Position in `frames` of a dataset frame number (the nearest one if absent)."""
+        nums = self.frame_numbers
+        if frame_number in nums:
+            return nums.index(frame_number)
+        return min(range(len(nums)), key=lambda k: abs(nums[k] - frame_number))
+
+    @property
+    def onset_index(self) -> int:
+        return self.index_of(self.onset)
+
+    @property
+    def apex_index(self) -> int:
+        return self.index_of(self.apex)
+
+    @property
+    def offset_index(self) -> int:
+        return self.index_of(self.offset)

@@ -1,0 +1,90 @@
+"""The contract between the motion-transfer models and the trainer / animator.
+
+Every variant (`fomm`, `fomm-ewp`, `fomm-awp`, `mraa`, `mraa-ewp`, `mraa-awp`) is an
+`AnimationModel`. The trainer, the animator, `fme megc` and `fme import-checkpoint`
+only use the methods below, so FOMM and MRAA plug into one trainer and one animator.
+
+Tensors: images are float in [0, 1], shape (B, 3, H, W); landmarks are the dlib 68
+points of the same frames in pixel coordinates of those images, shape (B, 68, 2)
+(x, y). Models turn landmarks into the facial prior themselves (`generation.prior`),
+so no landmark detection happens inside a training step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class AnimationModel(nn.Module):
+    """Base class of the FOMM and MRAA variants.
+
+    Subclasses hold their networks as attributes with the upstream names
+    (FOMM: `generator`, `kp_detector`, `discriminator`; MRAA: `generator`,
+    `region_predictor`, `bg_predictor`), so that `upstream_state_dicts` matches a
+    checkpoint of the reference code.
+    """
+
+    #: one of generation.models.VARIANTS
+    variant: str = ""
+    #: the architecture family, "fomm" or "mraa"
+    family: str = ""
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        #: the full model config (plain dict, YAML-serialisable); enough to rebuild
+        self.config = config
+
+    # ---- training -----------------------------------------------------------------
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters per optimizer, e.g. {"generator": [...], "kp_detector": [...],
+        "discriminator": [...]}. The trainer makes one Adam per group; the group named
+        "discriminator" (absent when the GAN weight is 0) is stepped by
+        `discriminator_losses`, all others by `training_losses`."""
+        raise NotImplementedError
+
+    def training_losses(
+        self,
+        source: torch.Tensor,
+        driving: torch.Tensor,
+        source_landmarks: torch.Tensor,
+        driving_landmarks: torch.Tensor,
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """One reconstruction step: returns (weighted scalar losses by name, outputs).
+        The trainer sums the losses; outputs hold at least "prediction" (B, 3, H, W)."""
+        raise NotImplementedError
+
+    def discriminator_losses(
+        self, driving: torch.Tensor, outputs: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """GAN discriminator losses for the outputs of `training_losses` ({} when the
+        model has no GAN term)."""
+        return {}
+
+    # ---- animation ----------------------------------------------------------------
+    @torch.no_grad()
+    def encode_source(self, source: torch.Tensor, source_landmarks: torch.Tensor) -> Any:
+        """Work that depends only on the source image (encoder features, source
+        keypoints/regions), done once per video."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def animate(
+        self,
+        state: Any,
+        driving: torch.Tensor,
+        driving_landmarks: torch.Tensor,
+        initial: torch.Tensor,
+        initial_landmarks: torch.Tensor,
+        mode: str = "relative",
+    ) -> torch.Tensor:
+        """Frames (T, 3, H, W) for a batch of T driving frames, motion taken relative to
+        the driving `initial` (onset) frame (1, 3, H, W) when mode is "relative"."""
+        raise NotImplementedError
+
+    # ---- upstream checkpoints ------------------------------------------------------
+    def upstream_modules(self) -> dict[str, nn.Module]:
+        """The sub-networks under their upstream checkpoint keys."""
+        raise NotImplementedError

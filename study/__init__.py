@@ -1,0 +1,1 @@
+"""Human studies: design (sets, pairs, assignments), statistics, figures, reports."""
