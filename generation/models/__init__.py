@@ -7,3 +7,40 @@
 from __future__ import annotations
 
 VARIANTS: tuple[str, ...] = ("fomm", "fomm-ewp", "fomm-awp", "mraa", "mraa-ewp", "mraa-awp")
+
+import importlib
+from typing import Any
+
+from generation.errors import ConfigError
+
+# family -> module defining `MODEL_CLASS` (an AnimationModel subclass) and
+# `default_config(variant: str, scale: str) -> dict` ("paper" = vox-256 / GPU, "small" = CPU).
+FAMILIES: dict[str, str] = {"fomm": "generation.models.fomm", "mraa": "generation.models.mraa"}
+
+
+def split_variant(variant: str) -> tuple[str, str | None]:
+    """ "fomm-awp" -> ("fomm", "awp"); "mraa" -> ("mraa", None)."""
+    if variant not in VARIANTS:
+        raise ConfigError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    family, _, prior = variant.partition("-")
+    return family, prior or None
+
+
+def _family_module(variant: str):
+    family, _ = split_variant(variant)
+    return importlib.import_module(FAMILIES[family])
+
+
+def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
+    """The packaged model config of a variant at "paper" or "small" scale."""
+    if scale not in ("paper", "small"):
+        raise ConfigError(f"unknown scale {scale!r}; choose 'paper' or 'small'")
+    return _family_module(variant).default_config(variant, scale)
+
+
+def build_model(variant: str, config: dict[str, Any] | None = None):
+    """Build an AnimationModel of `variant` from a model config (default: small scale)."""
+    module = _family_module(variant)
+    if config is None:
+        config = module.default_config(variant, "small")
+    return module.MODEL_CLASS(variant, config)

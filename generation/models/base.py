@@ -32,8 +32,9 @@ class AnimationModel(nn.Module):
     #: the architecture family, "fomm" or "mraa"
     family: str = ""
 
-    def __init__(self, config: dict[str, Any]):
+    def __init__(self, variant: str, config: dict[str, Any]):
         super().__init__()
+        self.variant = variant
         #: the full model config (plain dict, YAML-serialisable); enough to rebuild
         self.config = config
 
