@@ -6,12 +6,12 @@
 
 from __future__ import annotations
 
-VARIANTS: tuple[str, ...] = ("fomm", "fomm-ewp", "fomm-awp", "mraa", "mraa-ewp", "mraa-awp")
-
 import importlib
 from typing import Any
 
 from generation.errors import ConfigError
+
+VARIANTS: tuple[str, ...] = ("fomm", "fomm-ewp", "fomm-awp", "mraa", "mraa-ewp", "mraa-awp")
 
 # family -> module defining `MODEL_CLASS` (an AnimationModel subclass) and
 # `default_config(variant: str, scale: str) -> dict` ("paper" = vox-256 / GPU, "small" = CPU).
