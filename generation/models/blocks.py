@@ -1,0 +1,236 @@
+"""Building blocks shared by the FOMM and MRAA networks.
+
+Coordinates follow the reference code: a point is (x, y) in [-1, 1], where -1 and 1 are
+the centres of the first and last pixel (so `grid_sample` is always called with
+`align_corners=True`). Attribute names (`conv`, `norm`, `down_blocks`, `up_blocks`,
+`encoder`, `decoder`, the buffer `weight` of the anti-alias filter) are the upstream
+ones, so that upstream checkpoints load into networks built from these blocks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def make_coordinate_grid(
+    height: int,
+    width: int,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """The (height, width, 2) grid of pixel-centre coordinates (x, y) in [-1, 1]."""
+    x = torch.linspace(-1.0, 1.0, width, device=device, dtype=dtype) if width > 1 else None
+    y = torch.linspace(-1.0, 1.0, height, device=device, dtype=dtype) if height > 1 else None
+    if x is None:
+        x = torch.zeros(1, device=device, dtype=dtype)
+    if y is None:
+        y = torch.zeros(1, device=device, dtype=dtype)
+    yy, xx = torch.meshgrid(y, x, indexing="ij")
+    return torch.stack([xx, yy], dim=-1)
+
+
+def pixels_to_normalized(points: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pixel coordinates (x, y) of a (height, width) image -> [-1, 1] (pixel centres)."""
+    scale = points.new_tensor([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)])
+    return points * scale - 1.0
+
+
+def normalized_to_pixels(points: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Inverse of `pixels_to_normalized`."""
+    scale = points.new_tensor([(width - 1) / 2.0, (height - 1) / 2.0])
+    return (points + 1.0) * scale
+
+
+def kp2gaussian(value: torch.Tensor, size: tuple[int, int], variance: float) -> torch.Tensor:
+    """Gaussian-like heatmaps exp(-|z - kp|^2 / (2 variance)) of keypoints.
+
+    value: (..., K, 2) keypoints in [-1, 1]; returns (..., K, h, w).
+    """
+    h, w = size
+    grid = make_coordinate_grid(h, w, value.device, value.dtype)
+    diff = grid - value[..., None, None, :]
+    return torch.exp(-0.5 * diff.pow(2).sum(-1) / variance)
+
+
+def grid_sample(inp: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
+    """`F.grid_sample` with the reference convention (align_corners=True), in float32.
+
+    Sampling positions are kept in float32 even under bf16/fp16 autocast: a bf16 grid
+    would misplace samples by about an eighth of a pixel at 64x64.
+    """
+    out_dtype = inp.dtype
+    out = F.grid_sample(
+        inp.float(), grid.float(), mode="bilinear", padding_mode=padding_mode, align_corners=True
+    )
+    return out if out_dtype == torch.float32 else out.to(out_dtype)
+
+
+class AntiAliasInterpolation2d(nn.Module):
+    """Gaussian blur then subsampling by `scale` (band-limited downsampling).
+
+    sigma = (1/scale - 1)/2, kernel 2*round(4 sigma)+1, as in the reference; the kernel is
+    the buffer `weight` (channels, 1, k, k). When 1/scale is an integer the blur is
+    evaluated only at the kept pixels (a strided convolution), which gives the same
+    result as blurring everything and keeping every (1/scale)-th pixel.
+    """
+
+    def __init__(self, channels: int, scale: float, persistent: bool = True):
+        super().__init__()
+        self.scale = float(scale)
+        self.channels = channels
+        sigma = (1.0 / scale - 1.0) / 2.0
+        size = 2 * round(sigma * 4) + 1
+        self.ka = size // 2
+        self.kb = self.ka - 1 if size % 2 == 0 else self.ka
+        if sigma > 0:
+            r = torch.arange(size, dtype=torch.float32) - (size - 1) / 2.0
+            g = torch.exp(-(r**2) / (2 * sigma**2))
+            kernel = g[:, None] * g[None, :]
+        else:
+            kernel = torch.ones(size, size)
+        kernel = kernel / kernel.sum()
+        self.register_buffer(
+            "weight", kernel.view(1, 1, size, size).repeat(channels, 1, 1, 1), persistent
+        )
+        inv = 1.0 / scale
+        self.stride = int(round(inv)) if abs(inv - round(inv)) < 1e-6 else 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.scale == 1.0:
+            return x
+        out = F.pad(x, (self.ka, self.kb, self.ka, self.kb))
+        weight = self.weight.to(out.dtype)
+        if self.stride:
+            return F.conv2d(out, weight, groups=self.channels, stride=self.stride)
+        out = F.conv2d(out, weight, groups=self.channels)
+        return F.interpolate(out, scale_factor=(self.scale, self.scale))
+
+
+class ResBlock2d(nn.Module):
+    """Pre-activation residual block (BN, ReLU, conv, BN, ReLU, conv, + input)."""
+
+    def __init__(self, in_features: int, kernel_size=3, padding=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_features, in_features, kernel_size, padding=padding)
+        self.conv2 = nn.Conv2d(in_features, in_features, kernel_size, padding=padding)
+        self.norm1 = nn.BatchNorm2d(in_features, affine=True)
+        self.norm2 = nn.BatchNorm2d(in_features, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv1(F.relu(self.norm1(x)))
+        out = self.conv2(F.relu(self.norm2(out)))
+        return out + x
+
+
+class UpBlock2d(nn.Module):
+    """Nearest x2 upsampling, conv, BN, ReLU."""
+
+    def __init__(self, in_features: int, out_features: int, kernel_size=3, padding=1, groups=1):
+        super().__init__()
+        self.conv = nn.Conv2d(
+            in_features, out_features, kernel_size, padding=padding, groups=groups
+        )
+        self.norm = nn.BatchNorm2d(out_features, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.interpolate(x, scale_factor=2.0)
+        return F.relu(self.norm(self.conv(out)))
+
+
+class DownBlock2d(nn.Module):
+    """Conv, BN, ReLU, 2x2 average pooling."""
+
+    def __init__(self, in_features: int, out_features: int, kernel_size=3, padding=1, groups=1):
+        super().__init__()
+        self.conv = nn.Conv2d(
+            in_features, out_features, kernel_size, padding=padding, groups=groups
+        )
+        self.norm = nn.BatchNorm2d(out_features, affine=True)
+        self.pool = nn.AvgPool2d(kernel_size=(2, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(F.relu(self.norm(self.conv(x))))
+
+
+class SameBlock2d(nn.Module):
+    """Conv, BN, ReLU at the same resolution."""
+
+    def __init__(self, in_features: int, out_features: int, groups=1, kernel_size=3, padding=1):
+        super().__init__()
+        self.conv = nn.Conv2d(
+            in_features, out_features, kernel_size, padding=padding, groups=groups
+        )
+        self.norm = nn.BatchNorm2d(out_features, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.norm(self.conv(x)))
+
+
+def _width(block_expansion: int, max_features: int, level: int) -> int:
+    return min(max_features, block_expansion * (2**level))
+
+
+class Encoder(nn.Module):
+    """Hourglass encoder: returns the input and the output of every down block."""
+
+    def __init__(self, block_expansion: int, in_features: int, num_blocks=3, max_features=256):
+        super().__init__()
+        self.down_blocks = nn.ModuleList(
+            DownBlock2d(
+                in_features if i == 0 else _width(block_expansion, max_features, i),
+                _width(block_expansion, max_features, i + 1),
+            )
+            for i in range(num_blocks)
+        )
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = [x]
+        for block in self.down_blocks:
+            outs.append(block(outs[-1]))
+        return outs
+
+
+class Decoder(nn.Module):
+    """Hourglass decoder: up blocks with skip concatenation; `out_filters` channels out."""
+
+    def __init__(self, block_expansion: int, in_features: int, num_blocks=3, max_features=256):
+        super().__init__()
+        blocks = []
+        for i in reversed(range(num_blocks)):
+            width_in = (1 if i == num_blocks - 1 else 2) * _width(
+                block_expansion, max_features, i + 1
+            )
+            blocks.append(UpBlock2d(width_in, _width(block_expansion, max_features, i)))
+        self.up_blocks = nn.ModuleList(blocks)
+        self.out_filters = block_expansion + in_features
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        features = list(features)
+        out = features.pop()
+        for block in self.up_blocks:
+            out = block(out)
+            out = torch.cat([out, features.pop()], dim=1)
+        return out
+
+
+class Hourglass(nn.Module):
+    """U-Net style encoder-decoder; the input needs a side divisible by 2**num_blocks."""
+
+    def __init__(self, block_expansion: int, in_features: int, num_blocks=3, max_features=256):
+        super().__init__()
+        self.num_blocks = num_blocks
+        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features)
+        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features)
+        self.out_filters = self.decoder.out_filters
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+def hourglass_min_size(num_blocks: int) -> int:
+    """The smallest input side an hourglass of `num_blocks` down blocks accepts (2**n)."""
+    return int(math.pow(2, num_blocks))
