@@ -1,0 +1,784 @@
+"""Statistics of a pairwise study: the paper's Z test and the tests the paper did not run.
+
+One comparison set shows N participants M pairs (method A's video beside method B's video of
+the same sample); `VC_i(A|B)` is A's votes on pair i. The paper (Table III-V) reports
+
+- PrefRate(A|B) = (1/M) #{i : VC_i(A|B) > VC_i(B|A)},
+- VotingRate(A|B) = sum_i VC_i(A|B) / (M N),
+- Z = (mean_i VC_i - N/2) / (s / sqrt(M)), s the sample standard deviation over pairs,
+  right-tailed: A is preferred when Z exceeds the normal quantile 1 - alpha (1.6449 at 0.05).
+
+`set_summary` computes these (Z with statsmodels' one-sample z test, which is the same
+statistic). When pairs have different numbers of voters (excluded participants, unfinished
+sessions) Z is taken over d_i = VC_i - N_i/2, which is the paper's formula when every N_i = N.
+
+Beyond the paper: an exact binomial test per pair (`pair_tests`), sign and Wilcoxon tests over
+pairs (`across_pairs`), a mixed-effects logistic model with participant and sample as random
+effects (`mixed_model`), a Bradley-Terry ranking of all methods (`bradley_terry`), left/right
+position bias (`position_bias`), agreement between participants (`agreement`), and the number
+of volunteers a set needs (`required_volunteers`, checked by `simulated_power`).
+
+Every test returns a dataclass with its numbers and a `.frame` for the report tables. The
+functions here take arrays or pandas frames only (no database), with the columns of
+`study.export.votes_frame`: set_name, method_a, method_b, pair_id, sample, participant,
+choice ("A"/"B"), a_side ("left"/"right"), is_catch, catch_passed.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sstats
+
+from generation.errors import DataError
+
+VOTE_COLUMNS = ("set_name", "method_a", "method_b", "pair_id", "participant", "choice")
+
+
+# ---------------------------------------------------------------------------------------------
+# The paper's statistics for one comparison set
+
+
+@dataclass(frozen=True)
+class SetSummary:
+    """The paper's numbers for one comparison set (A's rates; B's follow).
+
+    `z`, `p_value`, `significant` test A over B (right-tailed); `z_b` = -z, `p_value_b`
+    and `significant_b` the same test of B over A (the paper lists the improved method
+    second, so its Z values are B's when A is the baseline).
+    """
+
+    n_pairs: int
+    n_participants: int
+    pref_rate: float
+    pref_rate_b: float
+    voting_rate: float
+    voting_rate_b: float
+    mean_votes: float
+    sd_votes: float
+    z: float
+    p_value: float
+    alpha: float
+    critical_value: float
+    significant: bool
+    z_b: float
+    p_value_b: float
+    significant_b: bool
+    method_a: str = "A"
+    method_b: str = "B"
+    set_name: str = ""
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """One row in the layout of the paper's tables."""
+        return pd.DataFrame([asdict(self)]).set_index("set_name")
+
+
+def critical_value(alpha: float = 0.05) -> float:
+    """The right-tailed normal critical value: z with P(Z > z) = alpha (1.6449 at 0.05)."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    return float(sstats.norm.isf(alpha))
+
+
+def _participants_per_pair(n_participants: int | Sequence[int], m: int) -> np.ndarray:
+    n = np.asarray(n_participants, dtype=float)
+    if n.ndim == 0:
+        n = np.full(m, float(n))
+    if n.shape != (m,):
+        raise DataError(
+            f"n_participants has {n.size} entries for {m} pairs; give one number or one per pair"
+        )
+    return n
+
+
+def set_summary(
+    vote_counts: Sequence[int] | np.ndarray,
+    n_participants: int | Sequence[int],
+    alpha: float = 0.05,
+    *,
+    method_a: str = "A",
+    method_b: str = "B",
+    set_name: str = "",
+) -> SetSummary:
+    """The paper's PrefRate, VotingRate and right-tailed Z test for one comparison set.
+
+    `vote_counts[i]` is method A's votes on pair i; `n_participants` is N (the voters on
+    every pair) or one N_i per pair. Z uses statsmodels' one-sample z test of the mean of
+    VC_i - N_i/2 against 0 with alternative "larger" (sample standard deviation, ddof=1).
+    """
+    from statsmodels.stats.weightstats import ztest
+
+    vc = np.asarray(vote_counts, dtype=float)
+    if vc.ndim != 1 or vc.size < 2:
+        raise DataError(f"a comparison set needs votes on at least 2 pairs, got {vc.size}")
+    n = _participants_per_pair(n_participants, vc.size)
+    if np.any(n < 1) or np.any(vc < 0) or np.any(vc > n):
+        raise DataError("vote counts must lie between 0 and the number of participants per pair")
+    votes_b = n - vc
+    d = vc - n / 2.0
+    sd = float(np.std(d, ddof=1))  # = sd of VC_i when every N_i = N
+    if sd == 0.0:
+        # Every pair has the same margin: the statistic is +-inf (or undefined at 0).
+        mean_d = float(d.mean())
+        z = math.copysign(math.inf, mean_d) if mean_d != 0 else math.nan
+        p = 0.0 if mean_d > 0 else (1.0 if mean_d < 0 else math.nan)
+    else:
+        z_, p_ = ztest(d, value=0.0, alternative="larger")
+        z, p = float(z_), float(p_)
+    crit = critical_value(alpha)
+    return SetSummary(
+        n_pairs=int(vc.size),
+        n_participants=int(n.max()),
+        pref_rate=float(np.mean(vc > votes_b)),
+        pref_rate_b=float(np.mean(votes_b > vc)),
+        voting_rate=float(vc.sum() / n.sum()),
+        voting_rate_b=float(votes_b.sum() / n.sum()),
+        mean_votes=float(vc.mean()),
+        sd_votes=sd,
+        z=z,
+        p_value=p,
+        alpha=float(alpha),
+        critical_value=crit,
+        significant=bool(z > crit),
+        z_b=-z,
+        p_value_b=float(sstats.norm.sf(-z)) if not math.isnan(z) else math.nan,
+        significant_b=bool(-z > crit),
+        method_a=method_a,
+        method_b=method_b,
+        set_name=set_name,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Votes frame helpers
+
+
+def _as_bool(values: pd.Series) -> pd.Series:
+    """True/False/NA from bools, 0/1 or the strings a CSV round trip leaves."""
+    mapping = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+    def one(v: object) -> object:
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+            return pd.NA
+        if isinstance(v, bool | np.bool_):
+            return bool(v)
+        if isinstance(v, int | np.integer | float | np.floating):
+            return bool(v)
+        s = str(v).strip().lower()
+        return mapping.get(s, pd.NA)
+
+    return pd.Series([one(v) for v in values], index=values.index, dtype="boolean")
+
+
+def check_votes(votes: pd.DataFrame) -> pd.DataFrame:
+    """A clean copy of a votes frame: columns checked, choice upper-case, flags boolean."""
+    missing = [c for c in VOTE_COLUMNS if c not in votes.columns]
+    if missing:
+        raise DataError(
+            f"the votes table lacks the columns {', '.join(missing)}",
+            hint="Export votes with `study.export.votes_frame` (or the admin page's CSV).",
+        )
+    df = votes.copy()
+    df["choice"] = df["choice"].astype(str).str.strip().str.upper()
+    bad = df.loc[~df["choice"].isin(["A", "B"]), "choice"]
+    if len(bad):
+        raise DataError(f"choice must be A or B; found {sorted(set(bad))[:5]}")
+    for col in ("set_name", "method_a", "method_b", "participant", "pair_id"):
+        df[col] = df[col].astype(str)
+    if "sample" not in df.columns:
+        df["sample"] = df["pair_id"]
+    df["sample"] = df["sample"].astype(str)
+    df["is_catch"] = (
+        _as_bool(df["is_catch"]).fillna(False).astype(bool) if "is_catch" in df.columns else False
+    )
+    if "catch_passed" in df.columns:
+        df["catch_passed"] = _as_bool(df["catch_passed"])
+    else:
+        df["catch_passed"] = pd.Series(pd.NA, index=df.index, dtype="boolean")
+    if "a_side" in df.columns:
+        df["a_side"] = df["a_side"].astype(str).str.strip().str.lower()
+    return df
+
+
+def vote_counts(votes: pd.DataFrame) -> pd.DataFrame:
+    """Per pair: set_name, method_a, method_b, pair_id, sample, votes_a, votes_b, n."""
+    df = check_votes(votes)
+    df = df.loc[~df["is_catch"]]
+    keys = ["set_name", "method_a", "method_b", "pair_id", "sample"]
+    out = (
+        df.assign(a=(df["choice"] == "A").astype(int), b=(df["choice"] == "B").astype(int))
+        .groupby(keys, sort=True)
+        .agg(votes_a=("a", "sum"), votes_b=("b", "sum"))
+        .reset_index()
+    )
+    out["n"] = out["votes_a"] + out["votes_b"]
+    out["voting_rate_a"] = out["votes_a"] / out["n"]
+    return out
+
+
+def summarize_sets(votes: pd.DataFrame, alpha: float = 0.05) -> list[SetSummary]:
+    """`set_summary` for every comparison set of a votes frame (catch trials left out)."""
+    counts = vote_counts(votes)
+    df = check_votes(votes)
+    df = df.loc[~df["is_catch"]]
+    results = []
+    for (name, a, b), g in counts.groupby(["set_name", "method_a", "method_b"], sort=True):
+        s = set_summary(
+            g["votes_a"].to_numpy(),
+            g["n"].to_numpy(),
+            alpha,
+            method_a=a,
+            method_b=b,
+            set_name=name,
+        )
+        n_people = df.loc[df["set_name"] == name, "participant"].nunique()
+        results.append(_replace(s, n_participants=int(n_people)))
+    return results
+
+
+def _replace(obj: SetSummary, **changes: object) -> SetSummary:
+    from dataclasses import replace
+
+    return replace(obj, **changes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per pair: exact binomial test
+
+
+@dataclass(frozen=True)
+class PairTests:
+    """Exact two-sided binomial test of each pair's A votes against 1/2."""
+
+    frame: pd.DataFrame
+
+
+def pair_tests(
+    vote_counts: Sequence[int] | np.ndarray,
+    n_participants: int | Sequence[int],
+    *,
+    pair_ids: Sequence[str] | None = None,
+    correction: str = "holm",
+) -> PairTests:
+    """scipy's exact binomial test per pair (H0: p = 1/2, two-sided) with a multiple-test
+    correction over the pairs (statsmodels `multipletests`, Holm by default)."""
+    from statsmodels.stats.multitest import multipletests
+
+    vc = np.asarray(vote_counts, dtype=int)
+    n = _participants_per_pair(n_participants, vc.size).astype(int)
+    p = np.array([sstats.binomtest(int(k), int(m), 0.5).pvalue for k, m in zip(vc, n)])
+    p_greater = np.array(
+        [sstats.binomtest(int(k), int(m), 0.5, alternative="greater").pvalue for k, m in zip(vc, n)]
+    )
+    adjusted = multipletests(p, method=correction)[1] if vc.size else p
+    ids = list(pair_ids) if pair_ids is not None else [str(i) for i in range(vc.size)]
+    frame = pd.DataFrame(
+        {
+            "pair_id": ids,
+            "votes_a": vc,
+            "votes_b": n - vc,
+            "n": n,
+            "voting_rate_a": vc / n,
+            "p_value": p,
+            "p_greater": p_greater,
+            f"p_{correction}": adjusted,
+        }
+    )
+    return PairTests(frame=frame)
+
+
+# ---------------------------------------------------------------------------------------------
+# Across pairs: sign test and Wilcoxon signed-rank test
+
+
+@dataclass(frozen=True)
+class AcrossPairs:
+    """Right-tailed tests over pairs of d_i = VC_i - N_i/2 (A preferred when positive)."""
+
+    n_pairs: int
+    wins_a: int
+    wins_b: int
+    ties: int
+    sign_p_value: float
+    wilcoxon_statistic: float
+    wilcoxon_p_value: float
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([asdict(self)])
+
+
+def across_pairs(
+    vote_counts: Sequence[int] | np.ndarray, n_participants: int | Sequence[int]
+) -> AcrossPairs:
+    """Sign test (exact binomial on the pairs A won, ties dropped) and scipy's Wilcoxon
+    signed-rank test of the margins, both right-tailed. Neither assumes normal margins,
+    which the paper's Z test with M = 18 pairs does."""
+    vc = np.asarray(vote_counts, dtype=float)
+    n = _participants_per_pair(n_participants, vc.size)
+    d = vc - n / 2.0
+    wins_a, wins_b = int(np.sum(d > 0)), int(np.sum(d < 0))
+    ties = int(vc.size - wins_a - wins_b)
+    sign_p = (
+        float(sstats.binomtest(wins_a, wins_a + wins_b, 0.5, alternative="greater").pvalue)
+        if wins_a + wins_b
+        else 1.0
+    )
+    if np.any(d != 0):
+        w = sstats.wilcoxon(d, alternative="greater", zero_method="wilcox")
+        w_stat, w_p = float(w.statistic), float(w.pvalue)
+    else:
+        w_stat, w_p = 0.0, 1.0
+    return AcrossPairs(int(vc.size), wins_a, wins_b, ties, sign_p, w_stat, w_p)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mixed-effects logistic model
+
+
+@dataclass(frozen=True)
+class MixedModelResult:
+    """P(choose A) with random intercepts for participant and sample (variational Bayes).
+
+    `log_odds` is the posterior mean of the intercept (A's log-odds of being chosen at a
+    balanced left/right position), `sd` its posterior standard deviation, `z` = log_odds/sd,
+    `p_value` the right-tailed normal tail of z; `participant_sd` and `sample_sd` are the
+    posterior means of the random effects' standard deviations; `side_log_odds` the effect of
+    showing A on the left (0 when the frame has no a_side column).
+    """
+
+    n_votes: int
+    log_odds: float
+    sd: float
+    prob_a: float
+    z: float
+    p_value: float
+    participant_sd: float
+    sample_sd: float
+    side_log_odds: float
+    set_name: str = ""
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([asdict(self)]).set_index("set_name")
+
+
+def mixed_model(votes: pd.DataFrame, *, set_name: str | None = None) -> MixedModelResult:
+    """Fit statsmodels' `BinomialBayesMixedGLM` to one set's votes (y = chose A).
+
+    Why this model: the paper's Z test treats the M pair counts as independent and ignores
+    that the same N people vote on every pair; some people (and some samples) lean one way.
+    Crossed random intercepts for participant and sample take that out of the fixed effect.
+    statsmodels' frequentist `MixedLM` is Gaussian only and its GLMM for binary data,
+    `BinomialBayesMixedGLM`, handles crossed (non-nested) random effects; it is fitted by
+    variational Bayes (`fit_vb`), fast enough for a study of a few thousand votes. The
+    side of A (centred +-1/2) enters as a fixed effect so position bias does not leak into
+    the preference estimate.
+    """
+    from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
+
+    df = check_votes(votes)
+    df = df.loc[~df["is_catch"]]
+    if set_name is not None:
+        df = df.loc[df["set_name"] == str(set_name)]
+    if df.empty:
+        raise DataError(f"no votes for set {set_name!r}")
+    data = pd.DataFrame(
+        {
+            "y": (df["choice"] == "A").astype(float).to_numpy(),
+            "participant": df["participant"].to_numpy(),
+            "sample": df["sample"].to_numpy(),
+        }
+    )
+    has_side = "a_side" in df.columns and df["a_side"].isin(["left", "right"]).all()
+    formula = "y ~ 1"
+    if has_side:
+        data["side"] = np.where(df["a_side"].to_numpy() == "left", 0.5, -0.5)
+        if data["side"].nunique() > 1:
+            formula = "y ~ 1 + side"
+    vc = {"participant": "0 + C(participant)", "sample": "0 + C(sample)"}
+    model = BinomialBayesMixedGLM.from_formula(formula, vc, data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = model.fit_vb()
+    names = list(model.exog_names)
+    mean = float(fit.fe_mean[0])
+    sd = float(fit.fe_sd[0])
+    side = float(fit.fe_mean[names.index("side")]) if "side" in names else 0.0
+    vcp = dict(zip(model.vcp_names, np.exp(fit.vcp_mean)))
+    z = mean / sd if sd > 0 else math.nan
+    return MixedModelResult(
+        n_votes=int(len(data)),
+        log_odds=mean,
+        sd=sd,
+        prob_a=float(1.0 / (1.0 + math.exp(-mean))),
+        z=float(z),
+        p_value=float(sstats.norm.sf(z)),
+        participant_sd=float(vcp.get("participant", math.nan)),
+        sample_sd=float(vcp.get("sample", math.nan)),
+        side_log_odds=side,
+        set_name="" if set_name is None else str(set_name),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Bradley-Terry ranking of all methods
+
+
+@dataclass(frozen=True)
+class BradleyTerry:
+    """Bradley-Terry strengths of every method from all sets' votes (choix).
+
+    `frame` is indexed by method, sorted best first, with `score` (log-strength, mean 0),
+    `ci_low`/`ci_high` (bootstrap percentile interval over participants when asked),
+    `wins`, `comparisons` and `rank`.
+    """
+
+    frame: pd.DataFrame
+    connected: bool
+
+    def prob(self, a: str, b: str) -> float:
+        """The model's probability that a is preferred to b."""
+        s = self.frame["score"]
+        return float(1.0 / (1.0 + math.exp(-(s[a] - s[b]))))
+
+
+def _bt_scores(n_items: int, data: list[tuple[int, int]], alpha: float) -> np.ndarray:
+    import choix
+
+    params = choix.ilsr_pairwise(n_items, data, alpha=alpha)
+    return params - params.mean()
+
+
+def _connected(n_items: int, edges: np.ndarray) -> bool:
+    parent = list(range(n_items))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in edges:
+        parent[find(int(a))] = find(int(b))
+    return len({find(i) for i in range(n_items)}) == 1
+
+
+def bradley_terry(
+    votes: pd.DataFrame,
+    *,
+    alpha: float = 0.01,
+    n_boot: int = 0,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> BradleyTerry:
+    """Rank all methods with choix's `ilsr_pairwise` (Bradley-Terry maximum likelihood,
+    `alpha` a small L2 regularisation so that a method that never loses stays finite).
+
+    With `n_boot` > 0 the interval comes from resampling participants with replacement.
+    When the sets do not connect all methods, the scores of separate groups are not
+    comparable; `connected` says so.
+    """
+    df = check_votes(votes)
+    df = df.loc[~df["is_catch"]]
+    if df.empty:
+        raise DataError("no votes to rank the methods")
+    methods = sorted(set(df["method_a"]) | set(df["method_b"]))
+    index = {m: i for i, m in enumerate(methods)}
+    a = df["method_a"].map(index).to_numpy()
+    b = df["method_b"].map(index).to_numpy()
+    chose_a = (df["choice"] == "A").to_numpy()
+    winner = np.where(chose_a, a, b)
+    loser = np.where(chose_a, b, a)
+    data = list(zip(winner.tolist(), loser.tolist()))
+    scores = _bt_scores(len(methods), data, alpha)
+    frame = pd.DataFrame({"score": scores}, index=pd.Index(methods, name="method"))
+    frame["wins"] = np.bincount(winner, minlength=len(methods))
+    frame["comparisons"] = np.bincount(winner, minlength=len(methods)) + np.bincount(
+        loser, minlength=len(methods)
+    )
+    if n_boot > 0:
+        rng = np.random.default_rng(seed)
+        people = df["participant"].to_numpy()
+        groups = {p: np.flatnonzero(people == p) for p in np.unique(people)}
+        keys = list(groups)
+        boots = np.empty((n_boot, len(methods)))
+        w_arr, l_arr = winner, loser
+        for k in range(n_boot):
+            pick = rng.choice(len(keys), size=len(keys), replace=True)
+            rows = np.concatenate([groups[keys[j]] for j in pick])
+            boots[k] = _bt_scores(len(methods), list(zip(w_arr[rows], l_arr[rows])), alpha)
+        q = (1.0 - ci) / 2.0
+        frame["ci_low"] = np.quantile(boots, q, axis=0)
+        frame["ci_high"] = np.quantile(boots, 1.0 - q, axis=0)
+    frame = frame.sort_values("score", ascending=False)
+    frame["rank"] = np.arange(1, len(frame) + 1)
+    return BradleyTerry(frame=frame, connected=_connected(len(methods), np.stack([a, b], 1)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Position bias
+
+
+@dataclass(frozen=True)
+class PositionBias:
+    """Exact binomial test of how often the left video is chosen (H0: 1/2, two-sided).
+
+    `frame` has one row per set and a row "all" for every set together.
+    """
+
+    frame: pd.DataFrame
+
+    @property
+    def overall(self) -> pd.Series:
+        return self.frame.loc["all"]
+
+
+def position_bias(votes: pd.DataFrame) -> PositionBias:
+    """Left/right bias: A's side is randomised and balanced, so a fair voter chooses the left
+    video half the time whatever the methods; a deviation is a position bias."""
+    df = check_votes(votes)
+    df = df.loc[~df["is_catch"]]
+    if "a_side" not in df.columns:
+        raise DataError("the votes table has no a_side column; position bias needs it")
+    df = df.loc[df["a_side"].isin(["left", "right"])]
+    left = (df["choice"] == "A") == (df["a_side"] == "left")
+    df = df.assign(left=left.astype(int))
+    rows = []
+    groups = [(name, g) for name, g in df.groupby("set_name", sort=True)] + [("all", df)]
+    for name, g in groups:
+        n, k = len(g), int(g["left"].sum())
+        if n == 0:
+            continue
+        test = sstats.binomtest(k, n, 0.5)
+        interval = test.proportion_ci(confidence_level=0.95)
+        rows.append(
+            {
+                "set_name": name,
+                "n": n,
+                "left": k,
+                "left_rate": k / n,
+                "ci_low": interval.low,
+                "ci_high": interval.high,
+                "p_value": test.pvalue,
+            }
+        )
+    return PositionBias(frame=pd.DataFrame(rows).set_index("set_name"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Agreement between participants
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Fleiss' kappa over pairs (subjects) and participants (raters), choices A/B.
+
+    `observed` is the mean pairwise agreement P-bar, `expected` the chance agreement P_e;
+    kappa = (observed - expected) / (1 - expected).
+    """
+
+    n_pairs: int
+    n_votes: int
+    observed: float
+    expected: float
+    kappa: float
+    set_name: str = ""
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([asdict(self)]).set_index("set_name")
+
+
+def _fleiss(table: np.ndarray) -> tuple[float, float, float]:
+    """Fleiss' kappa with any number of raters per subject (>= 2): P_i from each row's
+    own count; equals statsmodels' `fleiss_kappa` when the counts are equal."""
+    t = np.asarray(table, dtype=float)
+    n_i = t.sum(1)
+    t = t[n_i >= 2]
+    n_i = n_i[n_i >= 2]
+    p_j = t.sum(0) / n_i.sum()
+    p_i = ((t * t).sum(1) - n_i) / (n_i * (n_i - 1))
+    observed, expected = float(p_i.mean()), float((p_j * p_j).sum())
+    kappa = (observed - expected) / (1.0 - expected) if expected < 1 else math.nan
+    return observed, expected, float(kappa)
+
+
+def agreement(votes: pd.DataFrame, *, set_name: str | None = None) -> Agreement:
+    """Fleiss' kappa of one set (or all sets). Uses statsmodels' `fleiss_kappa` when every
+    pair has the same number of voters and the same formula per row otherwise."""
+    from statsmodels.stats.inter_rater import fleiss_kappa
+
+    counts = vote_counts(votes)
+    if set_name is not None:
+        counts = counts.loc[counts["set_name"] == str(set_name)]
+    table = counts[["votes_a", "votes_b"]].to_numpy()
+    table = table[table.sum(1) >= 2]
+    if len(table) == 0:
+        raise DataError("agreement needs pairs with at least two votes")
+    observed, expected, kappa = _fleiss(table)
+    if np.all(table.sum(1) == table.sum(1)[0]) and expected < 1:
+        kappa = float(fleiss_kappa(table, method="fleiss"))
+    return Agreement(
+        n_pairs=int(len(table)),
+        n_votes=int(table.sum()),
+        observed=observed,
+        expected=expected,
+        kappa=kappa,
+        set_name="all" if set_name is None else str(set_name),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Power: how many volunteers a set needs
+
+
+@dataclass(frozen=True)
+class PowerResult:
+    """Volunteers N for the paper's Z test to detect a preference with the asked power.
+
+    Model: pair i's true preference p_i varies across pairs with mean `effect` and standard
+    deviation `pair_sd`; each of N volunteers picks A with probability p_i. Then
+    Var(VC_i / N) = tau^2 + (p(1-p) - tau^2) / N, and the Z test over M pairs has
+    standardised effect (p - 1/2) / sqrt(Var). statsmodels' `NormalIndPower` (one sample,
+    ratio=0, alternative "larger") gives the standardised effect M pairs need; N follows.
+    `n_participants` is None when no N suffices (pair-to-pair spread alone is too large:
+    add pairs instead).
+    """
+
+    effect: float
+    pair_sd: float
+    n_pairs: int
+    alpha: float
+    power: float
+    n_participants: int | None
+    required_effect_size: float
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([asdict(self)])
+
+
+def required_volunteers(
+    effect: float,
+    n_pairs: int = 18,
+    *,
+    pair_sd: float = 0.0,
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> PowerResult:
+    """How many volunteers a set of `n_pairs` pairs needs so the paper's right-tailed Z test
+    finds a true voting rate `effect` (> 0.5) for A with probability `power`."""
+    from statsmodels.stats.power import NormalIndPower
+
+    if not 0.5 < effect < 1.0:
+        raise ValueError(f"effect is A's true voting rate and must lie in (0.5, 1), got {effect}")
+    es = float(
+        NormalIndPower().solve_power(
+            effect_size=None,
+            nobs1=n_pairs,
+            alpha=alpha,
+            power=power,
+            ratio=0.0,
+            alternative="larger",
+        )
+    )
+    tau2 = pair_sd**2
+    pq = effect * (1.0 - effect)
+    target_var = ((effect - 0.5) / es) ** 2
+    n: int | None
+    if target_var <= tau2:
+        n = None
+    else:
+        n = max(2, math.ceil((pq - tau2) / (target_var - tau2)))
+    return PowerResult(effect, pair_sd, n_pairs, alpha, power, n, es)
+
+
+def simulated_power(
+    n_participants: int,
+    effect: float,
+    n_pairs: int = 18,
+    *,
+    pair_sd: float = 0.0,
+    alpha: float = 0.05,
+    n_sim: int = 2000,
+    seed: int = 0,
+) -> float:
+    """The share of simulated sets in which the paper's Z test is significant.
+
+    p_i ~ Beta with mean `effect` and sd `pair_sd` (all equal when 0); VC_i ~ Binomial(N, p_i).
+    """
+    rng = np.random.default_rng(seed)
+    if pair_sd > 0:
+        k = effect * (1 - effect) / pair_sd**2 - 1.0
+        if k <= 0:
+            raise ValueError("pair_sd is too large for a Beta with that mean")
+        p = rng.beta(effect * k, (1 - effect) * k, size=(n_sim, n_pairs))
+    else:
+        p = np.full((n_sim, n_pairs), effect)
+    vc = rng.binomial(n_participants, p)
+    d = vc - n_participants / 2.0
+    sd = d.std(axis=1, ddof=1)
+    mean = d.mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = mean / (sd / math.sqrt(n_pairs))
+    # Equal margins on every pair: +inf when A leads (as set_summary), never significant else.
+    z = np.where(sd == 0, np.where(mean > 0, np.inf, -np.inf), z)
+    return float(np.mean(z > critical_value(alpha)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Participants excluded by catch trials
+
+
+@dataclass
+class CatchRule:
+    """Who is left out: participants whose catch-trial pass rate is below `min_pass_rate`
+    (1.0: one failed catch trial excludes). Participants without catch trials stay."""
+
+    min_pass_rate: float = 1.0
+    enabled: bool = True
+    excluded: list[str] = field(default_factory=list)
+
+    def table(self, votes: pd.DataFrame) -> pd.DataFrame:
+        """Per participant: catch trials seen, passed, pass rate and whether excluded."""
+        df = check_votes(votes)
+        c = df.loc[df["is_catch"]]
+        people = sorted(df["participant"].unique())
+        passed = c.groupby("participant")["catch_passed"].apply(
+            lambda s: int(s.fillna(False).astype(bool).sum())
+        )
+        seen = c.groupby("participant").size()
+        out = pd.DataFrame(index=pd.Index(people, name="participant"))
+        out["catch_trials"] = seen.reindex(out.index).fillna(0).astype(int)
+        out["catch_passed"] = passed.reindex(out.index).fillna(0).astype(int)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["pass_rate"] = out["catch_passed"] / out["catch_trials"].where(
+                out["catch_trials"] > 0
+            )
+        out["excluded"] = (
+            self.enabled
+            & (out["catch_trials"] > 0)
+            & (out["pass_rate"].fillna(1.0) < self.min_pass_rate - 1e-12)
+        )
+        return out
+
+    def apply(self, votes: pd.DataFrame) -> pd.DataFrame:
+        """The votes of the participants kept (catch trials themselves stay, flagged)."""
+        table = self.table(votes)
+        self.excluded = sorted(table.index[table["excluded"]].tolist())
+        df = check_votes(votes)
+        return df.loc[~df["participant"].isin(self.excluded)].reset_index(drop=True)
+
+
+def expert_table(ratings: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
+    """MEGC expert scores per method (see `eval.expert.expert_table`)."""
+    from eval.expert import expert_table as _expert_table
+
+    return _expert_table(ratings, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,264 @@
+"""study.stats against numbers worked out by hand (numpy, math.comb, scipy.stats.norm)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sstats
+from stats_helpers import PAPER_SETS, simulate_votes
+
+from generation.errors import DataError
+from study import stats as st
+
+N = 31
+VC = np.array([20, 15, 18, 22, 10, 17, 25, 16])  # A's votes on 8 pairs, N = 31 voters
+
+
+def hand_z(vc: np.ndarray, n: float) -> float:
+    return (vc.mean() - n / 2) / (vc.std(ddof=1) / math.sqrt(len(vc)))
+
+
+# --- the paper's statistics ------------------------------------------------------------------
+
+
+def test_set_summary_matches_hand_formula():
+    s = st.set_summary(VC, N)
+    z = hand_z(VC.astype(float), N)
+    assert s.z == pytest.approx(z, rel=1e-12)
+    assert s.p_value == pytest.approx(sstats.norm.sf(z), rel=1e-12)
+    # Hand counts: A has more than 15.5 votes on 20, 18, 22, 17, 25, 16 -> 6 of 8 pairs.
+    assert s.pref_rate == pytest.approx(6 / 8)
+    assert s.pref_rate_b == pytest.approx(2 / 8)
+    assert s.voting_rate == pytest.approx(143 / 248)
+    assert s.voting_rate_b == pytest.approx(105 / 248)
+    assert s.mean_votes == pytest.approx(143 / 8)
+    assert s.n_pairs == 8 and s.n_participants == N
+    assert s.z_b == pytest.approx(-z)
+    assert s.p_value_b == pytest.approx(sstats.norm.sf(-z))
+
+
+def test_critical_value_comes_from_alpha():
+    assert st.critical_value(0.05) == pytest.approx(1.6449, abs=1e-4)
+    assert st.critical_value(0.01) == pytest.approx(2.3263, abs=1e-4)
+    assert st.set_summary(VC, N, alpha=0.01).critical_value == pytest.approx(2.3263, abs=1e-4)
+
+
+def test_significance_depends_on_alpha():
+    # Margins chosen so that 1.6449 < Z < 2.3263.
+    vc = np.array([17, 18, 15, 19, 16, 14, 18, 17, 16, 15, 19, 14])
+    z = hand_z(vc.astype(float), N)
+    assert 1.6449 < z < 2.3263
+    assert st.set_summary(vc, N, alpha=0.05).significant
+    assert not st.set_summary(vc, N, alpha=0.01).significant
+
+
+def test_z_flips_when_a_and_b_swap_and_is_zero_at_half():
+    a = st.set_summary(VC, N)
+    b = st.set_summary(N - VC, N)
+    assert b.z == pytest.approx(-a.z)
+    assert b.pref_rate == pytest.approx(a.pref_rate_b)
+    assert b.voting_rate == pytest.approx(a.voting_rate_b)
+    half = st.set_summary([14, 17, 15, 16], N)  # mean 15.5 = N/2
+    assert half.z == pytest.approx(0.0, abs=1e-12)
+    assert half.p_value == pytest.approx(0.5)
+    assert not half.significant
+
+
+def test_unequal_voters_per_pair_use_margins():
+    vc = np.array([20, 12, 18, 25])
+    n = np.array([31, 29, 30, 31])
+    d = vc - n / 2
+    z = d.mean() / (d.std(ddof=1) / 2.0)
+    s = st.set_summary(vc, n)
+    assert s.z == pytest.approx(z)
+    assert s.voting_rate == pytest.approx(vc.sum() / n.sum())
+
+
+def test_set_summary_frame_is_one_row():
+    f = st.set_summary(VC, N, set_name="s1", method_a="FOMM", method_b="FOMM+EWP").frame
+    assert f.shape[0] == 1 and f.index[0] == "s1"
+    assert f.loc["s1", "method_b"] == "FOMM+EWP"
+    assert f.loc["s1", "z"] == pytest.approx(hand_z(VC.astype(float), N))
+
+
+def test_set_summary_rejects_bad_counts():
+    with pytest.raises(DataError):
+        st.set_summary([40, 10], N)
+    with pytest.raises(DataError):
+        st.set_summary([10], N)
+    with pytest.raises(DataError):
+        st.set_summary([10, 12, 13], [31, 31])
+
+
+def test_summaries_from_votes_equal_hand_counts():
+    votes = simulate_votes({"A": 0.3, "B": 0.0}, [("A", "B")], n_participants=11, n_pairs=6)
+    (s,) = st.summarize_sets(votes)
+    real = votes.loc[~votes["is_catch"]]
+    vc = real.groupby("pair_id")["choice"].apply(lambda c: int((c == "A").sum())).to_numpy()
+    assert s.z == pytest.approx(hand_z(vc.astype(float), 11))
+    assert s.voting_rate == pytest.approx((real["choice"] == "A").mean())
+    assert s.n_participants == 11
+
+
+# --- beyond the paper ------------------------------------------------------------------------
+
+
+def test_pair_binomial_p_value_is_hand_sum():
+    res = st.pair_tests([22, 10, 16], N).frame
+    tail = sum(math.comb(N, j) for j in range(22, N + 1)) / 2**N
+    assert res.loc[0, "p_value"] == pytest.approx(2 * tail, rel=1e-10)
+    assert res.loc[0, "p_greater"] == pytest.approx(tail, rel=1e-10)
+    low = sum(math.comb(N, j) for j in range(0, 11)) / 2**N
+    assert res.loc[1, "p_value"] == pytest.approx(2 * low, rel=1e-10)
+    assert res.loc[2, "p_value"] == pytest.approx(1.0)
+    # Holm: the smallest p times 3, capped at 1, and never below the raw p.
+    assert res["p_holm"].min() == pytest.approx(min(1.0, 3 * res["p_value"].min()))
+    assert (res["p_holm"] >= res["p_value"] - 1e-15).all()
+
+
+def test_sign_and_wilcoxon_against_exact_counts():
+    # Margins 3.5, -0.5, 1.5, 5.5, 4.5: A wins 4 of 5 pairs; |d| ranks 3, 1, 2, 5, 4.
+    res = st.across_pairs([19, 15, 17, 21, 20], N)
+    assert (res.wins_a, res.wins_b, res.ties) == (4, 1, 0)
+    assert res.sign_p_value == pytest.approx(6 / 32)  # P(X >= 4), X ~ Bin(5, 1/2)
+    assert res.wilcoxon_statistic == pytest.approx(14)  # W+ = 15 - 1
+    # Subsets of {1..5} with rank sum >= 14: {1,2,3,4,5} and {2,3,4,5}.
+    assert res.wilcoxon_p_value == pytest.approx(2 / 32)
+
+
+def test_bradley_terry_orders_known_strengths():
+    truth = {"M1": -1.0, "M2": -0.3, "M3": 0.3, "M4": 1.0}
+    sets = [("M1", "M2"), ("M2", "M3"), ("M3", "M4"), ("M1", "M4"), ("M2", "M4")]
+    votes = simulate_votes(truth, sets, n_participants=30, n_pairs=18, seed=3)
+    bt = st.bradley_terry(votes, n_boot=20, seed=0)
+    assert list(bt.frame.index) == ["M4", "M3", "M2", "M1"]
+    assert bt.connected
+    centred = {k: v - np.mean(list(truth.values())) for k, v in truth.items()}
+    for m, s in centred.items():
+        assert bt.frame.loc[m, "score"] == pytest.approx(s, abs=0.2)
+    assert (bt.frame["ci_low"] <= bt.frame["score"]).all()
+    assert (bt.frame["score"] <= bt.frame["ci_high"]).all()
+    assert bt.prob("M4", "M1") == pytest.approx(1 / (1 + math.exp(-2.0)), abs=0.06)
+
+
+def test_bradley_terry_flags_disconnected_sets():
+    votes = simulate_votes(
+        {"a": 0, "b": 1, "c": 0, "d": 1}, [("a", "b"), ("c", "d")], n_participants=5, n_pairs=4
+    )
+    assert not st.bradley_terry(votes).connected
+
+
+def test_position_bias_detects_left_bias():
+    strengths = {"FOMM": 0.0, "FOMM+EWP": 0.0, "FOMM+AWP": 0.2, "MRAA": -0.2, "MRAA+AWP": 0.0}
+    biased = simulate_votes(strengths, PAPER_SETS, n_participants=20, left_bias=0.4, seed=1)
+    fair = simulate_votes(strengths, PAPER_SETS, n_participants=20, left_bias=0.0, seed=1)
+    b = st.position_bias(biased).overall
+    f = st.position_bias(fair).overall
+    assert b["n"] == 4 * 18 * 20
+    assert b["p_value"] < 1e-4 and b["left_rate"] > 0.55  # sigmoid(0.4) = 0.599
+    assert f["p_value"] > 0.01 and abs(f["left_rate"] - 0.5) < 0.04
+    # Left rate counted by hand.
+    left = ((biased["choice"] == "A") == (biased["a_side"] == "left")).mean()
+    assert b["left_rate"] == pytest.approx(left)
+
+
+def test_fleiss_kappa_by_hand_and_statsmodels():
+    from statsmodels.stats.inter_rater import fleiss_kappa
+
+    assert st._fleiss(np.array([[3, 0], [0, 3], [3, 0], [0, 3]]))[2] == pytest.approx(1.0)
+    # P_i = (4 + 1 - 3) / 6 = 1/3, P_e = 1/2 -> kappa = -1/3.
+    assert st._fleiss(np.array([[2, 1], [1, 2]]))[2] == pytest.approx(-1 / 3)
+    # Unequal raters: every pair unanimous -> P-bar 1, P_e = 0.6^2 + 0.4^2 -> kappa 1.
+    obs, exp, kappa = st._fleiss(np.array([[3, 0], [0, 2]]))
+    assert (obs, exp, kappa) == (pytest.approx(1.0), pytest.approx(0.52), pytest.approx(1.0))
+    table = np.array([[5, 2], [1, 6], [4, 3], [7, 0], [2, 5]])
+    assert st._fleiss(table)[2] == pytest.approx(fleiss_kappa(table, method="fleiss"))
+
+
+def test_agreement_from_votes():
+    votes = simulate_votes({"A": 0.0, "B": 0.0}, [("A", "B")], n_participants=6, n_pairs=4)
+    # Make the voters unanimous: A on even pairs, B on odd ones.
+    even = votes["pair_id"].str[-1].astype(int) % 2 == 0
+    votes["choice"] = np.where(even, "A", "B")
+    ag = st.agreement(votes, set_name="set1")
+    assert ag.kappa == pytest.approx(1.0) and ag.n_pairs == 4 and ag.n_votes == 24
+
+
+def test_power_needs_more_volunteers_for_smaller_effects():
+    big = st.required_volunteers(0.7, 18, pair_sd=0.05)
+    small = st.required_volunteers(0.6, 18, pair_sd=0.05)
+    assert small.n_participants > big.n_participants
+    # No N helps when the pair-to-pair spread alone hides the effect.
+    assert st.required_volunteers(0.52, 18, pair_sd=0.1).n_participants is None
+    # Without spread: N = p(1-p) / ((p - 1/2) / d)^2, d = (z_0.95 + z_0.8) / sqrt(M).
+    d = (sstats.norm.isf(0.05) + sstats.norm.isf(0.2)) / math.sqrt(18)
+    assert st.required_volunteers(0.6, 18).n_participants == math.ceil(0.24 / (0.1 / d) ** 2)
+
+
+@pytest.mark.parametrize(("effect", "pair_sd"), [(0.6, 0.0), (0.6, 0.1)])
+def test_power_matches_simulation_of_the_z_test(effect, pair_sd):
+    res = st.required_volunteers(effect, 18, pair_sd=pair_sd, power=0.8)
+    n = res.n_participants
+    sim = st.simulated_power(n, effect, 18, pair_sd=pair_sd, n_sim=4000, seed=7)
+    assert sim == pytest.approx(0.8, abs=0.06)
+    # and one volunteer fewer is not more powerful
+    assert st.simulated_power(n - 1, effect, 18, pair_sd=pair_sd, n_sim=4000, seed=7) <= sim
+
+
+def test_mixed_model_recovers_preference():
+    votes = simulate_votes({"A": 0.8, "B": 0.0}, [("A", "B")], n_participants=12, n_pairs=8)
+    mm = st.mixed_model(votes, set_name="set1")
+    rate = (votes["choice"] == "A").mean()
+    assert mm.n_votes == 96
+    assert mm.prob_a == pytest.approx(rate, abs=0.06)
+    assert mm.z > st.critical_value(0.05) and mm.p_value < 0.05
+    null = simulate_votes({"A": 0.0, "B": 0.0}, [("A", "B")], n_participants=12, n_pairs=8)
+    assert abs(st.mixed_model(null).z) < 2.5
+
+
+def test_catch_rule_excludes_failed_participants():
+    votes = simulate_votes(
+        {"A": 0.0, "B": 0.0},
+        [("A", "B")],
+        n_participants=5,
+        n_pairs=3,
+        catch_per_participant=2,
+        failing=(1, 3),
+    )
+    rule = st.CatchRule()
+    kept = rule.apply(votes)
+    assert rule.excluded == ["P001", "P003"]
+    assert set(kept["participant"]) == {"P000", "P002", "P004"}
+    relaxed = st.CatchRule(min_pass_rate=0.0)
+    relaxed.apply(votes)
+    assert relaxed.excluded == []
+    table = rule.table(votes)
+    assert table.loc["P001", "catch_trials"] == 2 and table.loc["P001", "catch_passed"] == 0
+    # Catch trials never count as votes.
+    counts = st.vote_counts(votes)
+    assert counts["n"].sum() == 5 * 3
+
+
+def test_votes_from_csv_strings_are_parsed(tmp_path):
+    votes = simulate_votes(
+        {"A": 0.0, "B": 0.0},
+        [("A", "B")],
+        n_participants=3,
+        n_pairs=2,
+        catch_per_participant=1,
+        failing=(0,),
+    )
+    path = tmp_path / "v.csv"
+    votes.to_csv(path, index=False)
+    back = st.check_votes(pd.read_csv(path))
+    assert back["is_catch"].sum() == 3
+    assert back.loc[back["is_catch"], "catch_passed"].tolist() == [False, True, True]
+    with pytest.raises(DataError):
+        st.check_votes(votes.drop(columns=["choice"]))
+    bad = votes.copy()
+    bad.loc[0, "choice"] = "C"
+    with pytest.raises(DataError):
+        st.check_votes(bad)
