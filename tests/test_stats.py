@@ -35,6 +35,7 @@ def test_set_summary_matches_hand_formula():
     assert s.voting_rate == pytest.approx(143 / 248)
     assert s.voting_rate_b == pytest.approx(105 / 248)
     assert s.mean_votes == pytest.approx(143 / 8)
+    assert s.sd_votes == pytest.approx(VC.std(ddof=1))
     assert s.n_pairs == 8 and s.n_participants == N
     assert s.z_b == pytest.approx(-z)
     assert s.p_value_b == pytest.approx(sstats.norm.sf(-z))
