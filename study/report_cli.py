@@ -28,7 +28,11 @@ DEFAULT_DB = "sqlite:///fme.db"
 
 
 def _database_url(arg: str | None) -> str:
-    return arg or os.environ.get("FME_DATABASE_URL") or DEFAULT_DB
+    try:
+        from db.engine import database_url
+    except ImportError:
+        return arg or os.environ.get("FME_DATABASE_URL") or DEFAULT_DB
+    return database_url(arg)
 
 
 def _read_csv(path: str) -> pd.DataFrame:
@@ -56,7 +60,11 @@ def _open_session(url: str) -> Session:
                 path=parsed.database,
                 hint="Pass --db URL or set FME_DATABASE_URL, or use --votes CSV.",
             )
-    return Session(create_engine(url))
+    try:  # the project's engine: WAL, busy timeout, foreign keys on SQLite
+        from db.engine import make_engine
+    except ImportError:
+        return Session(create_engine(url))
+    return Session(make_engine(url))
 
 
 def _from_database(name: str, url: str, what: str) -> pd.DataFrame:
