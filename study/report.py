@@ -12,8 +12,9 @@ that); the `participants` table lists who was excluded and why.
 Tables:
 - `sets`: the paper's Tables III-V, one row per comparison set: PrefRate and VotingRate of A
   and B, Z, its p-value, the critical value at alpha, significance.
-- `tests`: per set, the tests beyond the paper: sign and Wilcoxon tests over pairs, the
-  mixed-effects logistic model, Fleiss' kappa.
+- `tests`: per set, the tests beyond the paper, two-sided (either method may be better):
+  sign and Wilcoxon tests over pairs, the mixed-effects logistic model (P(choose A),
+  random-effect SDs, the left-side effect), agreement and Fleiss' kappa.
 - `pairs`: per pair, the votes, A's voting rate and the exact binomial test (Holm-corrected
   within the set).
 - `bradley_terry`: all methods ranked from all sets' votes.
@@ -214,7 +215,7 @@ def _pairs_table(votes: pd.DataFrame) -> pd.DataFrame:
 def _tests_table(votes: pd.DataFrame, counts: pd.DataFrame, mixed: bool) -> pd.DataFrame:
     rows = []
     for name, g in counts.groupby("set_name", sort=True):
-        across = st.across_pairs(g["votes_a"], g["n"])
+        across = st.across_pairs(g["votes_a"], g["n"], alternative="two-sided")
         row: dict[str, object] = {
             "set_name": name,
             "wins_a": across.wins_a,
@@ -229,7 +230,7 @@ def _tests_table(votes: pd.DataFrame, counts: pd.DataFrame, mixed: bool) -> pd.D
                 row.update(
                     glmm_prob_a=mm.prob_a,
                     glmm_z=mm.z,
-                    glmm_p=mm.p_value,
+                    glmm_p=mm.p_two_sided,
                     participant_sd=mm.participant_sd,
                     sample_sd=mm.sample_sd,
                     side_log_odds=mm.side_log_odds,

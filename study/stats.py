@@ -299,8 +299,10 @@ def pair_tests(
 
 @dataclass(frozen=True)
 class AcrossPairs:
-    """Right-tailed tests over pairs of d_i = VC_i - N_i/2 (A preferred when positive)."""
+    """Tests over pairs of d_i = VC_i - N_i/2 (A preferred when positive); `alternative`
+    "greater" (right-tailed, as the paper's Z) or "two-sided"."""
 
+    alternative: str
     n_pairs: int
     wins_a: int
     wins_b: int
@@ -315,27 +317,31 @@ class AcrossPairs:
 
 
 def across_pairs(
-    vote_counts: Sequence[int] | np.ndarray, n_participants: int | Sequence[int]
+    vote_counts: Sequence[int] | np.ndarray,
+    n_participants: int | Sequence[int],
+    alternative: str = "greater",
 ) -> AcrossPairs:
     """Sign test (exact binomial on the pairs A won, ties dropped) and scipy's Wilcoxon
-    signed-rank test of the margins, both right-tailed. Neither assumes normal margins,
-    which the paper's Z test with M = 18 pairs does."""
+    signed-rank test of the margins, right-tailed by default. Neither assumes normal
+    margins, which the paper's Z test with M = 18 pairs does."""
+    if alternative not in ("greater", "two-sided"):
+        raise ValueError(f"alternative must be 'greater' or 'two-sided', got {alternative!r}")
     vc = np.asarray(vote_counts, dtype=float)
     n = _participants_per_pair(n_participants, vc.size)
     d = vc - n / 2.0
     wins_a, wins_b = int(np.sum(d > 0)), int(np.sum(d < 0))
     ties = int(vc.size - wins_a - wins_b)
     sign_p = (
-        float(sstats.binomtest(wins_a, wins_a + wins_b, 0.5, alternative="greater").pvalue)
+        float(sstats.binomtest(wins_a, wins_a + wins_b, 0.5, alternative=alternative).pvalue)
         if wins_a + wins_b
         else 1.0
     )
     if np.any(d != 0):
-        w = sstats.wilcoxon(d, alternative="greater", zero_method="wilcox")
+        w = sstats.wilcoxon(d, alternative=alternative, zero_method="wilcox")
         w_stat, w_p = float(w.statistic), float(w.pvalue)
     else:
         w_stat, w_p = 0.0, 1.0
-    return AcrossPairs(int(vc.size), wins_a, wins_b, ties, sign_p, w_stat, w_p)
+    return AcrossPairs(alternative, int(vc.size), wins_a, wins_b, ties, sign_p, w_stat, w_p)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,7 +354,8 @@ class MixedModelResult:
 
     `log_odds` is the posterior mean of the intercept (A's log-odds of being chosen at a
     balanced left/right position), `sd` its posterior standard deviation, `z` = log_odds/sd,
-    `p_value` the right-tailed normal tail of z; `participant_sd` and `sample_sd` are the
+    `p_value` the right-tailed normal tail of z (A preferred), `p_two_sided` the two-sided
+    one; `participant_sd` and `sample_sd` are the
     posterior means of the random effects' standard deviations; `side_log_odds` the effect of
     showing A on the left (0 when the frame has no a_side column).
     """
@@ -359,6 +366,7 @@ class MixedModelResult:
     prob_a: float
     z: float
     p_value: float
+    p_two_sided: float
     participant_sd: float
     sample_sd: float
     side_log_odds: float
@@ -420,6 +428,7 @@ def mixed_model(votes: pd.DataFrame, *, set_name: str | None = None) -> MixedMod
         prob_a=float(1.0 / (1.0 + math.exp(-mean))),
         z=float(z),
         p_value=float(sstats.norm.sf(z)),
+        p_two_sided=float(2 * sstats.norm.sf(abs(z))),
         participant_sd=float(vcp.get("participant", math.nan)),
         sample_sd=float(vcp.get("sample", math.nan)),
         side_log_odds=side,

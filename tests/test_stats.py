@@ -128,6 +128,9 @@ def test_sign_and_wilcoxon_against_exact_counts():
     assert res.wilcoxon_statistic == pytest.approx(14)  # W+ = 15 - 1
     # Subsets of {1..5} with rank sum >= 14: {1,2,3,4,5} and {2,3,4,5}.
     assert res.wilcoxon_p_value == pytest.approx(2 / 32)
+    both = st.across_pairs([19, 15, 17, 21, 20], N, alternative="two-sided")
+    assert both.sign_p_value == pytest.approx(12 / 32)
+    assert both.wilcoxon_p_value == pytest.approx(4 / 32)
 
 
 def test_bradley_terry_orders_known_strengths():
@@ -216,6 +219,7 @@ def test_mixed_model_recovers_preference():
     assert mm.n_votes == 96
     assert mm.prob_a == pytest.approx(rate, abs=0.06)
     assert mm.z > st.critical_value(0.05) and mm.p_value < 0.05
+    assert mm.p_two_sided == pytest.approx(2 * mm.p_value)
     null = simulate_votes({"A": 0.0, "B": 0.0}, [("A", "B")], n_participants=12, n_pairs=8)
     assert abs(st.mixed_model(null).z) < 2.5
 
