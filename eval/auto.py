@@ -1,0 +1,271 @@
+"""Automatic evaluation (the paper's Table VI): recognizers trained on real clips score
+generated sets.
+
+Each generated video carries its driving clip's 3-class label; every recognizer
+(MC3-18, R(2+1)D-18, R3D-18) predicts a class per video; a set's score per backbone is
+macro-F1 and accuracy, and the figure is the average over the backbones. The real
+driving clips are the reference row; a prior variant (`fomm-awp`) is compared with its
+vanilla model (`fomm`) when both are scored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eval.scores import ClassificationScores
+from generation.data.clip import LABELS
+from generation.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+REAL = "Real"
+# Column order of Table VI.
+TABLE_ORDER: tuple[str, ...] = ("mc3_18", "r2plus1d_18", "r3d_18")
+
+
+@dataclass(frozen=True)
+class SetResult:
+    """One scored set: per-backbone scores and the predictions behind them."""
+
+    label: str
+    scores: dict[str, ClassificationScores]
+    predictions: pd.DataFrame
+
+    @property
+    def mean_f1(self) -> float:
+        return float(np.mean([s.f1 for s in self.scores.values()]))
+
+    @property
+    def mean_accuracy(self) -> float:
+        return float(np.mean([s.accuracy for s in self.scores.values()]))
+
+
+def score_predictions(
+    label: str, y_true: Sequence[int], predictions: Mapping[str, Sequence[int]]
+) -> dict[str, ClassificationScores]:
+    """Per-backbone scores of fixed predictions (class indices into LABELS)."""
+    return {b: ClassificationScores.of(y_true, p, len(LABELS)) for b, p in predictions.items()}
+
+
+def _normalise(label: str) -> str:
+    return label.strip().lower().replace("+", "-").replace(" ", "-").replace("_", "-")
+
+
+def vanilla_of(label: str, labels: Sequence[str]) -> str | None:
+    """The set a prior variant is compared with: the longest proper '-'-prefix of its
+    name that is another set's label (`FOMM+AWP` -> `FOMM`, `mraa-awp` -> `mraa`)."""
+    norm = {_normalise(x): x for x in labels}
+    parts = _normalise(label).split("-")
+    for n in range(len(parts) - 1, 0, -1):
+        prefix = "-".join(parts[:n])
+        if prefix in norm and norm[prefix] != label:
+            return norm[prefix]
+    return None
+
+
+def table_vi(results: Sequence[SetResult], backbones: Sequence[str] | None = None) -> pd.DataFrame:
+    """The Table VI layout: one row per set (real clips first when present), per-backbone
+    F1 and accuracy, their averages, and each prior variant's gain over its vanilla model."""
+    from eval.recognizers import DISPLAY_NAMES
+
+    if backbones is None:
+        present = {b for r in results for b in r.scores}
+        backbones = [b for b in TABLE_ORDER if b in present] + sorted(present - set(TABLE_ORDER))
+    ordered = sorted(results, key=lambda r: r.label != REAL)
+    labels = [r.label for r in ordered if r.label != REAL]
+    by_label = {r.label: r for r in ordered}
+    rows = []
+    for r in ordered:
+        row: dict[str, object] = {"Method": r.label}
+        for b in backbones:
+            s = r.scores.get(b)
+            name = DISPLAY_NAMES.get(b, b)
+            row[f"{name} F1"] = s.f1 if s else float("nan")
+            row[f"{name} Acc"] = s.accuracy if s else float("nan")
+        row["Average F1"] = r.mean_f1
+        row["Average Acc"] = r.mean_accuracy
+        base = vanilla_of(r.label, labels) if r.label != REAL else None
+        row["vs vanilla"] = base or ""
+        row["Gain F1"] = r.mean_f1 - by_label[base].mean_f1 if base else float("nan")
+        row["Gain Acc"] = r.mean_accuracy - by_label[base].mean_accuracy if base else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load_recognizers(folder: str | Path) -> dict[str, tuple]:
+    """Every `*.pt` recognizer checkpoint of a folder, by backbone (model, info)."""
+    from eval.recognizers import load_recognizer
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(
+            "recognizer folder not found",
+            folder,
+            "Train recognizers with `fme eval train-recognizers --out DIR`.",
+        )
+    found: dict[str, tuple] = {}
+    for path in sorted(folder.glob("*.pt")):
+        model, info = load_recognizer(path)
+        if info.backbone in found:
+            raise ConfigError(
+                f"two checkpoints of {info.backbone} in one folder",
+                path,
+                "Keep one checkpoint per backbone.",
+            )
+        found[info.backbone] = (model, info)
+    if not found:
+        raise ConfigError(
+            "no recognizer checkpoints (*.pt) in folder",
+            folder,
+            "Train recognizers with `fme eval train-recognizers --out DIR`.",
+        )
+    return found
+
+
+def score_bank(
+    label: str, recognizers: Mapping[str, tuple], items, device: str = "cpu", progress: bool = True
+) -> tuple[SetResult, list[str]]:
+    """Read a set's videos once per input shape and score them with every recognizer."""
+    from eval.clips import load_bank
+    from eval.train import predict
+
+    banks: dict[tuple[int, int], object] = {}
+    notes: list[str] = []
+    scores, frames = {}, []
+    for backbone, (model, info) in recognizers.items():
+        shape = (info.frames, info.size)
+        if shape not in banks:
+            banks[shape] = load_bank(items, info.frames, info.size, name=label, progress=progress)
+            notes += banks[shape].notes
+        bank = banks[shape]
+        probs = predict(model, bank, device=device)
+        pred = probs.argmax(1)
+        scores[backbone] = ClassificationScores.of(bank.labels, pred, len(LABELS))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "set": label,
+                    "backbone": backbone,
+                    "video": bank.keys,
+                    "label": [LABELS[i] for i in bank.labels],
+                    "prediction": [LABELS[i] for i in pred],
+                }
+            )
+        )
+    return SetResult(label, scores, pd.concat(frames, ignore_index=True)), notes
+
+
+def _parse_sets(pairs: Sequence[str]) -> list[tuple[str, Path]]:
+    out = []
+    for text in pairs:
+        label, sep, folder = text.partition("=")
+        if not sep or not label or not folder:
+            raise ConfigError(f"--set {text!r}: write LABEL=DIR, e.g. --set fomm-awp=megc/fomm-awp")
+        if label == REAL:
+            raise ConfigError(f"--set {text!r}: the label {REAL!r} is kept for --real")
+        out.append((label, Path(folder)))
+    labels = [label for label, _ in out]
+    if len(set(labels)) != len(labels):
+        raise ConfigError("--set labels must be distinct")
+    return out
+
+
+def run_auto(args: argparse.Namespace) -> int:
+    """`fme eval auto`."""
+    from eval.clips import (
+        is_prepared_root,
+        prepared_items,
+        prepared_label_lookup,
+        video_set_items,
+    )
+    from eval.table import write_tables
+    from eval.train import resolve_device
+
+    device = resolve_device(args.device)
+    sets = _parse_sets(args.set or [])
+    if not sets and not args.real:
+        raise ConfigError("nothing to score: give --set LABEL=DIR (and optionally --real DIR)")
+    recognizers = load_recognizers(args.recognizers)
+    out = Path(args.out or Path(args.recognizers) / "auto")
+    out.mkdir(parents=True, exist_ok=True)
+    real_prepared = args.real and is_prepared_root(args.real)
+    lookup = prepared_label_lookup([args.real]) if real_prepared else {}
+    set_items = [(label, video_set_items(folder, lookup, label)) for label, folder in sets]
+    jobs = []
+    if args.real:
+        if real_prepared:
+            real_items = prepared_items([args.real])
+            used = {i.driving for _, items in set_items for i in items}
+            chosen = [
+                r
+                for r in real_items
+                if r.driving in used or f"{r.key.split('/')[1]}_{r.driving}" in used
+            ]
+            if chosen:
+                log.info("real clips: the %d driving clips of the sets", len(chosen))
+                real_items = chosen
+        else:
+            real_items = video_set_items(args.real, None, REAL)
+        jobs.append((REAL, real_items))
+    jobs += set_items
+    results, notes, preds = [], [], []
+    for label, items in jobs:
+        res, n = score_bank(label, recognizers, items, device, progress=not args.quiet)
+        results.append(res)
+        notes += n
+        preds.append(res.predictions)
+    frame = table_vi(results)
+    write_tables(
+        frame,
+        out / "table_vi",
+        caption="Automatic evaluation: macro-F1 and accuracy of recognizers trained on real clips",
+    )
+    pd.concat(preds, ignore_index=True).to_csv(out / "predictions.csv", index=False)
+    (out / "notes.txt").write_text("\n".join(notes) + ("\n" if notes else ""))
+    _figure(frame, out / "table_vi.html")
+    for note in notes:
+        print(f"note: {note}")
+    print((out / "table_vi.md").read_text())
+    return 0
+
+
+def _figure(frame: pd.DataFrame, path: Path) -> None:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for col in [c for c in frame.columns if c.endswith(" F1") and not c.startswith("Gain")]:
+        fig.add_bar(name=col.removesuffix(" F1"), x=frame["Method"], y=frame[col])
+    fig.update_layout(barmode="group", title="Macro-F1 per recognizer", yaxis_title="macro-F1")
+    fig.write_html(path, include_plotlyjs="cdn")
+
+
+def register_auto(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("auto", help="score generated sets with trained recognizers (Table VI)")
+    p.add_argument(
+        "--recognizers",
+        required=True,
+        help="folder of recognizer checkpoints from `fme eval train-recognizers`",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="LABEL=DIR",
+        help="a generated set (videos `<driving>-<template>.mp4`); repeat",
+    )
+    p.add_argument(
+        "--real",
+        default=None,
+        help="the real driving clips: a prepared folder or a labelled video folder",
+    )
+    p.add_argument("--out", default=None, help="output folder (default RECOGNIZERS/auto)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run_auto)

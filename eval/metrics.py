@@ -1,0 +1,444 @@
+"""Objective metrics of generated videos (beyond the paper).
+
+- identity: cosine similarity of dlib's 128-D face descriptor
+  (`dlib_face_recognition_resnet_model_v1.dat`) between the target face and each generated
+  frame (also the mean Euclidean descriptor distance; dlib's same-person threshold is 0.6);
+- motion fidelity: displacement of the AU-region landmarks (brows, eyes, nose, mouth) from
+  the first frame, in inter-ocular units, after removing the head's translation (nose
+  bridge), generated vs driving: Pearson correlation of the per-region curves over time
+  and the mean error of the displacement vectors;
+- temporal jitter: mean second difference of the generated landmarks (inter-ocular units);
+- change outside the face: mean absolute change from the first frame of pixels outside
+  the face's hull (fraction of 255);
+- with ground truth (the synthetic corpus's `render_cross`): L1, SSIM and PSNR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from generation.errors import DataError, FaceNotFoundError
+
+log = logging.getLogger(__name__)
+
+# AU regions as dlib-68 index ranges.
+REGIONS: dict[str, tuple[int, ...]] = {
+    "brows": tuple(range(17, 27)),
+    "eyes": tuple(range(36, 48)),
+    "nose": tuple(range(31, 36)),
+    "mouth": tuple(range(48, 68)),
+}
+AU_POINTS: tuple[int, ...] = tuple(i for r in REGIONS.values() for i in r)
+# Rigid reference for head translation: the nose bridge.
+ANCHOR: tuple[int, ...] = (27, 28, 29, 30)
+
+
+@dataclass(frozen=True)
+class VideoMetrics:
+    """Metrics of one generated video; NaN where the input for a metric is missing."""
+
+    video: str
+    identity_cosine: float = float("nan")
+    identity_distance: float = float("nan")
+    motion_correlation: float = float("nan")
+    motion_error: float = float("nan")
+    jitter: float = float("nan")
+    background_change: float = float("nan")
+    l1: float = float("nan")
+    ssim: float = float("nan")
+    psnr: float = float("nan")
+
+
+# ---- landmarks ----------------------------------------------------------------------------
+
+
+def face_box(image: np.ndarray) -> tuple[int, int, int, int]:
+    """dlib's largest face, or for a face crop where dlib finds none, the box that
+    `fme prepare`'s 0.25 margin implies (the central 2/3 of the frame)."""
+    from generation.face import detect_faces
+
+    boxes = detect_faces(image)
+    if boxes:
+        return boxes[0]
+    h, w = image.shape[:2]
+    return (round(w / 6), round(h / 6), round(5 * w / 6), round(5 * h / 6))
+
+
+def track_landmarks(frames: np.ndarray) -> np.ndarray:
+    """(T, 68, 2) dlib landmarks with the first frame's face box kept for every frame."""
+    from generation.face import landmarks68
+
+    box = face_box(frames[0])
+    return np.stack([landmarks68(f, box) for f in frames])
+
+
+def inter_ocular(landmarks: np.ndarray) -> float:
+    """Distance between the eye centres of a (68, 2) landmark set."""
+    left = landmarks[36:42].mean(0)
+    right = landmarks[42:48].mean(0)
+    return float(np.linalg.norm(right - left))
+
+
+def displacement(landmarks: np.ndarray) -> np.ndarray:
+    """(T, 68, 2) displacement from the first frame in inter-ocular units, the nose
+    bridge's translation removed."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    iod = max(inter_ocular(lm[0]), 1e-6)
+    d = lm - lm[:1]
+    d = d - d[:, list(ANCHOR)].mean(axis=1, keepdims=True)
+    return d / iod
+
+
+def region_curves(disp: np.ndarray) -> np.ndarray:
+    """(T, R): mean displacement magnitude of each AU region per frame."""
+    mag = np.linalg.norm(disp, axis=-1)
+    return np.stack([mag[:, list(idx)].mean(1) for idx in REGIONS.values()], axis=1)
+
+
+def resample_time(x: np.ndarray, n: int) -> np.ndarray:
+    """Linear resampling of the first axis to `n` steps."""
+    if len(x) == n:
+        return x
+    src = np.linspace(0, 1, len(x))
+    dst = np.linspace(0, 1, n)
+    flat = x.reshape(len(x), -1)
+    out = np.stack([np.interp(dst, src, flat[:, j]) for j in range(flat.shape[1])], axis=1)
+    return out.reshape((n, *x.shape[1:]))
+
+
+def motion_fidelity(generated: np.ndarray, driving: np.ndarray) -> tuple[float, float]:
+    """(correlation, error) of the AU-region motion of two (T, 68, 2) landmark tracks.
+
+    Correlation: Pearson's r between the flattened per-region curves (0 when either video
+    does not move). Error: mean distance between the displacement vectors of the AU
+    points, inter-ocular units. Tracks of different lengths are resampled in time.
+    """
+    dg, dd = displacement(generated), displacement(driving)
+    dg = resample_time(dg, len(dd))
+    cg, cd = region_curves(dg).ravel(), region_curves(dd).ravel()
+    if cg.std() < 1e-9 or cd.std() < 1e-9:
+        corr = 0.0
+    else:
+        corr = float(np.corrcoef(cg, cd)[0, 1])
+    idx = list(AU_POINTS)
+    error = float(np.linalg.norm(dg[:, idx] - dd[:, idx], axis=-1).mean())
+    return corr, error
+
+
+def jitter(landmarks: np.ndarray) -> float:
+    """Mean second difference of the landmarks, inter-ocular units (0 for < 3 frames)."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if len(lm) < 3:
+        return 0.0
+    acc = lm[2:] - 2 * lm[1:-1] + lm[:-2]
+    return float(np.linalg.norm(acc, axis=-1).mean() / max(inter_ocular(lm[0]), 1e-6))
+
+
+def background_change(frames: np.ndarray, landmarks0: np.ndarray, grow: float = 0.15) -> float:
+    """Mean |frame_t - frame_0| / 255 outside the face hull (grown by `grow` of its size)."""
+    from scipy.spatial import ConvexHull
+    from skimage.draw import polygon
+
+    h, w = frames.shape[1:3]
+    pts = np.asarray(landmarks0, dtype=np.float64)
+    centre = pts.mean(0)
+    pts = centre + (pts - centre) * (1 + grow)
+    # extend upwards to cover the forehead: mirror the brows above themselves
+    brows = pts[17:27]
+    top = brows - np.array([0.0, 0.6 * (pts[8, 1] - brows[:, 1].mean())])
+    hull_pts = np.concatenate([pts, top])
+    hull = hull_pts[ConvexHull(hull_pts).vertices]
+    rr, cc = polygon(hull[:, 1], hull[:, 0], shape=(h, w))
+    outside = np.ones((h, w), dtype=bool)
+    outside[rr, cc] = False
+    if not outside.any():
+        return 0.0
+    diff = np.abs(frames.astype(np.float32) - frames[:1].astype(np.float32)).mean(-1)
+    return float(diff[:, outside].mean() / 255.0)
+
+
+# ---- identity -------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _face_model():
+    import dlib
+
+    from generation.face import model_path
+
+    return dlib.face_recognition_model_v1(
+        str(model_path("dlib_face_recognition_resnet_model_v1.dat"))
+    )
+
+
+def face_descriptor(image: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
+    """dlib's 128-D descriptor of the face in `image` (landmarks found when not given)."""
+    import dlib
+
+    image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+    if landmarks is None:
+        from generation.face import landmarks68
+
+        landmarks = landmarks68(image, face_box(image))
+    lm = np.asarray(landmarks)
+    x0, y0 = lm.min(0)
+    x1, y1 = lm.max(0)
+    rect = dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
+    parts = dlib.points([dlib.point(int(round(x)), int(round(y))) for x, y in lm])
+    shape = dlib.full_object_detection(rect, parts)
+    return np.array(_face_model().compute_face_descriptor(image, shape), dtype=np.float64)
+
+
+def identity_similarity(
+    target: np.ndarray, frames: np.ndarray, landmarks: np.ndarray | None = None, max_frames: int = 8
+) -> tuple[float, float]:
+    """(mean cosine similarity, mean Euclidean distance) of the target's descriptor and
+    those of up to `max_frames` evenly spaced frames."""
+    ref = face_descriptor(target)
+    idx = np.unique(np.rint(np.linspace(0, len(frames) - 1, min(max_frames, len(frames)))))
+    cos, dist = [], []
+    for i in idx.astype(int):
+        d = face_descriptor(frames[i], None if landmarks is None else landmarks[i])
+        cos.append(float(ref @ d / (np.linalg.norm(ref) * np.linalg.norm(d) + 1e-12)))
+        dist.append(float(np.linalg.norm(ref - d)))
+    return float(np.mean(cos)), float(np.mean(dist))
+
+
+# ---- ground truth ---------------------------------------------------------------------------
+
+
+def reference_scores(generated: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
+    """(L1 in [0, 1], SSIM, PSNR dB) averaged over frames; the truth is resampled to the
+    generated video's frame count and size when they differ."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    from eval.clips import sample_indices, square_resize
+
+    if len(truth) != len(generated):
+        truth = truth[sample_indices(0, len(truth) - 1, len(generated))]
+    if truth.shape[1:3] != generated.shape[1:3]:
+        truth = square_resize(truth, generated.shape[1])
+    g = generated.astype(np.float64) / 255.0
+    t = truth.astype(np.float64) / 255.0
+    l1 = float(np.abs(g - t).mean())
+    ssim = float(
+        np.mean(
+            [structural_similarity(a, b, channel_axis=-1, data_range=1.0) for a, b in zip(g, t)]
+        )
+    )
+    psnr = float(np.mean([peak_signal_noise_ratio(b, a, data_range=1.0) for a, b in zip(g, t)]))
+    return l1, ssim, psnr
+
+
+# ---- one video, one set ------------------------------------------------------------------
+
+
+def video_metrics(
+    name: str,
+    frames: np.ndarray,
+    target: np.ndarray | None = None,
+    driving_landmarks: np.ndarray | None = None,
+    truth: np.ndarray | None = None,
+) -> VideoMetrics:
+    """Every metric whose input is given, for one generated clip (T, H, W, 3) uint8."""
+    lm = track_landmarks(frames)
+    values: dict[str, float] = {
+        "jitter": jitter(lm),
+        "background_change": background_change(frames, lm[0]),
+    }
+    if target is not None:
+        values["identity_cosine"], values["identity_distance"] = identity_similarity(
+            target, frames, lm
+        )
+    if driving_landmarks is not None:
+        values["motion_correlation"], values["motion_error"] = motion_fidelity(
+            lm, driving_landmarks
+        )
+    if truth is not None:
+        values["l1"], values["ssim"], values["psnr"] = reference_scores(frames, truth)
+    return VideoMetrics(video=name, **values)
+
+
+def _find_template(folder: Path | None, name: str) -> Path | None:
+    if folder is None or not name:
+        return None
+    for suffix in (".png", ".jpg", ".jpeg", ".bmp"):
+        p = folder / f"{name}{suffix}"
+        if p.is_file():
+            return p
+    return None
+
+
+def _driving_landmarks(source: Path | None, driving: str, cache: dict) -> np.ndarray | None:
+    """Landmarks of a driving clip from prepared data (onset..offset) or a video/frame folder
+    named after it; None when it cannot be found."""
+    if source is None or not driving:
+        return None
+    if driving in cache:
+        return cache[driving]
+    from eval.clips import is_prepared_root
+
+    result = None
+    if is_prepared_root(source):
+        from generation.data.prepared import load_prepared
+
+        if "prepared" not in cache:
+            cache["prepared"] = load_prepared(source)
+        for clip in cache["prepared"]:
+            if driving in (clip.clip_id, f"{clip.subject}_{clip.clip_id}"):
+                lm = clip.landmarks()
+                lo, hi = sorted((int(clip.onset_index), int(clip.offset_index)))
+                result = lm[lo : hi + 1]
+                break
+    else:
+        from generation.video import read_video
+
+        candidates = [source / driving] + sorted(source.glob(f"{driving}.*"))
+        for c in candidates:
+            if c.exists():
+                result = track_landmarks(read_video(c))
+                break
+    cache[driving] = result
+    return result
+
+
+def _truth(corpus: Path | None, row: dict[str, str]) -> np.ndarray | None:
+    if corpus is None:
+        return None
+    identity = row.get("identity_subject") or row.get("template", "")
+    clip_key = row.get("clip_key") or row.get("driving", "")
+    if not identity or not clip_key:
+        return None
+    from generation.synth import render_cross
+
+    frames, _ = render_cross(corpus, identity, clip_key)
+    return frames
+
+
+def set_metrics(
+    folder: str | Path,
+    templates: str | Path | None = None,
+    driving: str | Path | None = None,
+    synth: str | Path | None = None,
+    progress: bool = True,
+) -> list[VideoMetrics]:
+    """Metrics of every video of a generated set (names `<driving>-<template>.mp4` or a
+    manifest with `path`, `driving`, `template`; for ground truth optionally
+    `identity_subject` and `clip_key`)."""
+    from tqdm import tqdm
+
+    from eval.clips import VIDEO_SUFFIXES, parse_video_name
+    from generation.video import read_image, read_video
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError("generated set folder not found", folder)
+    rows: dict[str, dict[str, str]] = {}
+    manifest = folder / "manifest.csv"
+    if manifest.is_file():
+        with manifest.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                rows[Path(row.get("path") or row.get("video") or "").name] = row
+    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    if not videos:
+        raise DataError("no videos in generated set", folder)
+    tdir = Path(templates) if templates else None
+    dsrc = Path(driving) if driving else None
+    cache: dict = {}
+    out = []
+    for video in tqdm(videos, desc=f"metrics {folder.name}", unit="video", disable=not progress):
+        row = dict(rows.get(video.name, {}))
+        if not row.get("driving"):
+            parsed = parse_video_name(video.stem)
+            if parsed is None and (tdir or dsrc or synth):
+                raise DataError(
+                    f"cannot tell the driving clip and template of {video.name}",
+                    folder,
+                    "Name videos `<driving>-<template>.mp4` or add a manifest.csv with "
+                    "`path`, `driving` and `template` columns.",
+                )
+            row["driving"], row["template"] = parsed or ("", "")
+        frames = read_video(video)
+        tpath = _find_template(tdir, row.get("template", ""))
+        target = read_image(tpath) if tpath is not None else None
+        try:
+            out.append(
+                video_metrics(
+                    video.name,
+                    frames,
+                    target,
+                    _driving_landmarks(dsrc, row.get("driving", ""), cache),
+                    _truth(Path(synth) if synth else None, row),
+                )
+            )
+        except FaceNotFoundError as err:
+            log.warning("%s: skipped (%s)", video.name, err)
+    return out
+
+
+def summary_frame(metrics: Sequence[VideoMetrics]):
+    import pandas as pd
+
+    return pd.DataFrame([asdict(m) for m in metrics])
+
+
+def run_metrics(args: argparse.Namespace) -> int:
+    """`fme eval metrics`."""
+    import pandas as pd
+
+    from eval.table import write_tables
+
+    frames = []
+    for folder in args.set:
+        per_video = summary_frame(
+            set_metrics(folder, args.templates, args.driving, args.synth, not args.quiet)
+        )
+        per_video.insert(0, "set", Path(folder).name)
+        frames.append(per_video)
+    all_videos = pd.concat(frames, ignore_index=True)
+    out = Path(args.out or Path(args.set[0]) / "metrics")
+    out.mkdir(parents=True, exist_ok=True)
+    all_videos.to_csv(out / "metrics_per_video.csv", index=False)
+    numeric = all_videos.drop(columns=["video"]).groupby("set", sort=False).mean()
+    numeric = numeric.dropna(axis=1, how="all").reset_index()
+    write_tables(numeric, out / "metrics", caption="Objective metrics of generated sets")
+    print((out / "metrics.md").read_text())
+    return 0
+
+
+def register_metrics(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("metrics", help="identity, motion fidelity, jitter, background change")
+    p.add_argument(
+        "--set",
+        action="append",
+        required=True,
+        metavar="DIR",
+        help="a generated set folder; repeat for several",
+    )
+    p.add_argument(
+        "--templates",
+        default=None,
+        help="folder of template images `<template>.png` (identity metric)",
+    )
+    p.add_argument(
+        "--driving",
+        default=None,
+        help="driving clips: a prepared folder or videos named `<driving>.mp4`",
+    )
+    p.add_argument(
+        "--synth",
+        default=None,
+        help="synthetic corpus folder: L1/SSIM/PSNR against its ground truth",
+    )
+    p.add_argument("--out", default=None, help="output folder (default: first set/metrics)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run_metrics)

@@ -1,0 +1,64 @@
+"""Result tables written three ways: CSV, Markdown and LaTeX (no extra dependency)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+
+def _cell(value: object, digits: int) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A GitHub Markdown table of `frame` (index not shown; floats to `digits`)."""
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v, digits) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _tex_escape(text: str) -> str:
+    for a, b in (
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("_", r"\_"),
+        ("#", r"\#"),
+    ):
+        text = text.replace(a, b)
+    return text
+
+
+def latex(frame: pd.DataFrame, digits: int = 3, caption: str = "") -> str:
+    """A booktabs `table` environment of `frame`."""
+    cols = [str(c) for c in frame.columns]
+    align = "l" + "r" * (len(cols) - 1)
+    out = [r"\begin{table}[t]", r"\centering"]
+    if caption:
+        out.append(r"\caption{" + _tex_escape(caption) + "}")
+    out += [r"\begin{tabular}{" + align + "}", r"\toprule"]
+    out.append(" & ".join(_tex_escape(c) for c in cols) + r" \\")
+    out.append(r"\midrule")
+    for row in frame.itertuples(index=False):
+        out.append(" & ".join(_tex_escape(_cell(v, digits)) for v in row) + r" \\")
+    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(out) + "\n"
+
+
+def write_tables(frame: pd.DataFrame, stem: str | Path, caption: str = "", digits: int = 3):
+    """Write `stem.csv`, `stem.md` and `stem.tex`; returns the three paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = (stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex"))
+    frame.to_csv(paths[0], index=False)
+    paths[1].write_text(markdown(frame, digits))
+    paths[2].write_text(latex(frame, digits, caption))
+    return paths
