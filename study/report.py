@@ -272,6 +272,7 @@ def study_report(
     exclude_failed_catch: bool = True,
     *,
     min_catch_pass_rate: float = 1.0,
+    max_catch_failures: int | None = None,
     mixed: bool = True,
     n_boot: int = 200,
     seed: int = 0,
@@ -281,15 +282,19 @@ def study_report(
 ) -> StudyReport:
     """All tables and figures of a study from its votes (and optional expert ratings).
 
-    `alpha` sets the critical value of the paper's Z test; `exclude_failed_catch` and
-    `min_catch_pass_rate` the catch-trial rule; `mixed` fits the mixed-effects model per set;
+    `alpha` sets the critical value of the paper's Z test; `exclude_failed_catch`,
+    `max_catch_failures` (when given) or else `min_catch_pass_rate` the catch-trial rule; `mixed` fits the mixed-effects model per set;
     `n_boot` bootstrap resamples give the Bradley-Terry intervals (seeded by `seed`);
     `power_effects` and `pair_sd` (the spread of true preference across pairs) drive the
     power table.
     """
     report = StudyReport(alpha=alpha, title=title)
     votes = st.check_votes(votes_df)
-    rule = st.CatchRule(min_pass_rate=min_catch_pass_rate, enabled=exclude_failed_catch)
+    rule = st.CatchRule(
+        min_pass_rate=min_catch_pass_rate,
+        max_failures=max_catch_failures,
+        enabled=exclude_failed_catch,
+    )
     participants = rule.table(votes)
     kept = rule.apply(votes)
     report.excluded = list(rule.excluded)

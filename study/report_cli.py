@@ -81,6 +81,16 @@ def _from_database(name: str, url: str, what: str) -> pd.DataFrame:
         return getattr(export, f"{what}_frame")(session, name)
 
 
+def _study_max_failures(name: str, url: str) -> int | None:
+    """The study's own exclusion rule (`Study.max_catch_failures`), when the schema has it."""
+    try:
+        from study.design import get_study
+    except ImportError:
+        return None
+    with _open_session(url) as session:
+        return getattr(get_study(session, name), "max_catch_failures", None)
+
+
 def _report(args: argparse.Namespace) -> int:
     from study.report import study_report
 
@@ -91,6 +101,8 @@ def _report(args: argparse.Namespace) -> int:
         url = _database_url(args.db)
         votes = _from_database(args.name, url, "votes")
         title = f"Study report: {args.name}"
+        if args.max_catch_failures is None and args.min_catch_pass_rate is None:
+            args.max_catch_failures = _study_max_failures(args.name, url)
     else:
         raise DataError("name a study or give --votes CSV", hint="See `fme study report -h`.")
     if len(votes) == 0:
@@ -105,7 +117,8 @@ def _report(args: argparse.Namespace) -> int:
         ratings,
         alpha=args.alpha,
         exclude_failed_catch=not args.keep_failed_catch,
-        min_catch_pass_rate=args.min_catch_pass_rate,
+        min_catch_pass_rate=1.0 if args.min_catch_pass_rate is None else args.min_catch_pass_rate,
+        max_catch_failures=args.max_catch_failures,
         mixed=not args.no_mixed,
         n_boot=args.boot,
         seed=args.seed,
@@ -198,10 +211,16 @@ def register(sub: argparse._SubParsersAction) -> None:
             help="keep participants who failed catch trials",
         )
         p.add_argument(
+            "--max-catch-failures",
+            type=int,
+            help="exclude participants with more failed catch trials than this "
+            "(default: the study's own rule when reading the database)",
+        )
+        p.add_argument(
             "--min-catch-pass-rate",
             type=float,
-            default=1.0,
-            help="exclude participants whose catch pass rate is below this (1.0: any failure)",
+            help="or: exclude participants whose catch pass rate is below this "
+            "(default 1.0: any failure excludes)",
         )
         p.add_argument("--no-mixed", action="store_true", help="skip the mixed-effects model")
         p.add_argument("--boot", type=int, default=200, help="bootstrap resamples for BT (200)")

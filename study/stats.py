@@ -748,10 +748,13 @@ def simulated_power(
 
 @dataclass
 class CatchRule:
-    """Who is left out: participants whose catch-trial pass rate is below `min_pass_rate`
-    (1.0: one failed catch trial excludes). Participants without catch trials stay."""
+    """Who is left out: participants with more than `max_failures` failed catch trials when
+    that is set (the study's own rule, `Study.max_catch_failures`), else those whose pass
+    rate is below `min_pass_rate` (1.0: one failure excludes). Participants without catch
+    trials stay; `enabled=False` keeps everyone."""
 
     min_pass_rate: float = 1.0
+    max_failures: int | None = None
     enabled: bool = True
     excluded: list[str] = field(default_factory=list)
 
@@ -771,11 +774,12 @@ class CatchRule:
             out["pass_rate"] = out["catch_passed"] / out["catch_trials"].where(
                 out["catch_trials"] > 0
             )
-        out["excluded"] = (
-            self.enabled
-            & (out["catch_trials"] > 0)
-            & (out["pass_rate"].fillna(1.0) < self.min_pass_rate - 1e-12)
-        )
+        out["catch_failed"] = out["catch_trials"] - out["catch_passed"]
+        if self.max_failures is not None:
+            failing = out["catch_failed"] > self.max_failures
+        else:
+            failing = out["pass_rate"].fillna(1.0) < self.min_pass_rate - 1e-12
+        out["excluded"] = self.enabled & (out["catch_trials"] > 0) & failing
         return out
 
     def apply(self, votes: pd.DataFrame) -> pd.DataFrame:

@@ -178,3 +178,54 @@ def test_cli_bad_input(tmp_path):
     with pytest.raises(DataError, match="no.db"):
         args.func(args)
     assert not (tmp_path / "no.db").exists()
+
+
+def test_cli_report_from_database_matches_csv_export(tmp_path):
+    """The database path through study.export gives the same tables as its CSV export."""
+    helpers = pytest.importorskip("study_helpers")
+    design = pytest.importorskip("study.design")
+    export = pytest.importorskip("study.export")
+    from sqlalchemy import select
+
+    from db.models import Assignment, CatchTrial, Vote
+
+    samples = [f"d{i}-t{j}" for i in range(2) for j in range(2)]
+    dirs = helpers.make_method_dirs(tmp_path / "m", ["FOMM", "FOMM+EWP"], samples)
+    url, _engine, sessions = helpers.make_db(tmp_path / "fme.db")
+    rng = np.random.default_rng(0)
+    with sessions() as s:
+        design.create_study(
+            s,
+            "demo",
+            {k: str(v) for k, v in dirs.items()},
+            [("FOMM", "FOMM+EWP")],
+            catch=1,
+            seed=0,
+            media_dir=tmp_path / "media",
+        )
+        for k in range(5):
+            p = design.enroll(s, "demo")
+            for a in s.scalars(select(Assignment).where(Assignment.participant_id == p.id)):
+                ct = s.scalar(select(CatchTrial).where(CatchTrial.pair_id == a.pair_id))
+                if ct is not None:  # participant 2 fails the catch trial
+                    choice = ct.correct if k != 2 else {"A": "B", "B": "A"}[ct.correct]
+                else:
+                    choice = "A" if rng.random() < 0.3 else "B"
+                s.add(Vote(participant_id=p.id, pair_id=a.pair_id, choice=choice, response_ms=9))
+            s.commit()
+        paths = export.export_csv(s, "demo", tmp_path / "csv")
+    out_db, out_csv = tmp_path / "db", tmp_path / "csvrep"
+    for argv in (
+        ["study", "report", "demo", "--db", url, "--out", str(out_db)],
+        ["study", "report", "--votes", str(paths["votes"]), "--out", str(out_csv)],
+    ):
+        args = _parser().parse_args([*argv, "--no-mixed", "--boot", "0", "--no-png"])
+        assert args.func(args) == 0
+    a = pd.read_csv(out_db / "tables" / "sets.csv", index_col=0)
+    b = pd.read_csv(out_csv / "tables" / "sets.csv", index_col=0)
+    pd.testing.assert_frame_equal(a, b)
+    assert a["n_participants"].tolist() == [4] and a["n_pairs"].tolist() == [4]
+    votes = pd.read_csv(paths["votes"])
+    real = votes.loc[~votes["is_catch"].astype(bool)]
+    kept = real.loc[real["participant"] != sorted(real["participant"].unique())[2]]
+    assert a["voting_rate"].iloc[0] == pytest.approx((kept["choice"] == "A").mean())

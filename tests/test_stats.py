@@ -240,6 +240,13 @@ def test_catch_rule_excludes_failed_participants():
     relaxed = st.CatchRule(min_pass_rate=0.0)
     relaxed.apply(votes)
     assert relaxed.excluded == []
+    # The study's rule: more than max_failures failed catch trials (P001, P003 fail 2).
+    one = st.CatchRule(max_failures=1)
+    one.apply(votes)
+    assert one.excluded == ["P001", "P003"]
+    two = st.CatchRule(max_failures=2)
+    two.apply(votes)
+    assert two.excluded == []
     table = rule.table(votes)
     assert table.loc["P001", "catch_trials"] == 2 and table.loc["P001", "catch_passed"] == 0
     # Catch trials never count as votes.
