@@ -1,0 +1,46 @@
+"""Alembic migrations packaged inside `db/`: `upgrade(url)` brings a database to the newest
+schema (creating it when empty), programmatically, without an alembic.ini.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+from db.engine import database_url, make_engine
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def alembic_config(url: str | None = None, engine: Engine | None = None) -> Config:
+    """An Alembic config pointing at `db/migrations` and at `url` (or a ready engine)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
+    if engine is not None:
+        cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(url: str | None = None, revision: str = "head", engine: Engine | None = None) -> None:
+    """Run every migration up to `revision` on `url` (or on `engine`)."""
+    command.upgrade(alembic_config(url, engine), revision)
+
+
+def downgrade(url: str | None = None, revision: str = "base", engine: Engine | None = None) -> None:
+    command.downgrade(alembic_config(url, engine), revision)
+
+
+def current(url: str | None = None) -> str | None:
+    """The revision a database is at (None when it was never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()

@@ -1,0 +1,1 @@
+"""Alembic migrations of the study schema (run with `db.migrate.upgrade`)."""

@@ -1,0 +1,532 @@
+"""Study design: register methods' videos, pair them by sample, assign pairs to participants.
+
+A method is a folder of generated videos named `<driving>-<template>.mp4` (the MEGC naming);
+the same file name in two folders is the same sample. `create_study` pairs the samples two
+methods share for every comparison set, reports the samples a method lacks, and refuses a
+set that would be empty. Only files inside the study's folders are registered (a symlink
+that leads outside is refused), and every check runs before anything is written.
+
+Each participant (`enroll`) gets a seeded random order of all pairs, with A's side drawn so
+that every participant sees A on the left for half of the pairs and, over each two
+consecutive participants, every pair has A once on each side. Catch trials put a visibly
+corrupted copy of a video beside the original; `Study.max_catch_failures` is the exclusion
+rule (more failures than that excludes the participant).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import (
+    LABEL_LEN,
+    NAME_LEN,
+    TEXT_LEN,
+    Assignment,
+    CatchTrial,
+    ComparisonSet,
+    Method,
+    Pair,
+    Participant,
+    Study,
+    Video,
+    utcnow,
+)
+from generation.errors import ConfigError, DataError, VideoError
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIX = ".mp4"
+
+# The paper's four comparison sets (method A, method B).
+PAPER_SETS: list[tuple[str, str]] = [
+    ("FOMM", "FOMM+EWP"),
+    ("FOMM+EWP", "FOMM+AWP"),
+    ("MRAA", "MRAA+AWP"),
+    ("MRAA+AWP", "FOMM+AWP"),
+]
+# The variant names of `generation.models` and the labels the paper uses.
+PAPER_LABELS: dict[str, str] = {
+    "fomm": "FOMM",
+    "fomm-ewp": "FOMM+EWP",
+    "fomm-awp": "FOMM+AWP",
+    "mraa": "MRAA",
+    "mraa-awp": "MRAA+AWP",
+}
+PRESETS: dict[str, list[tuple[str, str]]] = {"paper": PAPER_SETS}
+
+_NAME = re.compile(r"^[\w][\w .+\-]*$")
+
+
+@dataclass(frozen=True)
+class VideoFile:
+    """A video found in a study folder, probed and hashed (nothing stored yet)."""
+
+    path: Path
+    sample: str
+    driving: str
+    template: str
+    sha256: str
+    n_frames: int
+    fps: float
+    width: int
+    height: int
+
+
+@dataclass
+class StudyCreated:
+    """What `create_study` did: pairs per set, and the samples each method lacks."""
+
+    study_id: int
+    name: str
+    pairs_per_set: dict[str, int]
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    n_videos: int = 0
+    n_catch: int = 0
+
+    def summary(self) -> str:
+        lines = [f"study {self.name!r}: {self.n_videos} videos, {self.n_catch} catch trials"]
+        lines += [f"  {name}: {n} pairs" for name, n in self.pairs_per_set.items()]
+        for label, samples in self.missing.items():
+            if samples:
+                shown = ", ".join(samples[:5]) + (" ..." if len(samples) > 5 else "")
+                lines.append(f"  {label} lacks {len(samples)} sample(s): {shown}")
+        return "\n".join(lines)
+
+
+def set_name(a: str, b: str) -> str:
+    return f"{a} vs {b}"
+
+
+def parse_sample(path: str | Path) -> tuple[str, str]:
+    """`<driving>-<template>.mp4` -> (driving, template); the template is after the last '-'."""
+    stem = Path(path).stem
+    driving, sep, template = stem.rpartition("-")
+    if not sep or not driving or not template:
+        return stem, ""
+    return driving, template
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_inside(path: str | Path, folder: str | Path) -> bool:
+    """True when `path`, with every symlink resolved, lies inside `folder` (also resolved)."""
+    try:
+        Path(path).resolve(strict=True).relative_to(Path(folder).resolve(strict=True))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def check_label(label: str, what: str = "method label") -> str:
+    label = str(label).strip()
+    if not label or len(label) > LABEL_LEN or not _NAME.match(label):
+        raise ConfigError(
+            f"{what} {label!r} is not valid",
+            hint=f"Use 1-{LABEL_LEN} letters, digits, spaces or . _ + - (e.g. FOMM+EWP).",
+        )
+    return label
+
+
+def check_folder(folder: str | Path, allowed_root: str | Path | None = None) -> Path:
+    """The resolved folder; DataError when missing or outside `allowed_root`."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DataError("folder not found", folder, "Give a folder of <driving>-<template>.mp4.")
+    if allowed_root is not None and not is_inside(folder, allowed_root):
+        raise DataError(
+            f"folder is outside the allowed root {allowed_root}",
+            folder,
+            "Move the videos under that root or change FME_VIDEO_ROOT.",
+        )
+    return folder.resolve()
+
+
+def scan_folder(folder: str | Path, allowed_root: str | Path | None = None) -> list[VideoFile]:
+    """Every `*.mp4` directly in `folder`, probed and hashed.
+
+    DataError when the folder has no videos or a file leads outside the folder; VideoError
+    (naming the file) when a file is not a video PyAV can decode.
+    """
+    from generation.video import probe
+
+    root = check_folder(folder, allowed_root)
+    files = sorted(p for p in root.iterdir() if p.suffix.lower() == VIDEO_SUFFIX)
+    if not files:
+        raise DataError(
+            f"no {VIDEO_SUFFIX} videos in the folder",
+            root,
+            "Each method folder holds <driving>-<template>.mp4 files (e.g. `fme megc` output).",
+        )
+    videos = []
+    for path in files:
+        if not path.is_file() or not is_inside(path, root):
+            raise DataError(
+                "file leads outside its method folder (symlink?)",
+                path,
+                "Copy the video into the folder instead of linking it.",
+            )
+        info = probe(path)
+        if info.n_frames <= 0 or info.codec == "images":
+            raise VideoError("file has no video frames", path, "Re-encode it as H.264 MP4.")
+        driving, template = parse_sample(path)
+        videos.append(
+            VideoFile(
+                path=path,
+                sample=path.stem,
+                driving=driving,
+                template=template,
+                sha256=sha256_file(path),
+                n_frames=info.n_frames,
+                fps=float(info.fps or 25.0),
+                width=info.width,
+                height=info.height,
+            )
+        )
+    return videos
+
+
+def resolve_sets(
+    methods: dict[str, str | Path], sets: list[tuple[str, str]] | None, preset: str | None = None
+) -> list[tuple[str, str]]:
+    """The sets to build: `sets` plus a preset's; every label must be a given method."""
+    out: list[tuple[str, str]] = []
+    if preset:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        out += PRESETS[preset]
+    out += [tuple(s) for s in sets or []]
+    if not out:
+        raise ConfigError("no comparison set given", hint="Add --set A:B or --preset paper.")
+    seen: set[tuple[str, str]] = set()
+    unique: list[tuple[str, str]] = []
+    for a, b in out:
+        for label in (a, b):
+            if label not in methods:
+                raise ConfigError(
+                    f"comparison set {a}:{b} names method {label!r}, which was not given",
+                    hint=f"Add --method {label}=DIR (given: {', '.join(methods) or 'none'}).",
+                )
+        if a == b:
+            raise ConfigError(f"comparison set {a}:{b} compares a method with itself")
+        if (a, b) in seen or (b, a) in seen:
+            continue
+        seen.add((a, b))
+        unique.append((a, b))
+    return unique
+
+
+def corrupt(frames: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A visibly corrupted copy: upside down, 8x coarser blocks and strong noise."""
+    rng = np.random.default_rng(seed)
+    t, h, w, _ = frames.shape
+    block = max(2, min(h, w) // 16)
+    small = frames[:, ::block, ::block].astype(np.float32)
+    big = np.repeat(np.repeat(small, block, axis=1), block, axis=2)[:, :h, :w]
+    noisy = big + rng.normal(0, 60, size=big.shape)
+    return np.clip(noisy[:, ::-1], 0, 255).astype(np.uint8)
+
+
+def _video_row(study_id: int, vf: VideoFile, kind: str, method_id: int | None) -> Video:
+    return Video(
+        study_id=study_id,
+        method_id=method_id,
+        kind=kind,
+        path=str(vf.path),
+        sha256=vf.sha256,
+        n_frames=vf.n_frames,
+        fps=vf.fps,
+        width=vf.width,
+        height=vf.height,
+        sample=vf.sample,
+        driving=vf.driving,
+        template=vf.template,
+    )
+
+
+def _safe_dirname(name: str) -> str:
+    return re.sub(r"[^\w.+-]+", "_", name).strip("._") or "study"
+
+
+def create_study(
+    session: Session,
+    name: str,
+    methods: dict[str, str | Path],
+    sets: list[tuple[str, str]] | None = None,
+    catch: int = 0,
+    seed: int = 0,
+    *,
+    preset: str | None = None,
+    max_catch_failures: int = 0,
+    driving_dir: str | Path | None = None,
+    media_dir: str | Path | None = None,
+    allowed_root: str | Path | None = None,
+) -> StudyCreated:
+    """Create study `name` from method folders and comparison sets (A, B); commits.
+
+    `catch` catch trials per participant (corrupted clips are written to `media_dir`,
+    default `studies/<name>/catch`); `driving_dir` holds the driving clips `<driving>.mp4`
+    shown to experts; `allowed_root` (the app's FME_VIDEO_ROOT) confines every folder.
+    Raises ConfigError/DataError/VideoError before writing anything.
+    """
+    name = str(name).strip()
+    if not name or len(name) > NAME_LEN or not _NAME.match(name):
+        raise ConfigError(
+            f"study name {name!r} is not valid",
+            hint=f"Use 1-{NAME_LEN} letters, digits, spaces or . _ + -.",
+        )
+    if session.scalar(select(Study.id).where(Study.name == name)) is not None:
+        raise DataError(
+            f"a study named {name!r} already exists",
+            hint="Choose another name (or export and delete the old database).",
+        )
+    if not methods:
+        raise ConfigError("no method given", hint="Add --method LABEL=DIR for each method.")
+    methods = {check_label(k): v for k, v in methods.items()}
+    pairs_of = resolve_sets(methods, sets, preset)
+    if catch < 0 or max_catch_failures < 0:
+        raise ConfigError("catch trials and allowed catch failures must be >= 0")
+
+    scanned = {label: scan_folder(folder, allowed_root) for label, folder in methods.items()}
+    folders = {label: check_folder(folder, allowed_root) for label, folder in methods.items()}
+    if len(set(folders.values())) < len(folders):
+        raise ConfigError("two methods share one folder; each method needs its own folder")
+    by_sample = {label: {v.sample: v for v in vids} for label, vids in scanned.items()}
+    all_samples = set().union(*(set(s) for s in by_sample.values()))
+    missing = {label: sorted(all_samples - set(s)) for label, s in by_sample.items()}
+    for label, lacks in missing.items():
+        if lacks:
+            log.warning("%s lacks %d sample(s): %s", label, len(lacks), ", ".join(lacks[:10]))
+    shared: dict[tuple[str, str], list[str]] = {}
+    for a, b in pairs_of:
+        common = sorted(set(by_sample[a]) & set(by_sample[b]))
+        if not common:
+            raise DataError(
+                f"comparison set {set_name(a, b)} would be empty: no file name is in both "
+                f"folders ({a}: {', '.join(sorted(by_sample[a])[:3])}; "
+                f"{b}: {', '.join(sorted(by_sample[b])[:3])})",
+                hint="Both folders need videos of the same samples, named "
+                "<driving>-<template>.mp4.",
+            )
+        shared[(a, b)] = common
+    driving: list[VideoFile] = []
+    driving_root = None
+    if driving_dir is not None:
+        driving_root = check_folder(driving_dir, allowed_root)
+        driving = scan_folder(driving_root, allowed_root)
+
+    # Everything checked: write the catch clips, then the rows, in one transaction.
+    rng = np.random.default_rng([seed, 7])
+    media = Path(media_dir) if media_dir else Path("studies") / _safe_dirname(name) / "catch"
+    catch_sources: list[tuple[str, VideoFile]] = []
+    if catch:
+        pool = [(label, v) for label in methods for v in scanned[label]]
+        picks = rng.choice(len(pool), size=catch, replace=catch > len(pool))
+        catch_sources = [pool[i] for i in picks]
+        media.mkdir(parents=True, exist_ok=True)
+        media = media.resolve()
+
+    study = Study(
+        name=name,
+        seed=seed,
+        max_catch_failures=max_catch_failures,
+        catch_per_participant=catch,
+        media_dir=str(media) if catch else None,
+        driving_dir=str(driving_root) if driving_root else None,
+    )
+    session.add(study)
+    try:
+        session.flush()
+        method_rows = {}
+        video_rows: dict[tuple[str, str], Video] = {}
+        for label, folder in folders.items():
+            m = Method(study_id=study.id, label=label, folder=str(folder))
+            session.add(m)
+            session.flush()
+            method_rows[label] = m
+            for vf in scanned[label]:
+                row = _video_row(study.id, vf, "method", m.id)
+                session.add(row)
+                video_rows[(label, vf.sample)] = row
+        for vf in driving:
+            session.add(_video_row(study.id, vf, "driving", None))
+        session.flush()
+        pairs_per_set = {}
+        for position, (a, b) in enumerate(pairs_of):
+            cs = ComparisonSet(
+                study_id=study.id,
+                name=set_name(a, b),
+                position=position,
+                method_a_id=method_rows[a].id,
+                method_b_id=method_rows[b].id,
+            )
+            session.add(cs)
+            session.flush()
+            for sample in shared[(a, b)]:
+                session.add(
+                    Pair(
+                        study_id=study.id,
+                        set_id=cs.id,
+                        sample=sample,
+                        video_a_id=video_rows[(a, sample)].id,
+                        video_b_id=video_rows[(b, sample)].id,
+                        is_catch=False,
+                    )
+                )
+            pairs_per_set[cs.name] = len(shared[(a, b)])
+        for i, (label, vf) in enumerate(catch_sources):
+            bad = _write_catch_clip(vf, media / f"catch_{i:03d}.mp4", seed=seed + i)
+            bad_row = _video_row(study.id, bad, "catch", None)
+            bad_row.sample = f"catch_{i:03d}"
+            session.add(bad_row)
+            session.flush()
+            pair = Pair(
+                study_id=study.id,
+                set_id=None,
+                sample=vf.sample,
+                video_a_id=video_rows[(label, vf.sample)].id,
+                video_b_id=bad_row.id,
+                is_catch=True,
+            )
+            session.add(pair)
+            session.flush()
+            session.add(
+                CatchTrial(
+                    pair_id=pair.id,
+                    corrupted_video_id=bad_row.id,
+                    correct="A",
+                    corruption="flip+pixelate+noise",
+                )
+            )
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return StudyCreated(
+        study_id=study.id,
+        name=name,
+        pairs_per_set=pairs_per_set,
+        missing={k: v for k, v in missing.items() if v},
+        n_videos=len(video_rows) + len(driving),
+        n_catch=len(catch_sources),
+    )
+
+
+def _write_catch_clip(source: VideoFile, out: Path, seed: int) -> VideoFile:
+    from generation.video import read_video, write_mp4
+
+    frames = read_video(source.path)
+    write_mp4(out, corrupt(frames, seed), fps=source.fps)
+    return VideoFile(
+        path=out,
+        sample=out.stem,
+        driving=source.driving,
+        template=source.template,
+        sha256=sha256_file(out),
+        n_frames=len(frames),
+        fps=source.fps,
+        width=source.width,
+        height=source.height,
+    )
+
+
+def get_study(session: Session, name: str) -> Study:
+    study = session.scalar(select(Study).where(Study.name == name))
+    if study is None:
+        names = list(session.scalars(select(Study.name).order_by(Study.id)))
+        raise DataError(
+            f"no study named {name!r}",
+            hint=f"Known studies: {', '.join(names) or 'none'} (create one with fme study create).",
+        )
+    return study
+
+
+def _sides(n: int, seed: int, index: int) -> np.ndarray:
+    """1 where A goes left: half of the n pairs; participant 2j+1 gets 2j's complement."""
+    rng = np.random.default_rng([seed, 1, index // 2])
+    bits = np.zeros(n, dtype=np.int8)
+    bits[: n // 2] = 1
+    if n % 2:
+        bits[-1] = rng.integers(0, 2)
+    bits = rng.permutation(bits)
+    return 1 - bits if index % 2 else bits
+
+
+def plan_assignments(pair_ids: list[int], seed: int, index: int) -> list[tuple[int, str]]:
+    """(pair_id, a_side) in presentation order for the participant with this join index."""
+    pair_ids = sorted(pair_ids)
+    sides = _sides(len(pair_ids), seed, index)
+    order = np.random.default_rng([seed, 2, index]).permutation(len(pair_ids))
+    return [(pair_ids[i], "left" if sides[i] else "right") for i in order]
+
+
+def enroll(
+    session: Session,
+    study: Study | str,
+    *,
+    age: int | None = None,
+    gender: str | None = None,
+    vision: str | None = None,
+    country: str | None = None,
+    comment: str | None = None,
+    consent: bool = True,
+) -> Participant:
+    """A new participant (random opaque token) with all pairs assigned; commits."""
+    if not consent:
+        raise DataError("a participant must consent before taking part")
+    if isinstance(study, str):
+        study = get_study(session, study)
+    if not study.is_open:
+        raise DataError(f"study {study.name!r} is closed")
+    if age is not None and not 18 <= int(age) <= 120:
+        raise DataError(f"age must be 18-120, got {age}")
+    texts = dict(gender=gender, vision=vision, country=country, comment=comment)
+    limits = dict(gender=32, vision=32, country=LABEL_LEN, comment=TEXT_LEN)
+    for key, value in texts.items():
+        if value is not None and len(str(value)) > limits[key]:
+            raise DataError(f"{key} is longer than {limits[key]} characters")
+    pair_ids = list(session.scalars(select(Pair.id).where(Pair.study_id == study.id)))
+    if not pair_ids:
+        raise DataError(f"study {study.name!r} has no pairs")
+    participant = Participant(
+        study_id=study.id,
+        token=secrets.token_urlsafe(16),
+        consent_at=utcnow(),
+        age=int(age) if age is not None else None,
+        **{k: (str(v).strip() or None) if v is not None else None for k, v in texts.items()},
+    )
+    try:
+        session.add(participant)
+        session.flush()
+        index = session.scalar(
+            select(func.count(Participant.id)).where(
+                Participant.study_id == study.id, Participant.id < participant.id
+            )
+        )
+        for position, (pair_id, side) in enumerate(
+            plan_assignments(pair_ids, study.seed, int(index))
+        ):
+            session.add(
+                Assignment(
+                    participant_id=participant.id, pair_id=pair_id, position=position, a_side=side
+                )
+            )
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return participant
