@@ -3,6 +3,8 @@
 - `fme study report NAME [--db URL] --out DIR [--alpha A]`: votes (and expert ratings) of a
   study in the database, through `study.export`.
 - `fme study report --votes CSV [--ratings CSV] --out DIR`: the same from exported CSVs.
+- `fme study power [--effect P ...] [--pairs M] [--pair-sd S ...] [--simulate N]`: volunteers
+  a set needs for the paper's Z test to find a given voting rate.
 - `fme study expert --ratings CSV [--out DIR]` or `fme study expert --study NAME [--db URL]`,
   and `fme expert-table --ratings CSV --out DIR`: the MEGC expert table, printed and written.
 
@@ -163,6 +165,39 @@ def _expert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _power(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from study.report import markdown_table
+    from study.stats import required_volunteers, simulated_power
+
+    rows = []
+    for sd in args.pair_sd:
+        for effect in args.effect:
+            res = required_volunteers(
+                effect, args.pairs, pair_sd=sd, alpha=args.alpha, power=args.power
+            )
+            row = {
+                "voting_rate": effect,
+                "pair_sd": sd,
+                "n_pairs": args.pairs,
+                "volunteers": res.n_participants if res.n_participants else "none",
+            }
+            if args.simulate and res.n_participants:
+                row["simulated_power"] = simulated_power(
+                    res.n_participants,
+                    effect,
+                    args.pairs,
+                    pair_sd=sd,
+                    alpha=args.alpha,
+                    n_sim=args.simulate,
+                    seed=args.seed,
+                )
+            rows.append(row)
+    print(markdown_table(pd.DataFrame(rows)))
+    return 0
+
+
 def _add_expert_options(p: argparse.ArgumentParser, out_required: bool) -> None:
     p.add_argument("--ratings", help="CSV with expert, method, video, upper, lower, noise")
     p.add_argument("--study", help="read the ratings of this study from the database")
@@ -227,6 +262,40 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--no-png", action="store_true", help="HTML figures only")
         p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
         p.set_defaults(func=_report)
+    if "power" not in study.choices:
+        w = study.add_parser(
+            "power",
+            help="volunteers a comparison set needs (the paper's Z test)",
+            description="Volunteers N for the right-tailed Z test over M pairs to find a true "
+            "voting rate with the given power, when the true rate varies across pairs with "
+            "standard deviation --pair-sd; --simulate checks it by simulation.",
+        )
+        w.add_argument(
+            "--effect",
+            type=float,
+            nargs="+",
+            default=[0.55, 0.6, 0.65, 0.7],
+            help="true voting rate(s) of the better method",
+        )
+        w.add_argument("--pairs", type=int, default=18, help="pairs per set (18)")
+        w.add_argument(
+            "--pair-sd",
+            type=float,
+            nargs="+",
+            default=[0.0, 0.05, 0.1],
+            help="spread of the true rate across pairs",
+        )
+        w.add_argument("--alpha", type=float, default=0.05)
+        w.add_argument("--power", type=float, default=0.8)
+        w.add_argument(
+            "--simulate",
+            type=int,
+            default=0,
+            metavar="N_SIM",
+            help="also simulate the test this many times at the N found",
+        )
+        w.add_argument("--seed", type=int, default=0)
+        w.set_defaults(func=_power)
     if "expert" not in study.choices:
         e = study.add_parser("expert", help="MEGC expert table from ratings")
         _add_expert_options(e, out_required=False)

@@ -229,3 +229,13 @@ def test_cli_report_from_database_matches_csv_export(tmp_path):
     real = votes.loc[~votes["is_catch"].astype(bool)]
     kept = real.loc[real["participant"] != sorted(real["participant"].unique())[2]]
     assert a["voting_rate"].iloc[0] == pytest.approx((kept["choice"] == "A").mean())
+
+
+def test_cli_power_table(capsys):
+    args = _parser().parse_args(
+        ["study", "power", "--effect", "0.6", "0.7", "--pair-sd", "0", "--simulate", "500"]
+    )
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    n = st.required_volunteers(0.6, 18).n_participants
+    assert f"| 0.6 | 0 | 18 | {n} |" in out
