@@ -4,10 +4,10 @@ schema (creating it when empty), programmatically, without an alembic.ini.
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine
 
 from db.engine import database_url, make_engine
@@ -15,8 +15,24 @@ from db.engine import database_url, make_engine
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def alembic_config(url: str | None = None, engine: Engine | None = None) -> Config:
+@contextmanager
+def _quiet():
+    """Alembic logs each step at INFO; keep `fme -v` for that."""
+    logger = logging.getLogger("alembic")
+    level = logger.level
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def alembic_config(url: str | None = None, engine: Engine | None = None):
     """An Alembic config pointing at `db/migrations` and at `url` (or a ready engine)."""
+    with _quiet():
+        from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
@@ -27,11 +43,17 @@ def alembic_config(url: str | None = None, engine: Engine | None = None) -> Conf
 
 def upgrade(url: str | None = None, revision: str = "head", engine: Engine | None = None) -> None:
     """Run every migration up to `revision` on `url` (or on `engine`)."""
-    command.upgrade(alembic_config(url, engine), revision)
+    with _quiet():
+        from alembic import command
+
+        command.upgrade(alembic_config(url, engine), revision)
 
 
 def downgrade(url: str | None = None, revision: str = "base", engine: Engine | None = None) -> None:
-    command.downgrade(alembic_config(url, engine), revision)
+    with _quiet():
+        from alembic import command
+
+        command.downgrade(alembic_config(url, engine), revision)
 
 
 def current(url: str | None = None) -> str | None:

@@ -33,6 +33,7 @@ from db.models import (
     Assignment,
     CatchTrial,
     ComparisonSet,
+    Expert,
     Method,
     Pair,
     Participant,
@@ -530,3 +531,18 @@ def enroll(
         session.rollback()
         raise
     return participant
+
+
+def add_expert(session: Session, study: Study | str, name: str) -> Expert:
+    """A new expert of the study with a random opaque token (their rating link); commits."""
+    if isinstance(study, str):
+        study = get_study(session, study)
+    name = str(name).strip()
+    if not name or len(name) > NAME_LEN:
+        raise DataError(f"expert name must be 1-{NAME_LEN} characters")
+    if session.scalar(select(Expert.id).where(Expert.study_id == study.id, Expert.name == name)):
+        raise DataError(f"study {study.name!r} already has an expert named {name!r}")
+    expert = Expert(study_id=study.id, name=name, token=secrets.token_urlsafe(16))
+    session.add(expert)
+    session.commit()
+    return expert

@@ -1,0 +1,209 @@
+"""Admin page (password from FME_ADMIN_PASSWORD or Streamlit secrets; no default).
+
+Create a study from folders, follow its progress (participants, completion, catch-trial
+failures), read the result tables and figures, add experts, export raw votes and ratings.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import func, select
+
+from db.models import NAME_LEN, Expert, ExpertRating, Study
+from generation.errors import FMEError
+from study.cli import parse_method, parse_set
+from study.design import add_expert, create_study
+from study.export import ratings_frame, study_progress, votes_frame
+from study.pages import shared
+
+FOLDERS_MAX_CHARS = 4000
+
+
+def vote_count_table(votes: pd.DataFrame) -> pd.DataFrame:
+    """Fallback result table: votes for A and B per comparison set (catch trials left out)."""
+    scored = votes.loc[~votes["is_catch"].astype(bool)]
+    if scored.empty:
+        return pd.DataFrame(columns=["set_name", "method_a", "method_b", "votes_a", "votes_b"])
+    grouped = scored.groupby(["set_name", "method_a", "method_b"], sort=False)["choice"]
+    table = grouped.agg(
+        votes_a=lambda c: int((c == "A").sum()), votes_b=lambda c: int((c == "B").sum())
+    )
+    return table.reset_index()
+
+
+def displayable(table: pd.DataFrame) -> pd.DataFrame:
+    """Mixed-type object columns as text, so that the browser table (Arrow) accepts them."""
+    out = table.copy()
+    for col in out.columns:
+        if out[col].dtype == object and out[col].map(type).nunique() > 1:
+            out[col] = out[col].astype(str)
+    return out
+
+
+@st.cache_data(max_entries=8, show_spinner="Computing the report...")
+def _report(votes: pd.DataFrame, ratings: pd.DataFrame):
+    """The study report (cached on the votes and ratings, so reruns do not recompute it)."""
+    from study.report import study_report
+
+    return study_report(votes, ratings if len(ratings) else None)
+
+
+def _progress_tab(sess, name: str) -> None:
+    p = study_progress(sess, name)
+    c = st.columns(5)
+    c[0].metric("Participants", p.participants)
+    c[1].metric("Finished", p.finished)
+    c[2].metric("Completion", f"{p.completion:.0%}")
+    c[3].metric("Catch failures", p.catch_failures)
+    c[4].metric("Excluded", p.excluded)
+    st.caption(f"{p.votes} votes of {p.assigned} assigned; {p.ratings} expert ratings.")
+    if len(p.frame):
+        st.dataframe(p.frame, hide_index=True)
+    if st.button("Refresh"):
+        st.rerun()
+
+
+def _results_tab(sess, name: str) -> None:
+    votes = votes_frame(sess, name)
+    ratings = ratings_frame(sess, name)
+    if votes.empty and ratings.empty:
+        st.info("No votes yet.")
+        return
+    st.subheader("Votes per comparison set")
+    st.dataframe(vote_count_table(votes), hide_index=True)
+    try:
+        import study.report  # noqa: F401
+    except ImportError:
+        st.caption("Install the full toolkit for significance tests and figures.")
+        return
+    if votes.loc[~votes["is_catch"].astype(bool)].empty:
+        return
+    try:
+        report = _report(votes, ratings)
+    except Exception as err:  # the report needs enough votes; show why it cannot run yet
+        st.warning(f"The full report cannot be computed yet: {err}")
+        return
+    for table_name, table in report.tables.items():
+        st.subheader(table_name.replace("_", " ").capitalize())
+        st.dataframe(displayable(table))
+    for fig_name, fig in report.figures.items():
+        st.plotly_chart(fig, key=f"fig-{fig_name}")
+
+
+def _export_tab(sess, name: str) -> None:
+    votes = votes_frame(sess, name)
+    ratings = ratings_frame(sess, name)
+    st.download_button(
+        f"Votes CSV ({len(votes)} rows)",
+        votes.to_csv(index=False).encode(),
+        file_name="votes.csv",
+        mime="text/csv",
+    )
+    st.download_button(
+        f"Ratings CSV ({len(ratings)} rows)",
+        ratings.to_csv(index=False).encode(),
+        file_name="ratings.csv",
+        mime="text/csv",
+    )
+
+
+def _experts_tab(sess, name: str) -> None:
+    study = sess.scalar(select(Study).where(Study.name == name))
+    rows = sess.execute(
+        select(Expert.name, func.count(ExpertRating.id))
+        .outerjoin(ExpertRating, ExpertRating.expert_id == Expert.id)
+        .where(Expert.study_id == study.id)
+        .group_by(Expert.id, Expert.name)
+    ).all()
+    if rows:
+        st.dataframe(pd.DataFrame(rows, columns=["expert", "ratings"]), hide_index=True)
+    with st.form("add-expert"):
+        expert_name = st.text_input("Expert name or code", max_chars=NAME_LEN)
+        added = st.form_submit_button("Add expert")
+    if added:
+        try:
+            expert = add_expert(sess, study, expert_name)
+        except FMEError as err:
+            st.error(str(err))
+            return
+        st.success("Send this link to the expert (it is shown once):")
+        st.code(f"/expert?expert={expert.token}")
+
+
+def _create_tab(sess) -> None:
+    root = os.environ.get("FME_VIDEO_ROOT")
+    if root:
+        st.caption(f"Folders must lie under {root} (FME_VIDEO_ROOT).")
+    with st.form("create-study"):
+        name = st.text_input("Study name", max_chars=NAME_LEN)
+        methods = st.text_area(
+            "Methods, one per line: LABEL=FOLDER",
+            placeholder="FOMM=/data/megc/fomm\nFOMM+EWP=/data/megc/fomm-ewp",
+            max_chars=FOLDERS_MAX_CHARS,
+        )
+        sets = st.text_area(
+            "Comparison sets, one per line: A:B", placeholder="FOMM:FOMM+EWP", max_chars=2000
+        )
+        preset = st.checkbox("Add the paper's four sets (FOMM, FOMM+EWP, FOMM+AWP, MRAA, MRAA+AWP)")
+        driving = st.text_input("Driving clips folder (optional, for experts)", max_chars=1000)
+        c1, c2, c3 = st.columns(3)
+        catch = c1.number_input("Catch trials", min_value=0, max_value=50, value=2)
+        fails = c2.number_input("Allowed catch failures", min_value=0, max_value=50, value=0)
+        seed = c3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0)
+        submitted = st.form_submit_button("Create study")
+    if not submitted:
+        return
+    try:
+        method_dirs = dict(parse_method(line) for line in methods.splitlines() if line.strip())
+        set_list = [parse_set(line) for line in sets.splitlines() if line.strip()]
+        with st.spinner("Checking and registering the videos..."):
+            made = create_study(
+                sess,
+                name,
+                method_dirs,
+                set_list,
+                catch=int(catch),
+                seed=int(seed),
+                preset="paper" if preset else None,
+                max_catch_failures=int(fails),
+                driving_dir=driving.strip() or None,
+                allowed_root=root,
+            )
+    except FMEError as err:
+        st.error(str(err))
+        return
+    st.success("Study created.")
+    st.code(made.summary())
+
+
+def main() -> None:
+    st.title("Admin")
+    if not shared.require_admin():
+        return
+    with shared.session() as sess:
+        names = list(sess.scalars(select(Study.name).order_by(Study.id)))
+        name = st.selectbox("Study", names, index=len(names) - 1) if names else None
+        tabs = st.tabs(["Progress", "Results", "Experts", "Export", "Create study"])
+        with tabs[4]:
+            _create_tab(sess)
+        if name is None:
+            for tab in tabs[:4]:
+                tab.info("No study yet: create one in the last tab.")
+            return
+        with tabs[0]:
+            _progress_tab(sess, name)
+        with tabs[1]:
+            _results_tab(sess, name)
+        with tabs[2]:
+            _experts_tab(sess, name)
+        with tabs[3]:
+            _export_tab(sess, name)
+    if st.button("Sign out"):
+        st.session_state.pop("admin_ok", None)
+        st.rerun()
+
+
+main()
