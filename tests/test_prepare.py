@@ -116,7 +116,7 @@ def test_prepared_landmarks_match_the_ground_truth(prepared, corpus):
 
 
 @pytest.mark.slow
-def test_second_prepare_does_no_work_twice(prepared, corpus):
+def test_second_prepare_does_no_work_twice(prepared, corpus, tmp_path):
     out, clips, _ = prepared
     files = sorted(out.glob("casme2/*/*/frames/*.png")) + sorted(out.glob("casme2/*/*/*.npz"))
     before = {f: f.stat().st_mtime_ns for f in files}
@@ -125,9 +125,10 @@ def test_second_prepare_does_no_work_twice(prepared, corpus):
     assert {f: f.stat().st_mtime_ns for f in files} == before
     assert len(load_prepared(out)) == 4
     # other settings are other work: a clip prepared at another size is done again
-    one = prepare_clips(clips[:1], out, PrepareConfig(size=96), progress=False)
+    copy = shutil.copytree(out, tmp_path / "copy")  # the module's output stays as it is
+    one = prepare_clips(clips[:1], copy, PrepareConfig(size=96), progress=False)
     assert (one.processed, one.cached) == (1, 0)
-    assert load_prepared(out)[0].frames().shape[1:3] == (96, 96)
+    assert load_prepared(copy)[0].frames().shape[1:3] == (96, 96)
 
 
 @pytest.mark.slow
@@ -174,3 +175,82 @@ def test_faceless_clips_fail_one_by_one(tmp_path, capsys):
     assert load_prepared(tmp_path / "o") == []
     with pytest.raises(DataError, match="no manifest"):
         load_prepared(tmp_path)
+
+
+@pytest.mark.slow
+def test_smic_bmp_clips_join_an_existing_output(prepared, corpus, tmp_path):
+    out0, clips, _ = prepared
+    out = tmp_path / "prep"
+    shutil.copytree(out0, out)
+    source = clips[0]
+    folder = tmp_path / "SMIC" / "HS" / "s1" / "micro" / "positive" / "s1_po_01"
+    folder.mkdir(parents=True)
+    for k, path in enumerate(source.frames):
+        Image.open(path).convert("L").save(folder / f"image{1000 + k:06d}.bmp")
+    assert (
+        main(["prepare", "smic", str(tmp_path / "SMIC"), str(out), "--size", str(SIZE), "--quiet"])
+        == 0
+    )
+    loaded = {p.key: p for p in load_prepared(out)}
+    assert len(loaded) == 5  # the four CASME II clips are kept
+    smic = loaded["smic/s1/s1_po_01"]
+    n = source.n_frames
+    assert (smic.onset, smic.offset, smic.onset_index, smic.offset_index) == (
+        1000,
+        999 + n,
+        0,
+        n - 1,
+    )
+    assert smic.apex_index == (n - 1) // 2 and smic.label == "positive"
+    # the same frames as the CASME II copy of the clip (as gray BMPs): same crop, landmarks
+    assert smic.box() == loaded[source.key].box()
+    original = loaded[source.key].landmarks()
+    iod = inter_ocular(original)[:, None]
+    assert (np.linalg.norm(smic.landmarks() - original, axis=-1) / iod).mean() < 0.01
+
+
+@pytest.mark.slow
+def test_the_largest_face_sets_the_crop(tmp_path):
+    from skimage.data import astronaut
+
+    face = Image.fromarray(astronaut()).crop((100, 0, 300, 240))  # her head and shoulders
+    canvas = Image.new("RGB", (560, 300), (90, 90, 90))
+    canvas.paste(face.resize((100, 120)), (20, 90))  # small face on the left
+    canvas.paste(face.resize((250, 300)), (300, 0))  # large face on the right
+    root = tmp_path / "c"
+    folder = root / "CASME2_RAW_selected" / "sub01" / "EP01_01"
+    folder.mkdir(parents=True)
+    for k in range(1, 4):
+        canvas.save(folder / f"img{k}.png")
+    import pandas as pd
+
+    pd.DataFrame(
+        [["01", "EP01_01", 1, 2, 3, "12", "happiness"]],
+        columns=[
+            "Subject",
+            "Filename",
+            "OnsetFrame",
+            "ApexFrame",
+            "OffsetFrame",
+            "Action Units",
+            "Estimated Emotion",
+        ],
+    ).to_excel(root / "CASME2-coding-x.xlsx", index=False)
+    assert len(detect_faces(np.asarray(canvas))) == 2
+    out = tmp_path / "o"
+    assert main(["prepare", "casme2", str(root), str(out), "--size", "64", "--quiet"]) == 0
+    (clip,) = load_prepared(out)
+    left, top, right, bottom = clip.box()
+    assert left >= 250 and (left + right) / 2 > 380  # around the large face, right half
+
+
+def test_a_dataset_with_no_readable_clip_still_writes_the_report(tmp_path, capsys):
+    root = write_casme2(tmp_path / "c")
+    shutil.rmtree(root / "CASME2_RAW_selected" / "sub01")
+    shutil.rmtree(root / "CASME2_RAW_selected" / "sub02")
+    shutil.rmtree(root / "CASME2_RAW_selected" / "sub03")
+    (root / "CASME2_RAW_selected" / "sub04").mkdir()
+    assert main(["prepare", "casme2", str(root), str(tmp_path / "o"), "--quiet"]) == 2
+    assert capsys.readouterr().err.count("subject folder not found") == 6
+    with (tmp_path / "o" / "report.csv").open() as fh:
+        assert len(list(csv.DictReader(fh))) == 6

@@ -33,12 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generation.data.readers import dataset_name, read_dataset_report
+    from generation.data.readers import READERS, dataset_name
     from generation.prepare import PrepareConfig, prepare_clips
 
     config = PrepareConfig(size=args.size, margin=args.margin, seed=args.seed)
     config.check()
-    report = read_dataset_report(dataset_name(args.dataset), args.root)
+    report = READERS[dataset_name(args.dataset)](args.root)  # no clips at all still reports
     result = prepare_clips(report.clips, args.out, config, report.left_out, not args.quiet)
     fps = result.frames / result.seconds if result.seconds > 0 else 0.0
     print(
