@@ -8,7 +8,9 @@ table guarantees it even when two requests race. Progress always comes from the 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +27,9 @@ CHOICES = ("A", "B")
 SIDES = ("left", "right")
 MAX_RESPONSE_MS = 24 * 3600 * 1000
 _RETRIES = 5
+# SQLite has one writer at a time; threads of one process (the app's sessions) queue on this
+# lock instead of on SQLite's busy handler, which sleeps in growing steps (long tails).
+_SQLITE_WRITE = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -146,18 +151,25 @@ def record_vote(
     response_ms = min(response_ms, MAX_RESPONSE_MS)
     if not playback_rate > 0:
         raise DataError(f"playback rate must be > 0, got {playback_rate}")
-    participant = participant_by_token(session, token)
-    assigned = session.scalar(
-        select(Assignment.id).where(
-            Assignment.participant_id == participant.id, Assignment.pair_id == pair_id
-        )
-    )
+    row = None
+    if isinstance(token, str) and 0 < len(token) <= 64:
+        row = session.execute(
+            select(Participant.id, Assignment.id)
+            .outerjoin(
+                Assignment,
+                (Assignment.participant_id == Participant.id) & (Assignment.pair_id == pair_id),
+            )
+            .where(Participant.token == token)
+        ).first()
+    if row is None:
+        session.rollback()
+        participant_by_token(session, "")  # raises: unknown token
+    participant_id, assigned = row
     if assigned is None:
         session.rollback()
         raise DataError(
             f"pair {pair_id} is not assigned to this participant; the vote was not stored"
         )
-    participant_id = participant.id
     values = dict(
         participant_id=participant_id,
         pair_id=int(pair_id),
@@ -167,22 +179,11 @@ def record_vote(
         shown_at=shown_at,
         created_at=utcnow(),
     )
+    sqlite = session.get_bind().dialect.name == "sqlite"
     for attempt in range(_RETRIES):
         try:
-            vote_id = _insert(session, values)
-            finished = False
-            if vote_id is not None:
-                left = session.scalar(
-                    select(func.count()).select_from(_unanswered(participant_id).subquery())
-                )
-                if not left:
-                    finished = True
-                    session.execute(
-                        update(Participant)
-                        .where(Participant.id == participant_id)
-                        .values(finished_at=utcnow())
-                    )
-            session.commit()
+            with _SQLITE_WRITE if sqlite else nullcontext():
+                vote_id, finished = _insert_and_finish(session, values, participant_id)
             break
         except OperationalError:  # "database is locked" beyond the busy timeout
             session.rollback()
@@ -197,10 +198,29 @@ def record_vote(
         )
     ).one()
     left = session.scalar(select(func.count()).select_from(_unanswered(participant_id).subquery()))
-    log.info(
+    log.debug(
         "ignored a second vote of participant %s for pair %s (kept %s)",
         participant_id,
         pair_id,
         existing.choice,
     )
     return VoteResult(False, existing.id, existing.choice, not left)
+
+
+def _insert_and_finish(session: Session, values: dict, participant_id: int):
+    """Insert, mark the participant finished after their last pair, commit."""
+    vote_id = _insert(session, values)
+    finished = False
+    if vote_id is not None:
+        left = session.scalar(
+            select(func.count()).select_from(_unanswered(participant_id).subquery())
+        )
+        if not left:
+            finished = True
+            session.execute(
+                update(Participant)
+                .where(Participant.id == participant_id)
+                .values(finished_at=utcnow())
+            )
+    session.commit()
+    return vote_id, finished
