@@ -275,3 +275,48 @@ def test_served_bytes_drop_tags_that_could_name_a_method(tmp_path):
     assert b"FOMM+EWP" not in clean and b"MRAA+AWP" not in clean
     (tmp_path / "clean.mp4").write_bytes(clean)
     assert (read_video(tmp_path / "clean.mp4") == read_video(path)).all()  # same frames
+
+
+def test_expert_scores_blinded_videos_beside_driving_clips(tmp_path, monkeypatch):
+    from db.models import ExpertRating
+    from generation.video import read_video, write_mp4
+    from study.design import add_expert
+
+    url, engine, factory = make_db(tmp_path / "expert.db")
+    monkeypatch.setenv("FME_DATABASE_URL", url)
+    dirs = make_method_dirs(tmp_path / "videos", LABELS, samples=SAMPLES)
+    driving = tmp_path / "driving"
+    for i, sample in enumerate(SAMPLES):
+        write_mp4(driving / f"{sample.split('-')[0]}.mp4", tiny_clip(50 + i), fps=10)
+    with factory() as s:
+        create_study(s, "exp", dirs, sets=[tuple(LABELS)], driving_dir=driving)
+        token = add_expert(s, "exp", "expert 1").token
+
+    bad = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    bad.switch_page("study/pages/expert.py")
+    bad.query_params["expert"] = "nope"
+    bad.run()
+    assert "not valid" in bad.error[0].value
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page("study/pages/expert.py")
+    at.query_params["expert"] = token
+    at.run()
+    n_videos = len(LABELS) * len(SAMPLES)
+    assert at.get("progress")[0].proto.text == f"0 of {n_videos} videos scored"
+    assert assert_blind(at, _forbidden(dirs)) == 2  # the video and its driving clip
+    shown = [base64.b64decode(p) for p in _B64.findall(page_text(at))]
+    for radio, score in zip(at.radio, (3, 1, 2)):
+        radio.set_value(score)
+    at.button[0].click()
+    at.run()
+    assert at.get("progress")[0].proto.text == f"1 of {n_videos} videos scored"
+    with factory() as s:
+        rating = s.scalars(select(ExpertRating)).one()
+        assert (rating.upper, rating.lower, rating.noise) == (3, 1, 2)
+        video = s.get(Video, rating.video_id)
+        assert video.kind == "method"
+    for data, expected in ((shown[0], driving / f"{video.driving}.mp4"), (shown[1], video.path)):
+        (tmp_path / "shown.mp4").write_bytes(data)
+        assert (read_video(tmp_path / "shown.mp4") == read_video(expected)).all()
+    engine.dispose()
