@@ -12,6 +12,7 @@ import torch
 from generation.errors import ConfigError
 from generation.models import build_model, default_config
 from generation.models.mraa import MRAA, hull_area, relative_regions
+from generation.models.mraa import default_config as mraa_default_config
 from generation.models.region_predictor import (
     covariance_sqrt,
     heatmap_moments,
@@ -25,8 +26,8 @@ VARIANTS = ("mraa", "mraa-ewp", "mraa-awp")
 def tiny_config(variant: str, be: int = 8) -> dict:
     """The small config shrunk further for CPU tests (3-block hourglasses)."""
     cfg = default_config(variant, "small")
-    cfg["train"]["vgg_weights"] = False  # always the L1 pyramid, even with VGG cached
-    cfg["train"]["scales"] = [1, 0.5]
+    cfg["loss"]["vgg_weights"] = False  # always the L1 pyramid, even with VGG cached
+    cfg["loss"]["scales"] = [1, 0.5]
     cfg["region_predictor"].update(block_expansion=be, max_features=8 * be, num_blocks=3)
     cfg["bg_predictor"].update(block_expansion=be, max_features=4 * be, num_blocks=3)
     cfg["generator"].update(block_expansion=be, max_features=4 * be, num_bottleneck_blocks=1)
@@ -135,7 +136,7 @@ def test_forward_shapes(variant, size):
     source, driving = torch.rand(2, 3, h, w), torch.rand(2, 3, h, w)
     lm_s, lm_d = fake_landmarks(2, h, w, 0), fake_landmarks(2, h, w, 1)
     losses, out = model.training_losses(source, driving, lm_s, lm_d)
-    expected = {"perceptual", "equivariance_affine"}
+    expected = {"reconstruction", "equivariance_affine"}
     if variant == "mraa":  # with a prior the centres are given: no shift equivariance
         expected.add("equivariance_shift")
     assert set(losses) == expected
@@ -158,18 +159,32 @@ def test_forward_shapes(variant, size):
         assert video.min() >= 0 and video.max() <= 1
 
 
-def test_prior_variant_configs():
+def test_config_checks():
     assert default_config("mraa", "paper")["num_regions"] == 10
     assert default_config("mraa-awp", "paper")["num_regions"] == 18
     cfg = tiny_config("mraa-ewp")
     cfg["num_regions"] = 10
     with pytest.raises(ConfigError, match="18"):
         build_model("mraa-ewp", cfg)
-    model = build_model("mraa", tiny_config("mraa")).eval()
+    with pytest.raises(ConfigError, match="unknown MRAA config key"):
+        build_model("mraa", {"generator": {"skip": True}})
+    # 5 hourglass blocks at scale 0.25 need 128 px or more
+    with pytest.raises(ConfigError, match="hourglass"):
+        build_model("mraa", {**default_config("mraa", "paper"), "image_size": 64})
+    with pytest.raises(ConfigError, match="not an MRAA variant"):
+        mraa_default_config("fomm", "small")
+    # a partial config is completed from the small default
+    model = build_model("mraa", {"loss": {"vgg_weights": False}})
+    assert model.config["generator"] == default_config("mraa", "small")["generator"]
+    model.eval()
     x = torch.rand(1, 3, 64, 64)
     state = model.encode_source(x, None)
     with pytest.raises(ConfigError, match="avd"):
         model.animate(state, x, None, x, None, mode="avd")
+    standard = model.animate(state, x.flip(-1), None, x, None, mode="standard")
+    assert torch.equal(standard, model.animate(state, x.flip(-1), None, x, None, mode="absolute"))
+    with pytest.raises(ConfigError, match="landmarks"):
+        build_model("mraa-ewp", tiny_config("mraa-ewp")).regions(x, None)
 
 
 def test_awp_layer_receives_gradient():
@@ -298,7 +313,7 @@ def test_animate_is_batched_and_matches_the_generator():
 @pytest.mark.parametrize("variant", ["mraa", "mraa-awp"])
 def test_equivariance_losses_vanish_without_a_transform(variant):
     cfg = tiny_config(variant)
-    cfg["train"]["transform_params"] = {"sigma_affine": 0.0, "sigma_tps": 0.0, "points_tps": 5}
+    cfg["transform"] = {"sigma_affine": 0.0, "sigma_tps": 0.0, "points_tps": 5}
     model = build_model(variant, cfg).eval()
     lm = fake_landmarks(2, 64, 64)
     with torch.no_grad():
@@ -308,7 +323,7 @@ def test_equivariance_losses_vanish_without_a_transform(variant):
     for name in ("equivariance_shift", "equivariance_affine"):
         if name in losses:
             assert losses[name].item() < 1e-4
-    cfg["train"]["transform_params"] = {"sigma_affine": 0.05, "sigma_tps": 0.005, "points_tps": 5}
+    cfg["transform"] = {"sigma_affine": 0.05, "sigma_tps": 0.005, "points_tps": 5}
     model = build_model(variant, cfg).eval()
     with torch.no_grad():
         losses, _ = model.training_losses(
@@ -368,7 +383,9 @@ def test_mraa_awp_training_lowers_reconstruction_loss():
                 frames[src], frames[drv], landmarks[src], landmarks[drv]
             )
         model.train()
-        return losses["perceptual"].item(), (out["prediction"] - frames[drv]).abs().mean().item()
+        return losses["reconstruction"].item(), (
+            out["prediction"] - frames[drv]
+        ).abs().mean().item()
 
     before, l1_before = evaluate()
     copy_source = (frames[src] - frames[drv]).abs().mean().item()

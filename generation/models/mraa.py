@@ -11,8 +11,8 @@ moment about those centres), and the prior channel is concatenated to the region
 predictor's input. The AWP layer (`prior.awp`) is trained with everything else: its
 output is that channel, so the reconstruction and equivariance losses reach it.
 
-Training (one optimizer, as upstream): the multi-scale perceptual loss (VGG19; an L1
-pyramid when no VGG weights are at hand), equivariance of the region centres under a
+Training (one optimizer, as upstream): the multi-scale perceptual loss ("reconstruction";
+VGG19, or an L1 pyramid when no VGG weights are at hand), equivariance of the region centres under a
 random affine + TPS warp ("equivariance_shift"; left out with a prior, whose centres do
 not depend on the network) and of the region affines ("equivariance_affine"). The
 transformed frame's landmarks, which the prior variants need, are the driving landmarks
@@ -26,8 +26,9 @@ A_d A_0^-1 A_s. The background is kept still at animation time, as upstream does
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,21 +38,27 @@ from torch import nn
 from generation.errors import ConfigError
 from generation.losses import RandomTransform, ReconstructionLoss, load_vgg19
 from generation.models.base import AnimationModel
-from generation.models.bg_motion import BGMotionPredictor
-from generation.models.blocks import normalized_to_pixels, pixels_to_normalized
+from generation.models.bg_motion import BG_TYPES, BGMotionPredictor
+from generation.models.blocks import (
+    hourglass_min_size,
+    normalized_to_pixels,
+    pixels_to_normalized,
+)
 from generation.models.mraa_generator import Generator
 from generation.models.region_predictor import RegionPredictor, inverse2x2
 from generation.prior import NUM_PRIOR_KEYPOINTS, FacialPrior
 
 ANIMATION_MODES: tuple[str, ...] = ("standard", "relative")
+#: other names of the modes (the animator and FOMM call "standard" "absolute")
+MODE_ALIASES: dict[str, str] = {"absolute": "standard"}
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 _PAPER: dict[str, Any] = {
-    "family": "mraa",
     "image_size": 256,
     "num_channels": 3,
     "num_regions": 10,
+    # flip A_s A_d^-1 when the PCA frames of source and driving point opposite ways
     "revert_axis_swap": True,
-    "prior": None,
     "region_predictor": {
         "block_expansion": 32,
         "max_features": 1024,
@@ -83,24 +90,20 @@ _PAPER: dict[str, Any] = {
             "estimate_occlusion_map": True,
         },
     },
-    "train": {
+    "loss": {
         "scales": [1, 0.5, 0.25, 0.125],
-        "loss_weights": {
-            "perceptual": [10, 10, 10, 10, 10],
-            "equivariance_shift": 10,
-            "equivariance_affine": 10,
-        },
-        "transform_params": {"sigma_affine": 0.05, "sigma_tps": 0.005, "points_tps": 5},
+        "perceptual": [10, 10, 10, 10, 10],
+        "equivariance_shift": 10,
+        "equivariance_affine": 10,
         # path of torchvision's vgg19-dcbb9e9d.pth; None: torch's hub cache when the file
         # is there, else the L1 pyramid; False: always the L1 pyramid
         "vgg_weights": None,
-        "lr": 2.0e-4,
-        "betas": [0.5, 0.999],
-        # learning rate divided by 10 at these fractions of training (epochs 60, 90 of 100)
-        "milestones": [0.6, 0.9],
-        "batch_size": 14,
     },
-    "animation": {"mode": "relative", "adapt_movement_scale": True},
+    "transform": {"sigma_affine": 0.05, "sigma_tps": 0.005, "points_tps": 5},
+    # used by the prior variants only (fusion: the variant's ewp or awp)
+    "prior": {"kernel": "code", "map_size": 64, "sigma": None},
+    "animation": {"adapt_movement_scale": True},
+    "inference": {"autocast": None},
 }
 
 # CPU scale: 64-128 px; hourglasses of 4 blocks at half resolution (a 64 px image
@@ -125,7 +128,7 @@ _SMALL_CHANGES: dict[str, Any] = {
             "scale_factor": 0.5,
         },
     },
-    "train": {"scales": [1, 0.5, 0.25], "batch_size": 8},
+    "loss": {"scales": [1, 0.5, 0.25]},
 }
 
 
@@ -140,15 +143,20 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
-    """The MRAA config of `variant` ("mraa", "mraa-ewp", "mraa-awp") at "paper" scale
-    (vox256: 10 regions, 18 with the prior) or "small" scale (CPU, 64 px)."""
+    """The MRAA model config of `variant` ("mraa", "mraa-ewp", "mraa-awp").
+
+    "paper": MRAA's vox256 networks (10 regions, 18 with the prior; PCA affines; affine
+    background; skip connections), perceptual weights 10 on relu1_1..relu5_1 at scales 1,
+    0.5, 0.25, 0.125, equivariance shift and affine 10, the random warp of FOMM vox.
+    "small": narrower, shallower networks at half resolution for 64-128 px on a CPU.
+    The optimiser and its schedule are the run config's (`generation.config`).
+    """
     prior = _prior_of(variant)
     if scale not in ("paper", "small"):
         raise ConfigError(f"unknown scale {scale!r}; choose 'paper' or 'small'")
     config = copy.deepcopy(_PAPER) if scale == "paper" else _merge(_PAPER, _SMALL_CHANGES)
     if prior is not None:
         config["num_regions"] = NUM_PRIOR_KEYPOINTS
-        config["prior"] = {"fusion": prior, "kernel": "code", "map_size": 64}
     return config
 
 
@@ -156,6 +164,75 @@ def _prior_of(variant: str) -> str | None:
     if variant not in ("mraa", "mraa-ewp", "mraa-awp"):
         raise ConfigError(f"{variant!r} is not an MRAA variant; choose mraa, mraa-ewp or mraa-awp")
     return variant.partition("-")[2] or None
+
+
+def _check_keys(config: Any, reference: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """A copy of `config` with missing keys filled from `reference`; unknown keys raise."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"model config section {where or '<root>'!r} must be a mapping")
+    unknown = sorted(set(config) - set(reference))
+    if unknown:
+        raise ConfigError(
+            f"unknown MRAA config key(s) {', '.join(where + k for k in unknown)}",
+            hint=f"Known keys here: {', '.join(sorted(reference))}.",
+        )
+    out: dict[str, Any] = {}
+    for key, ref in reference.items():
+        if key not in config:
+            out[key] = copy.deepcopy(ref)
+        elif isinstance(ref, dict):
+            out[key] = _check_keys(config[key], ref, f"{where}{key}.")
+        else:
+            out[key] = copy.deepcopy(config[key])
+    return out
+
+
+def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
+    """A complete, checked copy of an MRAA model config: missing keys come from the small
+    default; unknown keys, a prior variant without 18 regions, or an image size that an
+    hourglass cannot take raise ConfigError."""
+    prior = _prior_of(variant)
+    cfg = _check_keys(config, default_config(variant, "small"))
+    k = int(cfg["num_regions"])
+    if prior is not None and k != NUM_PRIOR_KEYPOINTS:
+        raise ConfigError(
+            f"{variant} takes its region centres from the {NUM_PRIOR_KEYPOINTS} prior "
+            f"keypoints; set num_regions to {NUM_PRIOR_KEYPOINTS}, not {k}"
+        )
+    size = int(cfg["image_size"])
+    flow = cfg["generator"]["pixelwise_flow_predictor_params"]
+    for name, sect in (
+        ("region_predictor", cfg["region_predictor"]),
+        ("generator.pixelwise_flow_predictor_params", flow),
+    ):
+        inner = size * float(sect["scale_factor"])
+        need = hourglass_min_size(int(sect["num_blocks"]))
+        if inner < need or abs(inner - round(inner)) > 1e-6 or round(inner) % need:
+            raise ConfigError(
+                f"image_size {size} with {name}.scale_factor {sect['scale_factor']} gives a "
+                f"{inner:g}-pixel input, which an hourglass of {sect['num_blocks']} blocks "
+                f"cannot take (it needs a multiple of {need})",
+                hint="Use the 'small' config below 128 px, or change num_blocks/scale_factor.",
+            )
+    bg_blocks = int(cfg["bg_predictor"]["num_blocks"])
+    if cfg["bg_predictor"]["bg_type"] != "zero" and size < hourglass_min_size(bg_blocks):
+        raise ConfigError(f"image_size {size} is too small for {bg_blocks} bg_predictor blocks")
+    if size % (2 ** int(cfg["generator"]["num_down_blocks"])):
+        raise ConfigError(f"image_size {size} is not divisible by 2**generator.num_down_blocks")
+    if cfg["bg_predictor"]["bg_type"] not in BG_TYPES:
+        raise ConfigError(
+            f"bg_predictor.bg_type {cfg['bg_predictor']['bg_type']!r}: choose one of "
+            f"{', '.join(BG_TYPES)}"
+        )
+    if not cfg["region_predictor"]["pca_based"]:
+        raise ConfigError("region_predictor.pca_based: only PCA-based regions are implemented")
+    if cfg["prior"]["kernel"] not in ("code", "journal"):
+        raise ConfigError(f"prior.kernel {cfg['prior']['kernel']!r}: choose 'code' or 'journal'")
+    if cfg["inference"]["autocast"] not in (None, "none", *AUTOCAST_DTYPES):
+        raise ConfigError(
+            f"inference.autocast {cfg['inference']['autocast']!r}: choose null, 'bf16' or 'fp16'"
+        )
+    return cfg
 
 
 @dataclass
@@ -166,6 +243,7 @@ class MRAASource:
     small: torch.Tensor  # the source as the flow predictor sees it
     features: list[torch.Tensor]  # generator encoder features, finest first
     regions: dict[str, torch.Tensor]  # shift (1, K, 2), covar, affine (1, K, 2, 2)
+    cache: dict[str, Any] = field(default_factory=dict)  # regions of the initial frame
 
 
 def hull_area(points: np.ndarray) -> float:
@@ -217,56 +295,34 @@ class MRAA(AnimationModel):
     family = "mraa"
 
     def __init__(self, variant: str, config: dict[str, Any]):
+        config = validate_config(variant, config)
         super().__init__(variant, config)
-        prior = _prior_of(variant)
-        if prior is not None and config.get("prior") is None:
-            raise ConfigError(f"variant {variant} needs a 'prior' section in its model config")
-        if prior is None and config.get("prior") is not None:
-            raise ConfigError(
-                f"variant {variant} has no facial prior; remove 'prior' from its config"
-            )
+        self.prior_kind = _prior_of(variant)
         num_regions = int(config["num_regions"])
-        channels = int(config.get("num_channels", 3))
-        if prior is not None and num_regions != NUM_PRIOR_KEYPOINTS:
-            raise ConfigError(
-                f"{variant} takes its region centres from the {NUM_PRIOR_KEYPOINTS} prior "
-                f"keypoints; set num_regions to {NUM_PRIOR_KEYPOINTS}, not {num_regions}"
-            )
-        revert = bool(config.get("revert_axis_swap", True))
-        self.revert_axis_swap = revert
-        if prior is not None:
-            pc = config["prior"]
+        channels = int(config["num_channels"])
+        self.revert_axis_swap = bool(config["revert_axis_swap"])
+        if self.prior_kind is not None:
             self.prior = FacialPrior(
-                fusion=pc.get("fusion", prior),
-                kernel=pc.get("kernel", "code"),
-                map_size=int(pc.get("map_size", 64)),
-                sigma=pc.get("sigma"),
+                self.prior_kind,
+                kernel=config["prior"]["kernel"],
+                map_size=int(config["prior"]["map_size"]),
+                sigma=config["prior"]["sigma"],
             )
         else:
             self.prior = None
         self.region_predictor = RegionPredictor(
             num_regions=num_regions,
             num_channels=channels,
-            prior_channels=1 if prior is not None else 0,
+            prior_channels=1 if self.prior is not None else 0,
             **config["region_predictor"],
         )
         self.bg_predictor = BGMotionPredictor(num_channels=channels, **config["bg_predictor"])
         self.generator = Generator(
             num_channels=channels,
             num_regions=num_regions,
-            revert_axis_swap=revert,
+            revert_axis_swap=self.revert_axis_swap,
             **config["generator"],
         )
-        train = config.get("train", {})
-        weights = train.get("loss_weights", {})
-        self.loss_weights = {
-            "perceptual": list(weights.get("perceptual", [10, 10, 10, 10, 10])),
-            "equivariance_shift": float(weights.get("equivariance_shift", 0)),
-            "equivariance_affine": float(weights.get("equivariance_affine", 0)),
-        }
-        self.transform_params = dict(train.get("transform_params", {}))
-        self.scales = list(train.get("scales", [1]))
-        self.vgg_weights = train.get("vgg_weights")
         # Built on first use and kept out of the module tree: the VGG weights are not
         # part of the model's state dict or parameters.
         self._loss: list[ReconstructionLoss] = []
@@ -279,14 +335,15 @@ class MRAA(AnimationModel):
         normalized_landmarks: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Region parameters of frames (B, C, H, W) with their pixel landmarks (B, 68, 2)
-        (or landmarks already in [-1, 1]; both unused without a prior)."""
+        (or landmarks already in [-1, 1]; both unused without a prior): "shift",
+        "covar", "affine" and "heatmap" (see `RegionPredictor`)."""
         if self.prior is None:
             return self.region_predictor(image)
         h, w = image.shape[-2:]
         if normalized_landmarks is not None:
             landmarks = normalized_to_pixels(normalized_landmarks, h, w)
         if landmarks is None:
-            raise ValueError(f"{self.variant} needs the landmarks of every frame")
+            raise ConfigError(f"{self.variant} needs the 68 landmarks of every frame")
         landmarks = torch.as_tensor(landmarks, device=image.device).float()
         keypoints, channel = self.prior(
             landmarks, (h, w), out_size=self.region_predictor.input_size(h, w)
@@ -295,16 +352,27 @@ class MRAA(AnimationModel):
 
     # ---- training --------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        """One optimizer over every network, as upstream ("reconstruction")."""
+        """One optimizer over every network (the AWP layer included), as upstream."""
         return {"reconstruction": [p for p in self.parameters() if p.requires_grad]}
 
-    def reconstruction_loss(self) -> ReconstructionLoss:
-        """The perceptual (or L1 pyramid) loss module, built on first use."""
+    def reconstruction_loss(self, device: torch.device | None = None) -> ReconstructionLoss:
+        """The perceptual loss (the L1 pyramid without VGG weights), built on first use."""
         if not self._loss:
-            use_vgg = self.vgg_weights is not False and any(self.loss_weights["perceptual"])
-            vgg = load_vgg19(self.vgg_weights) if use_vgg else None
-            self._loss.append(ReconstructionLoss(self.scales, self.loss_weights["perceptual"], vgg))
-        return self._loss[0]
+            loss = self.config["loss"]
+            weights = [float(w) for w in loss["perceptual"]]
+            use_vgg = loss["vgg_weights"] is not False and any(weights)
+            vgg = load_vgg19(loss["vgg_weights"]) if use_vgg else None
+            self._loss.append(ReconstructionLoss(loss["scales"], weights, vgg))
+        module = self._loss[0]
+        if device is not None and module.pyramid.downs[0].weight.device != device:
+            module.to(device)
+        return module
+
+    @property
+    def perceptual(self) -> bool | None:
+        """True when the reconstruction term is the VGG perceptual loss, False for the L1
+        pyramid, None before the first training step."""
+        return self._loss[0].perceptual if self._loss else None
 
     def training_losses(
         self,
@@ -313,25 +381,30 @@ class MRAA(AnimationModel):
         source_landmarks: torch.Tensor,
         driving_landmarks: torch.Tensor,
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Losses: "reconstruction" (perceptual, or the L1 pyramid without VGG weights),
+        "equivariance_shift" (vanilla only: with a prior the centres are given) and
+        "equivariance_affine". Outputs: "prediction", "deformed", "occlusion_map",
+        "source_shift", "driving_shift", "driving_affine", "bg_params" and "l1" (mean
+        |prediction - driving|, detached)."""
+        weights = self.config["loss"]
         src = self.regions(source, source_landmarks)
         drv = self.regions(driving, driving_landmarks)
         bg = self.bg_predictor(source, driving)
         generated = self.generator(source, drv, src, bg)
-        losses: dict[str, torch.Tensor] = {}
-        if any(self.loss_weights["perceptual"]):
-            loss = self.reconstruction_loss().to(driving.device)
-            losses["perceptual"] = loss(generated["prediction"], driving)
-        w_shift = self.loss_weights["equivariance_shift"]
-        w_affine = self.loss_weights["equivariance_affine"]
+        prediction = generated["prediction"]
+        losses = {"reconstruction": self.reconstruction_loss(driving.device)(prediction, driving)}
+        w_shift = 0.0 if self.prior is not None else float(weights["equivariance_shift"])
+        w_affine = float(weights["equivariance_affine"])
         if w_shift or w_affine:
             losses.update(self._equivariance(driving, driving_landmarks, drv, w_shift, w_affine))
         outputs = {
-            "prediction": generated["prediction"],
+            "prediction": prediction,
             "deformed": generated["deformed"],
             "source_shift": src["shift"],
             "driving_shift": drv["shift"],
             "driving_affine": drv["affine"],
             "bg_params": bg,
+            "l1": (prediction - driving).abs().mean().detach(),
         }
         if "occlusion_map" in generated:
             outputs["occlusion_map"] = generated["occlusion_map"]
@@ -346,16 +419,16 @@ class MRAA(AnimationModel):
         w_affine: float,
     ) -> dict[str, torch.Tensor]:
         b, _, h, w = driving.shape
-        transform = RandomTransform(b, device=driving.device, **self.transform_params)
+        transform = RandomTransform(b, device=driving.device, **self.config["transform"])
         transformed = transform.transform_frame(driving)
         moved = None
         if self.prior is not None:
             # where the driving landmarks land in the transformed frame: warp^-1
-            points = pixels_to_normalized(torch.as_tensor(driving_landmarks).float(), h, w)
-            moved = transform.inverse(points.to(driving.device))
+            points = torch.as_tensor(driving_landmarks, device=driving.device).float()
+            moved = transform.inverse(pixels_to_normalized(points, h, w))
         trn = self.regions(transformed, None, moved)
         losses: dict[str, torch.Tensor] = {}
-        if w_shift and self.prior is None:
+        if w_shift:
             warped = transform.warp_coordinates(trn["shift"])
             losses["equivariance_shift"] = w_shift * (drv["shift"] - warped).abs().mean()
         if w_affine:
@@ -368,14 +441,42 @@ class MRAA(AnimationModel):
         return losses
 
     # ---- animation -------------------------------------------------------------------
+    def set_autocast(self, mode: str | None) -> None:
+        """Mixed precision for `encode_source`/`animate`: "bf16", "fp16" or None (fp32)."""
+        if mode not in (None, "none", *AUTOCAST_DTYPES):
+            raise ConfigError(f"autocast {mode!r}: choose None, 'bf16' or 'fp16'")
+        self.config["inference"]["autocast"] = mode
+
+    def _autocast(self, device: torch.device):
+        mode = self.config["inference"]["autocast"]
+        if mode in (None, "none"):
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[mode])
+
+    @contextlib.contextmanager
+    def _eval_mode(self):
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)
+
     @torch.no_grad()
-    def encode_source(self, source: torch.Tensor, source_landmarks: torch.Tensor) -> MRAASource:
-        regions = self.regions(source, source_landmarks)
+    def encode_source(
+        self, source: torch.Tensor, source_landmarks: torch.Tensor | None = None
+    ) -> MRAASource:
+        """Source regions, generator features and the down-scaled source, once per video.
+        source (1, 3, H, W) in [0, 1]."""
+        with self._eval_mode(), self._autocast(source.device):
+            regions = self.regions(source, source_landmarks)
+            features = self.generator.encode(source)
+            small = self.generator.pixelwise_flow_predictor.downscale(source)
         return MRAASource(
             image=source,
-            small=self.generator.pixelwise_flow_predictor.downscale(source),
-            features=self.generator.encode(source),
-            regions={k: v for k, v in regions.items() if k != "heatmap"},
+            small=small,
+            features=features,
+            regions={k: v.float() for k, v in regions.items() if k != "heatmap"},
         )
 
     @torch.no_grad()
@@ -383,28 +484,58 @@ class MRAA(AnimationModel):
         self,
         state: MRAASource,
         driving: torch.Tensor,
-        driving_landmarks: torch.Tensor,
+        driving_landmarks: torch.Tensor | None,
         initial: torch.Tensor,
-        initial_landmarks: torch.Tensor,
+        initial_landmarks: torch.Tensor | None,
         mode: str = "relative",
+        adapt_movement_scale: bool | None = None,
     ) -> torch.Tensor:
+        """Frames (T, 3, H, W) in [0, 1] for T driving frames.
+
+        "standard" (alias "absolute"): the driving regions as they are. "relative": the
+        source regions moved as the driving regions moved since `initial`
+        (`relative_regions`; `adapt_movement_scale` None takes the config's, True).
+        """
+        mode = MODE_ALIASES.get(mode, mode)
         if mode not in ANIMATION_MODES:
             raise ConfigError(
-                f"unknown animation mode {mode!r} for MRAA; choose {' or '.join(ANIMATION_MODES)}"
+                f"unknown animation mode {mode!r} for MRAA; choose standard or relative"
             )
+        if adapt_movement_scale is None:
+            adapt_movement_scale = bool(self.config["animation"]["adapt_movement_scale"])
         t = driving.shape[0]
-        drv = self.regions(driving, driving_landmarks)
-        if mode == "relative":
-            init = self.regions(initial, initial_landmarks)
-            adapt = bool(self.config.get("animation", {}).get("adapt_movement_scale", True))
-            new = relative_regions(state.regions, drv, init, adapt)
-        else:
-            new = {k: drv[k] for k in ("shift", "covar", "affine")}
-        src = {k: v.expand(t, *v.shape[1:]) for k, v in state.regions.items()}
-        motion = self.generator.pixelwise_flow_predictor(
-            state.image, new, src, None, source_small=state.small
-        )
-        return self.generator.decode(state.image, state.features, motion)
+        with self._eval_mode(), self._autocast(driving.device):
+            drv = self.regions(driving, driving_landmarks)
+            if mode == "relative":
+                init = self._initial_regions(state, initial, initial_landmarks)
+                new = relative_regions(state.regions, drv, init, adapt_movement_scale)
+            else:
+                new = {k: drv[k] for k in ("shift", "covar", "affine")}
+            src = {k: v.expand(t, *v.shape[1:]) for k, v in state.regions.items()}
+            motion = self.generator.pixelwise_flow_predictor(
+                state.image, new, src, None, source_small=state.small
+            )
+            out = self.generator.decode(state.image, state.features, motion)
+        return out.float().clamp_(0.0, 1.0)
+
+    def _initial_regions(
+        self, state: MRAASource, initial: torch.Tensor, landmarks: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        """Regions of the initial driving frame, cached in `state` while it is the same."""
+        cached = state.cache.get("initial")
+        if cached is not None:
+            image, lms, regions = cached
+            same_lm = (lms is None and landmarks is None) or (
+                lms is not None
+                and landmarks is not None
+                and torch.equal(lms, torch.as_tensor(landmarks, device=lms.device).float())
+            )
+            if same_lm and image.shape == initial.shape and torch.equal(image, initial):
+                return regions
+        regions = {k: v.float() for k, v in self.regions(initial, landmarks).items()}
+        lms = None if landmarks is None else torch.as_tensor(landmarks).detach().float().clone()
+        state.cache["initial"] = (initial.detach().clone(), lms, regions)
+        return regions
 
     # ---- upstream checkpoints --------------------------------------------------------
     def upstream_modules(self) -> dict[str, nn.Module]:
