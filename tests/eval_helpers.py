@@ -59,29 +59,60 @@ def motion_bank(
     return ClipBank(np.stack(clips), np.array(labels), subj, keys)
 
 
-def write_source_clips(
-    root: Path, subjects: list[int], clips_per_class: int, frames: int = 8, size: int = 32
-):
-    """Frames on disk plus fake landmarks, as `eval.augment.SourceClip` records."""
-    from eval.augment import SourceClip
+def write_prepared(
+    root: Path,
+    subjects: list[int],
+    clips_per_class: int,
+    frames: int = 10,
+    size: int = 32,
+    lead: int = 2,
+) -> Path:
+    """The motion task in the `fme prepare` format (manifest, frames, landmarks.npz), with
+    `lead` still frames before the onset and after the offset."""
+    from generation.data.prepared import MANIFEST_COLUMNS, frame_name, write_csv
     from generation.video import write_png
 
+    emotions = ("disgust", "happiness", "surprise")
     labels = ("negative", "positive", "surprise")
-    out = []
+    rows = []
     for s in subjects:
         for c in range(3):
             for k in range(clips_per_class):
                 clip = render_clip(s, c, frames, size, s * 1000 + c * 100 + k)
-                folder = root / f"sub{s:02d}" / f"c{c}_{k}"
-                paths = tuple(write_png(folder / f"{i:06d}.png", f) for i, f in enumerate(clip))
-                lm = np.zeros((frames, 68, 2), np.float32) + size / 2
-                out.append(
-                    SourceClip(
-                        f"synthetic/sub{s:02d}/c{c}_{k}",
-                        f"synthetic/sub{s:02d}",
-                        labels[c],
-                        paths,
-                        lm,
-                    )
+                clip = np.concatenate([clip[:1]] * lead + [clip] + [clip[-1:]] * lead)
+                rel = f"synthetic/sub{s:02d}/EP{c + 1:02d}_{k + 1:02d}"
+                for i, f in enumerate(clip):
+                    write_png(root / rel / "frames" / frame_name(i), f)
+                lm = np.zeros((len(clip), 68, 2), np.float32) + size / 2
+                lm += np.linspace(0, 1, 68, dtype=np.float32)[None, :, None] * size / 4
+                np.savez(root / rel / "landmarks.npz", landmarks=lm, box=np.array([0, 0, 1, 1]))
+                rows.append(
+                    {
+                        "dataset": "synthetic",
+                        "subject": f"sub{s:02d}",
+                        "clip_id": f"EP{c + 1:02d}_{k + 1:02d}",
+                        "n_frames": len(clip),
+                        "onset": lead + 1,
+                        "apex": lead + frames // 2 + 1,
+                        "offset": lead + frames,
+                        "onset_index": lead,
+                        "apex_index": lead + frames // 2,
+                        "offset_index": lead + frames - 1,
+                        "emotion": emotions[c],
+                        "label": labels[c],
+                        "aus": "",
+                        "path": rel,
+                    }
                 )
-    return out
+    # one clip the composite leaves out: never read
+    rows.append(
+        {
+            **rows[0],
+            "clip_id": "EP09_09",
+            "emotion": "others",
+            "label": "",
+            "path": "synthetic/missing",
+        }
+    )
+    write_csv(root / "manifest.csv", MANIFEST_COLUMNS, rows)
+    return root

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
-from eval_helpers import motion_bank
+from eval_helpers import motion_bank, write_prepared
 
+from eval.recognizers import load_recognizer
 from eval.scores import ClassificationScores, accuracy, confusion_matrix, macro_f1, uar
-from eval.train import TrainConfig, class_weight_vector, predict, split_subjects, train_recognizer
+from eval.train import TrainConfig, class_weight_vector, split_subjects, train_recognizer
+from fme.cli import main
+
+LABELS = ("negative", "positive", "surprise")
 
 
 def test_scores_by_hand():
@@ -53,26 +59,94 @@ def test_splits_are_subject_independent():
 
 
 @pytest.mark.slow
-def test_small_recognizer_learns_held_out_subjects():
-    train = motion_bank(list(range(6)), clips_per_class=4, frames=8, size=32)
-    test = motion_bank([6, 7, 8], clips_per_class=3, frames=8, size=32, seed=1)
-    assert not set(train.subjects) & set(test.subjects)
-    config = TrainConfig(
-        backbone="r3d_18",
-        width=0.125,
-        frames=8,
-        size=32,
-        iterations=40,
-        batch_size=12,
-        lr=3e-3,
-        seed=0,
+def test_train_recognizers_learns_held_out_subjects(tmp_path):
+    data = write_prepared(tmp_path / "prep", list(range(8)), clips_per_class=2, frames=8)
+    out = tmp_path / "rec"
+    status = main(
+        [
+            "eval",
+            "train-recognizers",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--backbones",
+            "r3d_18",
+            "--width",
+            "0.125",
+            "--frames",
+            "8",
+            "--size",
+            "32",
+            "--iterations",
+            "40",
+            "--batch-size",
+            "12",
+            "--lr",
+            "3e-3",
+            "--seed",
+            "0",
+            "--device",
+            "cpu",
+            "--quiet",
+        ]
     )
-    res = train_recognizer(config, train, progress=False)
-    assert np.mean(res.losses[-10:]) < 0.5 * np.mean(res.losses[:5])
-    pred = predict(res.model, test).argmax(1)
-    scores = ClassificationScores.of(test.labels, pred, 3)
-    assert scores.accuracy >= 0.8  # chance is 1/3
-    assert scores.f1 >= 0.75
+    assert status == 0
+    (split,) = json.loads((out / "splits.json").read_text())
+    assert not set(split["train"]) & set(split["test"]) and len(split["test"]) >= 2
+    preds = pd.read_csv(out / "predictions.csv")
+    assert set(preds["subject"]) == set(split["test"])  # scored on held-out subjects only
+    assert len(preds) == 6 * len(split["test"])  # the unlabelled clip is left out
+    scores = pd.read_csv(out / "scores.csv").set_index("backbone")
+    y = [LABELS.index(v) for v in preds["label"]]
+    p = [LABELS.index(v) for v in preds["prediction"]]
+    assert scores.loc["r3d_18", "f1"] == pytest.approx(macro_f1(y, p, 3))
+    assert scores.loc["r3d_18", "accuracy"] >= 0.8  # chance is 1/3
+    model, info = load_recognizer(out / "r3d_18.pt")
+    assert (info.backbone, info.width, info.frames, info.size) == ("r3d_18", 0.125, 8, 32)
+    assert info.classes == LABELS and info.extra["test_subjects"] == split["test"]
+
+
+def test_loso_pools_predictions_before_one_f1(tmp_path):
+    data = write_prepared(tmp_path / "prep", [0, 1, 2], clips_per_class=1, frames=4, size=16)
+    out = tmp_path / "rec"
+    status = main(
+        [
+            "eval",
+            "train-recognizers",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--protocol",
+            "loso",
+            "--backbones",
+            "mc3_18",
+            "--width",
+            "0.0625",
+            "--frames",
+            "4",
+            "--size",
+            "16",
+            "--iterations",
+            "2",
+            "--batch-size",
+            "4",
+            "--device",
+            "cpu",
+            "--quiet",
+        ]
+    )
+    assert status == 0
+    preds = pd.read_csv(out / "predictions.csv")
+    assert sorted(preds["fold"].unique()) == [0, 1, 2] and len(preds) == 9
+    assert all(g["subject"].nunique() == 1 for _, g in preds.groupby("fold"))
+    y = [LABELS.index(v) for v in preds["label"]]
+    p = [LABELS.index(v) for v in preds["prediction"]]
+    scores = pd.read_csv(out / "scores.csv")
+    assert scores.loc[0, "f1"] == pytest.approx(macro_f1(y, p, 3))
+    assert scores.loc[0, "n_test"] == 9
+    assert (out / "mc3_18.pt").is_file()  # the final model, fit on every subject
 
 
 def test_training_is_reproducible():
