@@ -310,6 +310,19 @@ def test_animate_is_batched_and_matches_the_generator():
     assert (batch[1:] - batch[0]).abs().amax() > 1e-4
 
 
+def test_bf16_autocast_stays_close_to_fp32():
+    torch.manual_seed(0)
+    model = build_model("mraa-awp", tiny_config("mraa-awp")).eval()
+    x, frames = torch.rand(1, 3, 64, 64), torch.rand(3, 3, 64, 64)
+    lm_x, lm_f = fake_landmarks(1, 64, 64, 1), fake_landmarks(3, 64, 64, 2)
+    fp32 = model.animate(model.encode_source(x, lm_x), frames, lm_f, frames[:1], lm_f[:1])
+    model.set_autocast("bf16")
+    bf16 = model.animate(model.encode_source(x, lm_x), frames, lm_f, frames[:1], lm_f[:1])
+    assert bf16.dtype == torch.float32
+    assert (bf16 - fp32).abs().mean() < 0.02
+    assert (bf16 - fp32).abs().mean() > 0  # autocast did take effect
+
+
 @pytest.mark.parametrize("variant", ["mraa", "mraa-awp"])
 def test_equivariance_losses_vanish_without_a_transform(variant):
     cfg = tiny_config(variant)

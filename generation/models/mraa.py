@@ -345,9 +345,12 @@ class MRAA(AnimationModel):
         if landmarks is None:
             raise ConfigError(f"{self.variant} needs the 68 landmarks of every frame")
         landmarks = torch.as_tensor(landmarks, device=image.device).float()
-        keypoints, channel = self.prior(
-            landmarks, (h, w), out_size=self.region_predictor.input_size(h, w)
-        )
+        # the prior in fp32 even under autocast (it is small, and the anti-aliased resize
+        # of the channel has no bf16 kernel on the CPU)
+        with torch.autocast(device_type=image.device.type, enabled=False):
+            keypoints, channel = self.prior(
+                landmarks, (h, w), out_size=self.region_predictor.input_size(h, w)
+            )
         return self.region_predictor(image, channel, keypoints)
 
     # ---- training --------------------------------------------------------------------
