@@ -145,6 +145,8 @@ def serve_command(host: str, port: int, app: Path | None = None) -> list[str]:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "minimal",
     ]
 
 
@@ -162,8 +164,12 @@ def _serve(args: argparse.Namespace) -> int:
         print("admin password: not set; export FME_ADMIN_PASSWORD=... before serving")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}, reachable from other machines", file=sys.stderr)
+    sys.stdout.flush()
+    cmd = serve_command(args.host, args.port)
+    if os.name == "posix":  # become the server: signals (Ctrl-C, SIGTERM, SIGKILL) reach it
+        os.execve(cmd[0], cmd, env)
     try:
-        return subprocess.call(serve_command(args.host, args.port), env=env)
+        return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
         return 0
 

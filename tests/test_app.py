@@ -70,7 +70,7 @@ def assert_blind(at: AppTest, forbidden: list[str]) -> int:
 def _consent(at: AppTest) -> AppTest:
     at.checkbox[0].check()
     at.number_input[0].set_value(30)
-    at.selectbox[0].select("female")
+    at.radio[0].set_value("female")
     at.button[0].click()
     return at.run()
 

@@ -63,7 +63,7 @@ def consent_form(sess, study: Study) -> None:
     with st.form("consent"):
         agree = st.checkbox("I am 18 or older and I agree to take part")
         age = st.number_input("Age", min_value=18, max_value=120, value=None, step=1)
-        gender = st.selectbox("Gender", GENDERS, index=None, placeholder="Choose")
+        gender = st.radio("Gender", GENDERS, index=None, horizontal=True)
         vision = st.selectbox("Vision (optional)", VISION)
         country = st.text_input("Country (optional)", max_chars=LABEL_LEN)
         comment = st.text_area("Anything we should know? (optional)", max_chars=TEXT_LEN)
