@@ -228,7 +228,7 @@ def test_short_overfit_lowers_reconstruction_loss():
     lm = _landmarks(1)
     opts = [torch.optim.Adam(p, lr=2e-4, betas=(0.5, 0.999)) for p in model.param_groups().values()]
     history = []
-    for _ in range(60):
+    for _ in range(40):
         losses, out = model.training_losses(src, drv, lm, lm + torch.tensor([4.0, 0.0]))
         for opt in opts:
             opt.zero_grad()
@@ -360,3 +360,33 @@ def test_random_transform_jacobian_inverse_and_equivariance_zero():
     ident = RandomTransform(1, sigma_affine=0.0, sigma_tps=0.0)
     frame = torch.rand(1, 3, 8, 8)
     torch.testing.assert_close(ident.transform_frame(frame), frame)
+
+
+def test_inference_path_folds_batch_norm_exactly_and_follows_updates():
+    """Animation (eval, no autograd) folds BN into the convs; it must equal the plain path."""
+    model = _model("fomm-ewp")
+    g = torch.Generator().manual_seed(5)
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):  # non-trivial statistics and affine terms
+            mod.running_mean.copy_(0.1 * torch.randn(mod.num_features, generator=g))
+            mod.running_var.copy_(0.5 + torch.rand(mod.num_features, generator=g))
+            mod.weight.data.copy_(0.5 + torch.rand(mod.num_features, generator=g))
+            mod.bias.data.copy_(0.1 * torch.randn(mod.num_features, generator=g))
+    model.eval()
+    src, drv = _scene(0)[None], torch.stack([_scene(2), _scene(-2)])
+    lm = _landmarks(1)
+    lms = torch.cat([lm + 2, lm - 2])
+
+    def plain():  # autograd on: the unfused modules
+        kp_s, kp_d = model.detect(src, lm), model.detect(drv, lms)
+        return model.generator(src.expand(2, -1, -1, -1), kp_d, kp_s)["prediction"].detach()
+
+    with torch.inference_mode():
+        fast = model.animate(model.encode_source(src, lm), drv, lms, src, lm, mode="absolute")
+    torch.testing.assert_close(fast, plain(), atol=1e-5, rtol=1e-4)
+    with torch.no_grad():  # an in-place update (an optimizer step, a load) must be seen
+        model.generator.up_blocks[-1].norm.bias.add_(0.2)
+        model.generator.bottleneck.r0.conv1.weight.mul_(1.05)
+        fast2 = model.animate(model.encode_source(src, lm), drv, lms, src, lm, mode="absolute")
+    assert (fast2 - fast).abs().max() > 1e-3
+    torch.testing.assert_close(fast2, plain(), atol=1e-5, rtol=1e-4)

@@ -69,6 +69,58 @@ def grid_sample(inp: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zero
     return out if out_dtype == torch.float32 else out.to(out_dtype)
 
 
+def _fast_inference(module: nn.Module) -> bool:
+    return not module.training and not torch.is_grad_enabled()
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype a convolution runs in here: the autocast dtype when autocast is on."""
+    device = x.device.type
+    if device in ("cpu", "cuda") and torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return x.dtype
+
+
+def inference_conv(conv: nn.Conv2d, norm: nn.BatchNorm2d | None, x: torch.Tensor) -> torch.Tensor:
+    """conv(x) followed by the eval-mode `norm`, as one convolution.
+
+    Used only in eval mode without autograd (animation): the batch norm is folded into the
+    convolution weights, and the folded weights are cached in the compute dtype (bf16/fp16
+    under autocast), so neither the norm nor a per-call weight cast is paid per frame. The
+    cache follows in-place updates of the parameters (their version counters) and moves.
+    """
+    dtype = _compute_dtype(x)
+    tensors = [conv.weight, conv.bias]
+    if norm is not None:
+        tensors += [norm.weight, norm.bias, norm.running_mean, norm.running_var]
+    key = (dtype, x.device) + tuple(
+        (t.data_ptr(), t._version) if t is not None else None for t in tensors
+    )
+    cache = conv.__dict__.get("_inference_cache")
+    if cache is None or cache[0] != key:
+        weight = conv.weight.detach().float()
+        bias = (
+            conv.bias.detach().float()
+            if conv.bias is not None
+            else torch.zeros(weight.shape[0], device=weight.device)
+        )
+        if norm is not None:
+            scale = torch.rsqrt(norm.running_var.float() + norm.eps)
+            if norm.weight is not None:
+                scale = scale * norm.weight.detach().float()
+            shift = -norm.running_mean.float() * scale
+            if norm.bias is not None:
+                shift = shift + norm.bias.detach().float()
+            weight = weight * scale[:, None, None, None]
+            bias = bias * scale + shift
+        cache = (key, weight.to(x.device, dtype), bias.to(x.device, dtype))
+        conv.__dict__["_inference_cache"] = cache
+    _, weight, bias = cache
+    return F.conv2d(
+        x.to(dtype), weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups
+    )
+
+
 class AntiAliasInterpolation2d(nn.Module):
     """Gaussian blur then subsampling by `scale` (band-limited downsampling).
 
@@ -121,6 +173,10 @@ class ResBlock2d(nn.Module):
         self.norm2 = nn.BatchNorm2d(in_features, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _fast_inference(self):
+            out = inference_conv(self.conv1, self.norm2, F.relu(self.norm1(x)))
+            out = inference_conv(self.conv2, None, F.relu(out, inplace=True))
+            return out + x.to(out.dtype)
         out = self.conv1(F.relu(self.norm1(x)))
         out = self.conv2(F.relu(self.norm2(out)))
         return out + x
@@ -138,6 +194,8 @@ class UpBlock2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.interpolate(x, scale_factor=2.0)
+        if _fast_inference(self):
+            return F.relu(inference_conv(self.conv, self.norm, out), inplace=True)
         return F.relu(self.norm(self.conv(out)))
 
 
@@ -153,6 +211,8 @@ class DownBlock2d(nn.Module):
         self.pool = nn.AvgPool2d(kernel_size=(2, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _fast_inference(self):
+            return self.pool(F.relu(inference_conv(self.conv, self.norm, x), inplace=True))
         return self.pool(F.relu(self.norm(self.conv(x))))
 
 
@@ -167,6 +227,8 @@ class SameBlock2d(nn.Module):
         self.norm = nn.BatchNorm2d(out_features, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _fast_inference(self):
+            return F.relu(inference_conv(self.conv, self.norm, x), inplace=True)
         return F.relu(self.norm(self.conv(x)))
 
 

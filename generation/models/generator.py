@@ -14,7 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generation.models.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, grid_sample
+from generation.models.blocks import (
+    DownBlock2d,
+    ResBlock2d,
+    SameBlock2d,
+    UpBlock2d,
+    grid_sample,
+    inference_conv,
+)
 from generation.models.dense_motion import DenseMotionNetwork, SourceMotionInputs
 
 
@@ -80,6 +87,8 @@ class OcclusionAwareGenerator(nn.Module):
         out = self.bottleneck(features)
         for block in self.up_blocks:
             out = block(out)
+        if not self.training and not torch.is_grad_enabled():
+            return torch.sigmoid(inference_conv(self.final, None, out).float())
         return torch.sigmoid(self.final(out).float())
 
     @staticmethod
