@@ -98,6 +98,7 @@ def test_volunteer_flow_votes_resume_and_blinding(study):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception
     assert_blind(at, forbidden)
+    assert all(0 < t.proto.max_chars <= 500 for t in [*at.text_input, *at.text_area])
     at = _consent(at)
     token = at.query_params["p"]
     token = token[0] if isinstance(token, list) else token

@@ -51,19 +51,28 @@ def _report(votes: pd.DataFrame, ratings: pd.DataFrame):
     return study_report(votes, ratings if len(ratings) else None)
 
 
-def _progress_tab(sess, name: str) -> None:
-    p = study_progress(sess, name)
+def _live(fn):
+    """Rerun `fn` alone every 10 s in the browser (Streamlit fragments), where available."""
+    fragment = getattr(st, "fragment", None)
+    return fragment(run_every=10)(fn) if fragment else fn
+
+
+@_live
+def _progress_tab(name: str) -> None:
+    with shared.session() as sess:
+        p = study_progress(sess, name)
     c = st.columns(5)
     c[0].metric("Participants", p.participants)
     c[1].metric("Finished", p.finished)
     c[2].metric("Completion", f"{p.completion:.0%}")
     c[3].metric("Catch failures", p.catch_failures)
     c[4].metric("Excluded", p.excluded)
-    st.caption(f"{p.votes} votes of {p.assigned} assigned; {p.ratings} expert ratings.")
+    st.caption(
+        f"{p.votes} votes of {p.assigned} assigned; {p.ratings} expert ratings "
+        "(updated every 10 s)."
+    )
     if len(p.frame):
         st.dataframe(p.frame, hide_index=True)
-    if st.button("Refresh"):
-        st.rerun()
 
 
 def _results_tab(sess, name: str) -> None:
@@ -194,7 +203,7 @@ def main() -> None:
                 tab.info("No study yet: create one in the last tab.")
             return
         with tabs[0]:
-            _progress_tab(sess, name)
+            _progress_tab(name)
         with tabs[1]:
             _results_tab(sess, name)
         with tabs[2]:
