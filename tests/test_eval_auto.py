@@ -197,3 +197,39 @@ def test_auto_rejects_another_architecture_checkpoint(tmp_path, recognizers, cap
     err = capsys.readouterr().err
     assert status == 2
     assert "r2plus1d_18.pt" in err and "looks like r3d_18" in err
+
+
+def test_auto_real_row_from_prepared_clips_and_name_lookup(tmp_path, recognizers):
+    from eval_helpers import write_prepared
+
+    real = write_prepared(tmp_path / "prep", [0, 1], clips_per_class=1, frames=4, size=16)
+    videos = tmp_path / "gen"
+    # driving names as `<subject>_<clip_id>`: labels come from the prepared manifest
+    write_mp4(videos / "sub00_EP02_01-normalized_asianMale.mp4", _clip(1, 4, 16))
+    write_mp4(videos / "sub01_EP03_01-normalized_asianMale.mp4", _clip(2, 4, 16))
+    out = tmp_path / "out"
+    status = main(
+        [
+            "eval",
+            "auto",
+            "--recognizers",
+            str(recognizers),
+            "--set",
+            f"g={videos}",
+            "--real",
+            str(real),
+            "--out",
+            str(out),
+            "--quiet",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert status == 0
+    preds = pd.read_csv(out / "predictions.csv")
+    gen = preds[preds["set"] == "g"].sort_values(["backbone", "video"])
+    assert list(gen["label"][:2]) == ["positive", "surprise"]
+    real_rows = preds[preds["set"] == REAL]
+    # only the two driving clips of the set are the reference, not all six real clips
+    assert sorted(set(real_rows["video"])) == ["synthetic/sub00/EP02_01", "synthetic/sub01/EP03_01"]
+    assert list(pd.read_csv(out / "table_vi.csv")["Method"]) == [REAL, "g"]
