@@ -13,15 +13,18 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from eval.scores import ClassificationScores
 from generation.data.clip import LABELS
 from generation.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,8 @@ def vanilla_of(label: str, labels: Sequence[str]) -> str | None:
 def table_vi(results: Sequence[SetResult], backbones: Sequence[str] | None = None) -> pd.DataFrame:
     """The Table VI layout: one row per set (real clips first when present), per-backbone
     F1 and accuracy, their averages, and each prior variant's gain over its vanilla model."""
+    import pandas as pd
+
     from eval.recognizers import DISPLAY_NAMES
 
     if backbones is None:
@@ -133,6 +138,8 @@ def score_bank(
     label: str, recognizers: Mapping[str, tuple], items, device: str = "cpu", progress: bool = True
 ) -> tuple[SetResult, list[str]]:
     """Read a set's videos once per input shape and score them with every recognizer."""
+    import pandas as pd
+
     from eval.clips import load_bank
     from eval.train import predict
 
@@ -179,10 +186,12 @@ def _parse_sets(pairs: Sequence[str]) -> list[tuple[str, Path]]:
 
 def run_auto(args: argparse.Namespace) -> int:
     """`fme eval auto`."""
+    import pandas as pd
+
     from eval.clips import (
         is_prepared_root,
+        prepared_driver_lookup,
         prepared_items,
-        prepared_label_lookup,
         video_set_items,
     )
     from eval.table import write_tables
@@ -196,8 +205,16 @@ def run_auto(args: argparse.Namespace) -> int:
     out = Path(args.out or Path(args.recognizers) / "auto")
     out.mkdir(parents=True, exist_ok=True)
     real_prepared = args.real and is_prepared_root(args.real)
-    lookup = prepared_label_lookup([args.real]) if real_prepared else {}
-    set_items = [(label, video_set_items(folder, lookup, label)) for label, folder in sets]
+    drivers = prepared_driver_lookup([args.real]) if real_prepared else {}
+    lookup = {name: label for name, (label, _) in drivers.items()}
+    set_items = []
+    for label, folder in sets:
+        items = video_set_items(folder, lookup, label)
+        # frames from the driving clip's onset to offset, as for the real clips
+        items = [
+            replace(i, span=drivers[i.driving][1]) if i.driving in drivers else i for i in items
+        ]
+        set_items.append((label, items))
     jobs = []
     if args.real:
         if real_prepared:

@@ -106,6 +106,9 @@ class VideoItem:
     dataset: str = ""
     driving: str = ""
     template: str = ""
+    # generated video: (onset_index, offset_index, n_frames) of its driving clip; frames are
+    # then sampled from onset to offset when the video has the driving clip's length
+    span: tuple[int, int, int] | None = None
 
     def read(self, frames: int = FRAMES, size: int = SIZE) -> tuple[np.ndarray, tuple]:
         """(frames, size, size, 3) uint8 and the original (n_frames, height, width)."""
@@ -118,7 +121,10 @@ class VideoItem:
         else:
             video = read_video(self.path)
             original = video.shape[:3]
-            images = video[sample_indices(0, len(video) - 1, frames)]
+            lo, hi = 0, len(video) - 1
+            if self.span is not None and self.span[2] == len(video):
+                lo, hi = self.span[0], self.span[1]
+            images = video[sample_indices(lo, hi, frames)]
         return square_resize(images, size), original
 
 
@@ -257,14 +263,23 @@ def is_prepared_root(path: str | Path) -> bool:
 
 def prepared_label_lookup(roots: Sequence[str | Path]) -> dict[str, str]:
     """Driving-clip name -> label from prepared data: `clip_id` and `<subject>_<clip_id>`."""
+    return {name: label for name, (label, _) in prepared_driver_lookup(roots).items()}
+
+
+def prepared_driver_lookup(
+    roots: Sequence[str | Path],
+) -> dict[str, tuple[str, tuple[int, int, int]]]:
+    """Driving-clip name (`clip_id` and `<subject>_<clip_id>`) -> (label, (onset_index,
+    offset_index, n_frames)) of the labelled clips of prepared data."""
     from generation.data.prepared import load_prepared
 
-    lookup: dict[str, str] = {}
+    lookup: dict[str, tuple[str, tuple[int, int, int]]] = {}
     for root in roots:
         for clip in load_prepared(root):
             if clip.label:
-                lookup[clip.clip_id] = clip.label
-                lookup[f"{clip.subject}_{clip.clip_id}"] = clip.label
+                span = (int(clip.onset_index), int(clip.offset_index), int(clip.n_frames))
+                lookup[clip.clip_id] = (clip.label, span)
+                lookup[f"{clip.subject}_{clip.clip_id}"] = (clip.label, span)
     return lookup
 
 

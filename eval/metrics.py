@@ -286,8 +286,8 @@ def _find_template(folder: Path | None, name: str) -> Path | None:
 
 
 def _driving_landmarks(source: Path | None, driving: str, cache: dict) -> np.ndarray | None:
-    """Landmarks of a driving clip from prepared data (onset..offset) or a video/frame folder
-    named after it; None when it cannot be found."""
+    """Landmarks of a whole driving clip from prepared data or a video/frame folder named
+    after it; None when it cannot be found."""
     if source is None or not driving:
         return None
     if driving in cache:
@@ -302,9 +302,7 @@ def _driving_landmarks(source: Path | None, driving: str, cache: dict) -> np.nda
             cache["prepared"] = load_prepared(source)
         for clip in cache["prepared"]:
             if driving in (clip.clip_id, f"{clip.subject}_{clip.clip_id}"):
-                lm = clip.landmarks()
-                lo, hi = sorted((int(clip.onset_index), int(clip.offset_index)))
-                result = lm[lo : hi + 1]
+                result = clip.landmarks()  # the whole clip, as `fme megc` drives with it
                 break
     else:
         from generation.video import read_video

@@ -233,3 +233,19 @@ def test_auto_real_row_from_prepared_clips_and_name_lookup(tmp_path, recognizers
     # only the two driving clips of the set are the reference, not all six real clips
     assert sorted(set(real_rows["video"])) == ["synthetic/sub00/EP02_01", "synthetic/sub01/EP03_01"]
     assert list(pd.read_csv(out / "table_vi.csv")["Method"]) == [REAL, "g"]
+
+
+def test_generated_video_sampled_from_driving_onset_to_offset(tmp_path):
+    from dataclasses import replace
+
+    from eval.clips import VideoItem
+
+    frames = np.zeros((10, 16, 16, 3), np.uint8)
+    frames[3:8] = 200  # the driving clip's onset..offset
+    write_mp4(tmp_path / "v.mp4", frames)
+    item = VideoItem("v.mp4", "t", "positive", tmp_path / "v.mp4", span=(3, 7, 10))
+    clip, original = item.read(frames=4, size=16)
+    assert original == (10, 16, 16) and clip.min() > 150
+    # a video of another length than the driving clip: sampled over its whole length
+    whole, _ = replace(item, span=(3, 7, 12)).read(frames=4, size=16)
+    assert whole[0].max() < 50 and whole[-1].max() < 50
