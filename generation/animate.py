@@ -1,0 +1,264 @@
+"""Animation: a target face driven by a driving clip, with any `AnimationModel`.
+
+The target is prepared like the training data (`prepare_target`: dlib face on the
+image, the same square crop with margin, grayscale in 3 channels, the 68 landmarks in
+crop pixels). The motion is taken relative to the driving clip's onset frame: the model
+moves the target as the driving face moved since its onset. The source is encoded once
+per video, the driving frames go through the model in batches, under
+`torch.inference_mode`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from generation.errors import DataError, VideoError
+
+
+def prepare_target(image_path: str | Path, size: int, margin: float = 0.25):
+    """(image (size, size, 3) uint8, landmarks (68, 2) float32) of a target face photo.
+
+    As `fme prepare` does for a clip's onset frame: grayscale, the largest dlib face, the
+    square box grown by `margin`, resized to `size`, the landmarks mapped into the crop.
+    FaceNotFoundError names the file when dlib finds no face.
+    """
+    from generation.video import read_image
+
+    return prepare_face(read_image(image_path), size, margin, source=image_path)
+
+
+def prepare_face(image: np.ndarray, size: int, margin: float = 0.25, source=None):
+    """`prepare_target` for an image already in memory."""
+    from PIL import Image
+
+    from generation.face import crop_box, landmarks68, largest_face, to_gray
+    from generation.prepare import to_crop_coords
+
+    gray = to_gray(np.asarray(image))
+    face = largest_face(gray, source)
+    box = crop_box(face, gray.shape, margin)
+    lms = landmarks68(gray, face)
+    crop = Image.fromarray(gray[box[1] : box[3], box[0] : box[2]])
+    crop = crop.resize((size, size), Image.Resampling.BILINEAR)
+    out = np.repeat(np.asarray(crop)[..., None], 3, axis=-1)
+    return np.ascontiguousarray(out), to_crop_coords(lms, box, size)
+
+
+@dataclass
+class DrivingClip:
+    """Frames (T, H, W, 3) uint8 with their landmarks (T, 68, 2) and the onset index."""
+
+    frames: np.ndarray
+    landmarks: np.ndarray
+    onset_index: int = 0
+    name: str = ""
+    dataset: str = ""
+    emotion: str = ""
+    label: str = ""
+
+
+def _find_manifest_row(clip_dir: Path):
+    from generation.data.prepared import load_prepared
+
+    for root in clip_dir.parents:
+        if (root / "manifest.csv").is_file():
+            try:
+                clips = load_prepared(root)
+            except DataError:
+                return None
+            for clip in clips:
+                if clip.dir.resolve() == clip_dir.resolve():
+                    return clip
+            return None
+    return None
+
+
+def load_driving(path: str | Path, size: int, margin: float = 0.25) -> DrivingClip:
+    """A driving clip from a prepared clip folder (frames/ + landmarks.npz), or from a video
+    or frame folder, which is prepared here (dlib on the first frame, that box for all)."""
+    from generation.data.frame_pairs import load_frame, rescale_landmarks
+
+    path = Path(path)
+    if (path / "landmarks.npz").is_file() and (path / "frames").is_dir():
+        from generation.video import list_frames
+
+        files = list_frames(path / "frames")
+        with np.load(path / "landmarks.npz") as data:
+            lms = data["landmarks"].astype(np.float32)
+        if len(files) != len(lms):
+            raise DataError(
+                f"{len(files)} frames but {len(lms)} landmark sets",
+                path,
+                "Run `fme prepare` again.",
+            )
+        frames, scales = zip(*(load_frame(f, size) for f in files)) if files else ((), ())
+        lms = np.stack([rescale_landmarks(lm, s) for lm, s in zip(lms, scales)]) if files else lms
+        row = _find_manifest_row(path)
+        return DrivingClip(
+            np.stack(frames) if files else np.zeros((0, size, size, 3), np.uint8),
+            lms,
+            row.onset_index if row else 0,
+            row.key if row else path.name,
+            row.dataset if row else "",
+            row.emotion if row else "",
+            (row.label or "") if row else "",
+        )
+    return prepare_video(path, size, margin)
+
+
+def prepare_video(path: str | Path, size: int, margin: float = 0.25) -> DrivingClip:
+    """Prepare a raw video or frame folder: the first frame's dlib face crops every frame."""
+    from PIL import Image
+
+    from generation.face import crop_box, landmarks68, largest_face, to_gray
+    from generation.prepare import to_crop_coords
+    from generation.video import read_video
+
+    video = read_video(path)
+    gray = np.stack([to_gray(f) for f in video])
+    face = largest_face(gray[0], path)
+    box = crop_box(face, gray.shape[1:], margin)
+    frames, lms = [], []
+    for g in gray:
+        lms.append(to_crop_coords(landmarks68(g, face), box, size))
+        crop = Image.fromarray(g[box[1] : box[3], box[0] : box[2]])
+        frames.append(np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR)))
+    frames_arr = np.repeat(np.stack(frames)[..., None], 3, axis=-1)
+    return DrivingClip(frames_arr, np.stack(lms), 0, Path(path).stem)
+
+
+def _resize(frames: np.ndarray, landmarks: np.ndarray, size: int):
+    """Frames (T, H, W, 3) resized to size x size, landmarks moved with them."""
+    from PIL import Image
+
+    t, h, w = frames.shape[:3]
+    if h == size and w == size:
+        return frames, np.asarray(landmarks, dtype=np.float32)
+    out = np.stack(
+        [
+            np.asarray(Image.fromarray(f).resize((size, size), Image.Resampling.BILINEAR))
+            for f in frames
+        ]
+    )
+    scale = np.array([size / w, size / h], dtype=np.float64)
+    lms = ((np.asarray(landmarks, dtype=np.float64) + 0.5) * scale - 0.5).astype(np.float32)
+    return out, lms
+
+
+def _to_tensor(frames: np.ndarray, device):
+    import torch
+
+    x = torch.from_numpy(np.array(frames, copy=True)).to(device)
+    return x.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def model_size(model) -> int | None:
+    size = model.config.get("image_size") if isinstance(model.config, dict) else None
+    return int(size) if size else None
+
+
+def animate_clip(
+    model,
+    target: np.ndarray,
+    target_landmarks: np.ndarray,
+    driving: np.ndarray,
+    driving_landmarks: np.ndarray,
+    mode: str = "relative",
+    batch_size: int = 16,
+    device: str = "cpu",
+    onset_index: int = 0,
+    adapt_movement_scale: bool | None = None,
+    autocast: str | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Frames (T, H, W, 3) uint8 of `target` driven by `driving` (T, H', W', 3).
+
+    Motion is relative to the driving frame `onset_index` in "relative" mode (the model's
+    other mode, "absolute"/"standard", uses the driving motion as it is). Images are
+    resized to the model's size for the network and the result back to the target's size.
+    `adapt_movement_scale` (None: the model's default) and `autocast` ("bf16"/"fp16",
+    CUDA or CPU) are passed to the model when it takes them.
+    """
+    import torch
+    from PIL import Image
+
+    target = np.asarray(target)
+    driving = np.asarray(driving)
+    if driving.ndim != 4 or driving.shape[-1] != 3:
+        raise VideoError(f"driving frames must be (T, H, W, 3), got {driving.shape}")
+    if len(driving) < 2:
+        raise DataError(
+            f"the driving clip has {len(driving)} frame(s); a clip needs two or more",
+            hint="Drive with a video or frame folder of at least two frames.",
+        )
+    if len(driving_landmarks) != len(driving):
+        raise DataError(f"{len(driving)} driving frames but {len(driving_landmarks)} landmark sets")
+    if not 0 <= onset_index < len(driving):
+        raise DataError(f"onset index {onset_index} outside the {len(driving)} driving frames")
+    th, tw = target.shape[:2]
+    size = model_size(model) or th
+    target_in, target_lm = _resize(target[None], np.asarray(target_landmarks)[None], size)
+    drive_in, drive_lm = _resize(driving, driving_landmarks, size)
+
+    device = torch.device(device)
+    kwargs = {}
+    params = inspect.signature(model.animate).parameters
+    if adapt_movement_scale is not None and "adapt_movement_scale" in params:
+        kwargs["adapt_movement_scale"] = adapt_movement_scale
+    amp = contextlib.nullcontext()
+    if autocast:
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[autocast]
+        amp = torch.autocast(device_type=device.type, dtype=dtype)
+    was_training = model.training
+    model.eval()
+    out = np.empty((len(driving), size, size, 3), dtype=np.uint8)
+    try:
+        with torch.inference_mode(), amp:
+            src = _to_tensor(target_in, device)
+            src_lm = torch.from_numpy(np.array(target_lm, np.float32)).to(device)
+            state = model.encode_source(src, src_lm)
+            init = _to_tensor(drive_in[onset_index : onset_index + 1], device)
+            init_lm = torch.from_numpy(
+                np.array(drive_lm[onset_index : onset_index + 1], np.float32)
+            ).to(device)
+            starts = range(0, len(driving), max(1, batch_size))
+            if progress:
+                from tqdm import tqdm
+
+                starts = tqdm(starts, desc="animate", unit="batch")
+            for start in starts:
+                stop = min(start + batch_size, len(driving))
+                frames = _to_tensor(drive_in[start:stop], device)
+                lms = torch.from_numpy(np.array(drive_lm[start:stop], np.float32)).to(device)
+                pred = model.animate(state, frames, lms, init, init_lm, mode=mode, **kwargs)
+                pred = pred.float().clamp(0, 1).mul(255).round().byte()
+                out[start:stop] = pred.permute(0, 2, 3, 1).cpu().numpy()
+    finally:
+        model.train(was_training)
+    if (th, tw) != (size, size):
+        out = np.stack(
+            [
+                np.asarray(Image.fromarray(f).resize((tw, th), Image.Resampling.BILINEAR))
+                for f in out
+            ]
+        )
+    return out
+
+
+def side_by_side(*clips: np.ndarray) -> np.ndarray:
+    """Clips (T, H, W, 3) of one length placed left to right (resized to the first's height)."""
+    from PIL import Image
+
+    h = clips[0].shape[1]
+    parts = []
+    for clip in clips:
+        if clip.shape[1] != h:
+            w = round(clip.shape[2] * h / clip.shape[1])
+            clip = np.stack([np.asarray(Image.fromarray(f).resize((w, h))) for f in clip])
+        parts.append(clip)
+    return np.concatenate(parts, axis=2)

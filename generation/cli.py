@@ -1,0 +1,238 @@
+"""`fme train`, `fme animate`, `fme megc`, `fme import-checkpoint`: the generation engine."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+VARIANT_HELP = "fomm, fomm-ewp, fomm-awp, mraa, mraa-ewp or mraa-awp"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from generation.models import VARIANTS
+
+    p = subparsers.add_parser(
+        "train",
+        help="train a motion-transfer model on prepared clips",
+        description=(
+            "Train a FOMM or MRAA variant on the output of `fme prepare`. Writes RUN/config.yaml, "
+            "holdout.csv, log.csv, checkpoint.pt, checkpoints/ and samples/. Several GPUs: "
+            "`torchrun --nproc_per_node N -m fme.cli train ...` (no other change)."
+        ),
+    )
+    p.add_argument("--variant", required=True, choices=VARIANTS, help=VARIANT_HELP)
+    p.add_argument("--data", required=True, help="prepared data folder (fme prepare OUT)")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="packaged config (paper-256, cpu-64, cpu-128) or a YAML file; "
+        "default: the packaged one for --size",
+    )
+    p.add_argument("--size", type=int, default=None, help="image side (64, 128 or 256)")
+    p.add_argument("--iterations", type=int, default=None, help="training steps")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--sample-every", type=int, default=None, help="steps between sample videos")
+    p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
+    p.add_argument("--num-workers", type=int, default=None, help="data-loading processes")
+    p.add_argument("--holdout", type=float, default=None, help="fraction of subjects held out")
+    p.add_argument("--vgg-weights", default=None, help="torchvision vgg19-dcbb9e9d.pth")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    p.add_argument("--no-mixed-precision", action="store_true", help="fp32 on GPU as well")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train)
+
+    p = subparsers.add_parser(
+        "animate",
+        help="drive a target face with a driving clip",
+        description=(
+            "Animate a face photo with a driving clip (a prepared clip folder, a video or a "
+            "frame folder), motion relative to the driving onset frame; writes an H.264 MP4."
+        ),
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint of fme train / import")
+    p.add_argument("--target", required=True, help="target face image")
+    p.add_argument("--driving", required=True, help="prepared clip folder, video or frame folder")
+    p.add_argument("--out", required=True, help="output .mp4")
+    p.add_argument("--mode", default="relative", help="relative (default) or the model's other")
+    p.add_argument("--onset", type=int, default=None, help="driving onset frame index")
+    p.add_argument(
+        "--adapt-scale", action="store_true", help="adapt the movement scale to the target"
+    )
+    p.add_argument("--fps", type=float, default=None, help="default: 100 for MEGC-style clips")
+    p.add_argument("--batch-size", type=int, default=16, help="driving frames per batch")
+    p.add_argument("--side-by-side", action="store_true", help="driving | generated")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_animate)
+
+    p = subparsers.add_parser(
+        "megc",
+        help="make a MEGC generation set: every template x every driving clip",
+        description=(
+            "Animate every template face with every driving clip: <driving>-<template>.mp4 "
+            "at 100 fps, manifest.csv and contact_sheet.png in --out."
+        ),
+    )
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--templates", required=True, help="folder of template face images")
+    p.add_argument(
+        "--drivers",
+        required=True,
+        help="megc2021 (built in) or a text file of prepared clip keys or paths, one a line",
+    )
+    p.add_argument("--data", default=None, help="prepared data folder the clip keys refer to")
+    p.add_argument("--out", required=True)
+    p.add_argument("--fps", type=float, default=100.0)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run_megc)
+
+    p = subparsers.add_parser(
+        "import-checkpoint",
+        help="convert an upstream FOMM or MRAA checkpoint into ours",
+        description=(
+            "Load a checkpoint of the reference FOMM (generator, kp_detector, discriminator) "
+            "or MRAA (generator, region_predictor, bg_predictor) code into a variant of ours. "
+            "A prior variant takes the layers whose shapes match and initialises the rest; "
+            "OUT.import.csv lists which."
+        ),
+    )
+    p.add_argument("--from", dest="family", required=True, choices=("fomm", "mraa"))
+    p.add_argument("file", help="the upstream checkpoint (.pth.tar)")
+    p.add_argument("--out", required=True, help="our checkpoint to write (.pt)")
+    p.add_argument("--variant", default=None, help="default: the family's vanilla variant")
+    p.add_argument("--config", default=None, help="YAML with the model section it was trained with")
+    p.add_argument("--scale", default="paper", choices=("paper", "small"))
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialised layers")
+    p.set_defaults(func=run_import)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from generation.config import load_run_config
+    from generation.train import train
+
+    overrides = {
+        "iterations": args.iterations,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "sample_every": args.sample_every,
+        "checkpoint_every": args.checkpoint_every,
+        "num_workers": args.num_workers,
+        "holdout": args.holdout,
+        "seed": args.seed,
+    }
+    if args.no_mixed_precision:
+        overrides["mixed_precision"] = False
+    run = load_run_config(args.variant, args.config, args.size, overrides)
+    result = train(
+        run,
+        args.data,
+        args.out,
+        device=args.device,
+        resume=args.resume,
+        compile=args.compile,
+        progress=not args.quiet,
+        vgg_weights=args.vgg_weights,
+    )
+    if result.rank == 0:
+        first = result.first_losses.get("total", float("nan"))
+        last = result.losses.get("total", float("nan"))
+        print(
+            f"{run.variant}: steps {result.start_step}-{result.step} in {result.seconds:.1f} s "
+            f"({result.seconds_per_step:.3f} s/step on {result.world_size} process(es)); "
+            f"loss {first:.4f} -> {last:.4f}; checkpoint {result.checkpoint}"
+        )
+    return 0
+
+
+def run_animate(args: argparse.Namespace) -> int:
+    import torch
+
+    from generation.animate import animate_clip, load_driving, prepare_target, side_by_side
+    from generation.checkpoint import load_model
+    from generation.train import resolve_device
+    from generation.video import write_mp4
+
+    torch.manual_seed(args.seed)
+    device = resolve_device(args.device)
+    model = load_model(args.checkpoint, str(device))
+    size = int(model.config["image_size"])
+    target, target_lm = prepare_target(args.target, size)
+    clip = load_driving(args.driving, size)
+    onset = clip.onset_index if args.onset is None else args.onset
+    frames = animate_clip(
+        model,
+        target,
+        target_lm,
+        clip.frames,
+        clip.landmarks,
+        mode=args.mode,
+        batch_size=args.batch_size,
+        device=str(device),
+        onset_index=onset,
+        adapt_movement_scale=True if args.adapt_scale else None,
+        progress=True,
+    )
+    if args.side_by_side:
+        frames = side_by_side(clip.frames, frames)
+    fps = args.fps or 100.0
+    out = write_mp4(Path(args.out), frames, fps=fps)
+    print(f"wrote {out} ({len(frames)} frames at {fps:g} fps)")
+    return 0
+
+
+def run_megc(args: argparse.Namespace) -> int:
+    import torch
+
+    from generation.megc import make_megc_set
+
+    torch.manual_seed(args.seed)
+    result = make_megc_set(
+        args.checkpoint,
+        args.templates,
+        args.drivers,
+        args.out,
+        data=args.data,
+        device=args.device,
+        batch_size=args.batch_size,
+        fps=args.fps,
+        progress=not args.quiet,
+    )
+    print(
+        f"wrote {len(result.videos)} videos ({result.frames} frames) in {result.seconds:.1f} s; "
+        f"manifest {result.manifest}, contact sheet {result.contact_sheet}"
+    )
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    import torch
+
+    from generation.checkpoint import import_checkpoint
+
+    torch.manual_seed(args.seed)
+    model_config = None
+    variant = args.variant or args.family
+    if args.config:
+        from generation.config import build_run_config, config_path, read_yaml
+
+        path = config_path(args.config)
+        data = read_yaml(path)
+        size = (data.get("train") or {}).get("size")
+        run = build_run_config(variant, data, str(path))
+        model_config = run.model
+        if size is None:
+            model_config["image_size"] = (data.get("model") or {}).get(
+                "image_size", 256 if run.scale == "paper" else 64
+            )
+    report = import_checkpoint(args.family, args.file, args.out, variant, model_config, args.scale)
+    print(report.summary())
+    print(f"wrote {args.out} and {args.out}.import.csv")
+    return 0
