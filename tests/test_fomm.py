@@ -390,3 +390,21 @@ def test_inference_path_folds_batch_norm_exactly_and_follows_updates():
         fast2 = model.animate(model.encode_source(src, lm), drv, lms, src, lm, mode="absolute")
     assert (fast2 - fast).abs().max() > 1e-3
     torch.testing.assert_close(fast2, plain(), atol=1e-5, rtol=1e-4)
+
+
+def test_upblock_phase_decomposition_equals_upsample_then_conv():
+    """Inference computes nearest-x2 + 3x3 conv as four 2x2 convs on the small image."""
+    from generation.models.blocks import UpBlock2d
+
+    torch.manual_seed(0)
+    block = UpBlock2d(6, 5)
+    block.norm.running_mean.normal_()
+    block.norm.running_var.uniform_(0.5, 2.0)
+    block.norm.weight.data.uniform_(0.5, 1.5)
+    block.eval()
+    x = torch.randn(2, 6, 7, 9)  # odd sizes: the borders must be right too
+    plain = block(x).detach()  # autograd on: upsample, conv, BN
+    with torch.no_grad():
+        fast = block(x)
+    assert fast.shape == plain.shape == (2, 5, 14, 18)
+    torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-4)

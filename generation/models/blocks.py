@@ -81,6 +81,52 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     return x.dtype
 
 
+def _folded_weights(
+    conv: nn.Conv2d, norm: nn.BatchNorm2d | None, dtype: torch.dtype, device, upsampled: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """conv's weights with the eval-mode `norm` folded in, cast to `dtype`, cached on the
+    conv; `upsampled` gives the four 2x2 phase kernels of `_upsample_conv`."""
+    tensors = [conv.weight, conv.bias]
+    if norm is not None:
+        tensors += [norm.weight, norm.bias, norm.running_mean, norm.running_var]
+    key = (dtype, device, upsampled) + tuple(
+        (t.data_ptr(), t._version) if t is not None else None for t in tensors
+    )
+    cache = conv.__dict__.get("_inference_cache")
+    if cache is not None and cache[0] == key:
+        return cache[1], cache[2]
+    weight = conv.weight.detach().float()
+    bias = (
+        conv.bias.detach().float()
+        if conv.bias is not None
+        else torch.zeros(weight.shape[0], device=weight.device)
+    )
+    if norm is not None:
+        scale = torch.rsqrt(norm.running_var.float() + norm.eps)
+        if norm.weight is not None:
+            scale = scale * norm.weight.detach().float()
+        shift = -norm.running_mean.float() * scale
+        if norm.bias is not None:
+            shift = shift + norm.bias.detach().float()
+        weight = weight * scale[:, None, None, None]
+        bias = bias * scale + shift
+    if upsampled:
+        # Row phase a of a 3-tap kernel over a nearest-x2 image is a 2-tap kernel over
+        # the small image: a = 0 -> (w0, w1 + w2) at offsets (-1, 0); a = 1 ->
+        # (w0 + w1, w2) at offsets (0, +1). The same for columns.
+        phase = weight.new_tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]])
+        weight = torch.stack(
+            [
+                torch.einsum("ik,ockl,jl->ocij", phase[a], weight, phase[b])
+                for a in (0, 1)
+                for b in (0, 1)
+            ]
+        )  # (4, Cout, Cin, 2, 2)
+    weight, bias = weight.to(device, dtype), bias.to(device, dtype)
+    conv.__dict__["_inference_cache"] = (key, weight, bias)
+    return weight, bias
+
+
 def inference_conv(conv: nn.Conv2d, norm: nn.BatchNorm2d | None, x: torch.Tensor) -> torch.Tensor:
     """conv(x) followed by the eval-mode `norm`, as one convolution.
 
@@ -90,34 +136,37 @@ def inference_conv(conv: nn.Conv2d, norm: nn.BatchNorm2d | None, x: torch.Tensor
     cache follows in-place updates of the parameters (their version counters) and moves.
     """
     dtype = _compute_dtype(x)
-    tensors = [conv.weight, conv.bias]
-    if norm is not None:
-        tensors += [norm.weight, norm.bias, norm.running_mean, norm.running_var]
-    key = (dtype, x.device) + tuple(
-        (t.data_ptr(), t._version) if t is not None else None for t in tensors
-    )
-    cache = conv.__dict__.get("_inference_cache")
-    if cache is None or cache[0] != key:
-        weight = conv.weight.detach().float()
-        bias = (
-            conv.bias.detach().float()
-            if conv.bias is not None
-            else torch.zeros(weight.shape[0], device=weight.device)
-        )
-        if norm is not None:
-            scale = torch.rsqrt(norm.running_var.float() + norm.eps)
-            if norm.weight is not None:
-                scale = scale * norm.weight.detach().float()
-            shift = -norm.running_mean.float() * scale
-            if norm.bias is not None:
-                shift = shift + norm.bias.detach().float()
-            weight = weight * scale[:, None, None, None]
-            bias = bias * scale + shift
-        cache = (key, weight.to(x.device, dtype), bias.to(x.device, dtype))
-        conv.__dict__["_inference_cache"] = cache
-    _, weight, bias = cache
+    weight, bias = _folded_weights(conv, norm, dtype, x.device, upsampled=False)
     return F.conv2d(
         x.to(dtype), weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups
+    )
+
+
+def _upsample_conv(conv: nn.Conv2d, norm: nn.BatchNorm2d | None, x: torch.Tensor) -> torch.Tensor:
+    """`inference_conv(conv, norm, nearest_x2(x))` for a 3x3, padding-1 conv, computed on
+    the small image: the four output phases are 2x2 convs of x (4 taps instead of 9 per
+    output pixel, and no upsampled copy), run as one conv with 4x the output channels and
+    then interleaved."""
+    dtype = _compute_dtype(x)
+    weight, bias = _folded_weights(conv, norm, dtype, x.device, upsampled=True)
+    b, _, h, w = x.shape
+    c = weight.shape[1]
+    out = F.conv2d(F.pad(x.to(dtype), (1, 1, 1, 1)), weight.flatten(0, 1), bias.repeat(4))
+    out = out.view(b, 4, c, h + 1, w + 1)
+    y = out.new_empty(b, c, h, 2, w, 2)
+    for pa in (0, 1):
+        for pb in (0, 1):
+            y[:, :, :, pa, :, pb] = out[:, 2 * pa + pb, :, pa : pa + h, pb : pb + w]
+    return y.view(b, c, 2 * h, 2 * w)
+
+
+def _phase_decomposable(conv: nn.Conv2d) -> bool:
+    return (
+        conv.kernel_size == (3, 3)
+        and conv.padding == (1, 1)
+        and conv.stride == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
     )
 
 
@@ -193,6 +242,8 @@ class UpBlock2d(nn.Module):
         self.norm = nn.BatchNorm2d(out_features, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _fast_inference(self) and _phase_decomposable(self.conv):
+            return F.relu(_upsample_conv(self.conv, self.norm, x), inplace=True)
         out = F.interpolate(x, scale_factor=2.0)
         if _fast_inference(self):
             return F.relu(inference_conv(self.conv, self.norm, out), inplace=True)

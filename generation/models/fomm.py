@@ -276,6 +276,9 @@ class FOMM(AnimationModel):
         )
         loss = config["loss"]
         self.use_gan = float(loss["generator_gan"]) != 0
+        if not self.use_gan:
+            # kept for upstream checkpoints, never trained: no gradients (DDP-friendly)
+            self.discriminator.requires_grad_(False)
         self._losses: dict[str, Any] = {}  # built on first use (VGG is not a submodule)
 
     # ---- keypoints ----------------------------------------------------------------------
