@@ -23,6 +23,16 @@ from generation.models.region_predictor import (
 VARIANTS = ("mraa", "mraa-ewp", "mraa-awp")
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These networks are tiny: one thread is as fast, and does not spin-wait when the
+    cores are busy with other work."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny_config(variant: str, be: int = 8) -> dict:
     """The small config shrunk further for CPU tests (3-block hourglasses)."""
     cfg = default_config(variant, "small")

@@ -11,10 +11,11 @@ moment about those centres), and the prior channel is concatenated to the region
 predictor's input. The AWP layer (`prior.awp`) is trained with everything else: its
 output is that channel, so the reconstruction and equivariance losses reach it.
 
-Training (one optimizer, as upstream): the multi-scale perceptual loss ("reconstruction";
-VGG19, or an L1 pyramid when no VGG weights are at hand), equivariance of the region centres under a
-random affine + TPS warp ("equivariance_shift"; left out with a prior, whose centres do
-not depend on the network) and of the region affines ("equivariance_affine"). The
+Training (one optimizer, as upstream): the multi-scale perceptual loss
+("reconstruction"; VGG19, or an L1 pyramid when no VGG weights are at hand),
+equivariance of the region centres under a random affine + TPS warp
+("equivariance_shift"; left out with a prior, whose centres do not depend on the
+network) and of the region affines ("equivariance_affine"). The
 transformed frame's landmarks, which the prior variants need, are the driving landmarks
 moved by the inverse warp.
 
