@@ -270,21 +270,29 @@ def hull_area(points: np.ndarray) -> float:
     return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
+def movement_scale(source_shift: torch.Tensor, initial_shift: torch.Tensor) -> float:
+    """sqrt(hull area of the source centres / hull area of the initial driving centres),
+    of (1, K, 2) centres; 1 when either hull is flat."""
+    area_s = hull_area(source_shift[0].detach().float().cpu().numpy())
+    area_0 = hull_area(initial_shift[0].detach().float().cpu().numpy())
+    if area_s > 0 and area_0 > 0:
+        return float(np.sqrt(area_s / area_0))
+    return 1.0
+
+
 def relative_regions(
     source: dict[str, torch.Tensor],
     driving: dict[str, torch.Tensor],
     initial: dict[str, torch.Tensor],
     adapt_movement_scale: bool = True,
+    scale: float | None = None,
 ) -> dict[str, torch.Tensor]:
     """Source regions (1, K, ...) moved as the driving regions (T, K, ...) moved since the
     initial driving frame (1, K, ...): shift_s + scale (shift_d - shift_0) and
-    (A_d A_0^-1) A_s, with scale = sqrt(hull area of source centres / of initial ones)."""
-    scale = 1.0
-    if adapt_movement_scale:
-        area_s = hull_area(source["shift"][0].detach().float().cpu().numpy())
-        area_0 = hull_area(initial["shift"][0].detach().float().cpu().numpy())
-        if area_s > 0 and area_0 > 0:
-            scale = float(np.sqrt(area_s) / np.sqrt(area_0))
+    (A_d A_0^-1) A_s, with scale = `movement_scale` of the centres when
+    `adapt_movement_scale` (or the given `scale`), else 1."""
+    if scale is None:
+        scale = movement_scale(source["shift"], initial["shift"]) if adapt_movement_scale else 1.0
     shift = source["shift"] + scale * (driving["shift"] - initial["shift"])
     affine = driving["affine"] @ inverse2x2(initial["affine"]) @ source["affine"]
     return {"shift": shift, "affine": affine, "covar": affine @ affine.transpose(-1, -2)}
@@ -512,7 +520,8 @@ class MRAA(AnimationModel):
             drv = self.regions(driving, driving_landmarks)
             if mode == "relative":
                 init = self._initial_regions(state, initial, initial_landmarks)
-                new = relative_regions(state.regions, drv, init, adapt_movement_scale)
+                scale = state.cache["scale"] if adapt_movement_scale else 1.0
+                new = relative_regions(state.regions, drv, init, scale=scale)
             else:
                 new = {k: drv[k] for k in ("shift", "covar", "affine")}
             src = {k: v.expand(t, *v.shape[1:]) for k, v in state.regions.items()}
@@ -525,7 +534,8 @@ class MRAA(AnimationModel):
     def _initial_regions(
         self, state: MRAASource, initial: torch.Tensor, landmarks: torch.Tensor | None
     ) -> dict[str, torch.Tensor]:
-        """Regions of the initial driving frame, cached in `state` while it is the same."""
+        """Regions of the initial driving frame, and the movement scale, cached in `state`
+        while the initial frame stays the same."""
         cached = state.cache.get("initial")
         if cached is not None:
             image, lms, regions = cached
@@ -539,6 +549,7 @@ class MRAA(AnimationModel):
         regions = {k: v.float() for k, v in self.regions(initial, landmarks).items()}
         lms = None if landmarks is None else torch.as_tensor(landmarks).detach().float().clone()
         state.cache["initial"] = (initial.detach().clone(), lms, regions)
+        state.cache["scale"] = movement_scale(state.regions["shift"], regions["shift"])
         return regions
 
     # ---- upstream checkpoints --------------------------------------------------------
