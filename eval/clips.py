@@ -53,7 +53,7 @@ MEGC2021_LABELS: dict[str, str] = {
     "s3_po_05": "positive",
     "s11_ne_02": "negative",
 }
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".gif")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
 
 def sample_indices(start: int, stop: int, n: int) -> np.ndarray:
@@ -375,6 +375,14 @@ def video_set_items(
         for row in rows:
             ref = row.get("path") or row.get("video") or row.get("file") or row.get("filename")
             by_file[Path(ref or "").name] = row
+        missing = sorted(set(by_file) - {v.name for v in videos})
+        if missing:
+            log.warning(
+                "%s: %d videos of manifest.csv are missing (e.g. %s)",
+                folder,
+                len(missing),
+                missing[0],
+            )
         for video in videos:
             row = by_file.get(video.name)
             if row is None:
