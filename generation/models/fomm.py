@@ -289,7 +289,8 @@ class FOMM(AnimationModel):
         if landmarks is None:
             raise ConfigError(f"{self.variant} needs the 68 landmarks of every frame")
         h, w = image.shape[2:]
-        kp, channel = self.prior(landmarks.to(image.device), (h, w))
+        landmarks = torch.as_tensor(landmarks, dtype=torch.float32, device=image.device)
+        kp, channel = self.prior(landmarks, (h, w))
         channel = self._resize_channel(channel, self.kp_detector.input_size(h, w))
         return self.kp_detector(image, prior_channel=channel, prior_kp=kp)
 
