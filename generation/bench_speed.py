@@ -1,0 +1,184 @@
+"""`fme bench animation`: animation frames/s and training step time, FOMM and MRAA.
+
+For each family and size (64 and 128 with the small CPU networks, 256 with the paper
+vox-256 networks), random-weight models animate one target with a driving clip:
+
+* `per-frame (reference style)`: the source encoded again for every frame, one driving
+  frame at a time, fp32, as the reference demo scripts run it;
+* `ours fp32`: `animate_clip` (source encoded once, frames batched, inference mode);
+* `ours bf16`: the same under bf16 autocast, with the largest absolute difference from
+  the fp32 frames (0-255 pixel values).
+
+Then one training step (forward, backward, Adam) at each training size. On CUDA the
+timings synchronise the device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def _landmarks(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A face image and its dlib landmarks at `size` (skimage's astronaut, prepared)."""
+    from PIL import Image
+    from skimage.data import astronaut
+
+    from generation.animate import prepare_face
+
+    photo = np.asarray(Image.fromarray(astronaut()).resize((256, 256)))
+    return prepare_face(photo, size)
+
+
+def _clip(face: np.ndarray, lms: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.ndimage import shift
+
+    frames, marks = [], []
+    for k in range(n):
+        dx, dy = 1.5 * np.sin(0.5 * k), 1.0 * np.cos(0.4 * k) - 1.0
+        frames.append(np.clip(shift(face.astype(np.float32), (dy, dx, 0), order=1), 0, 255))
+        marks.append(lms + np.array([dx, dy], np.float32))
+    return np.stack(frames).astype(np.uint8), np.stack(marks).astype(np.float32)
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def per_frame(model, face, lms, frames, marks, device) -> float:
+    """Seconds to animate frame by frame with the source encoded every time."""
+    import torch
+
+    def t(x):
+        return torch.from_numpy(np.array(x)).to(device).permute(0, 3, 1, 2).float() / 255
+
+    src, src_lm = t(face[None]), torch.from_numpy(np.array(lms[None])).to(device)
+    init, init_lm = t(frames[:1]), torch.from_numpy(marks[:1]).to(device)
+    _sync(device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        for k in range(len(frames)):
+            state = model.encode_source(src, src_lm)
+            drv_lm = torch.from_numpy(marks[k : k + 1]).to(device)
+            model.animate(state, t(frames[k : k + 1]), drv_lm, init, init_lm, mode="relative")
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def batched(model, face, lms, frames, marks, device, autocast=None, batch=16):
+    from generation.animate import animate_clip
+
+    _sync(device)
+    start = time.perf_counter()
+    out = animate_clip(
+        model, face, lms, frames, marks, batch_size=batch, device=str(device), autocast=autocast
+    )
+    _sync(device)
+    return time.perf_counter() - start, out
+
+
+def train_step_seconds(variant: str, size: int, batch: int, device, steps: int = 2) -> float:
+    """Seconds of one training step (the mean of `steps` after a warm-up step)."""
+    import torch
+
+    from generation.config import load_run_config
+    from generation.models import build_model
+
+    run = load_run_config(variant, size=size)
+    model = build_model(variant, run.model).to(device).train()
+    opts = [torch.optim.Adam(p, lr=2e-4, betas=(0.5, 0.999)) for p in model.param_groups().values()]
+    face, lms = _landmarks(size)
+    frames, marks = _clip(face, lms, 2 * batch)
+    x = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float() / 255
+    lm = torch.from_numpy(marks).to(device)
+    times = []
+    for k in range(steps + 1):
+        _sync(device)
+        start = time.perf_counter()
+        losses, outputs = model.training_losses(x[:batch], x[batch:], lm[:batch], lm[batch:])
+        for o in opts:
+            o.zero_grad()
+        sum(losses.values()).backward()
+        for o in opts:
+            o.step()
+        _sync(device)
+        if k:
+            times.append(time.perf_counter() - start)
+    return float(np.mean(times))
+
+
+def run(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="fme bench animation", description=__doc__.split("\n")[0])
+    p.add_argument("--variants", default="fomm,mraa", help="comma-separated variants")
+    p.add_argument("--sizes", default="64,128,256")
+    p.add_argument("--frames", default="48,24,6", help="driving frames per size")
+    p.add_argument("--train-sizes", default="64,128", help="sizes of the training-step rows")
+    p.add_argument("--train-batch", type=int, default=4)
+    p.add_argument("--no-bf16", action="store_true", help="skip the bf16 rows")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+
+    import pandas as pd
+    import torch
+
+    from generation.bench import markdown
+    from generation.config import load_run_config
+    from generation.models import build_model
+    from generation.train import resolve_device
+
+    torch.manual_seed(args.seed)
+    device = resolve_device(args.device)
+    variants = [v for v in args.variants.split(",") if v]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    n_frames = [int(n) for n in args.frames.split(",") if n]
+    n_frames += [n_frames[-1]] * (len(sizes) - len(n_frames))
+    rows = []
+    for size, n in zip(sizes, n_frames):
+        face, lms = _landmarks(size)
+        frames, marks = _clip(face, lms, n)
+        for variant in variants:
+            run = load_run_config(variant, size=size)
+            model = build_model(variant, run.model).to(device).eval()
+            net = "paper (vox-256)" if run.scale == "paper" else "small"
+            batched(model, face, lms, frames[:2], marks[:2], device)  # warm-up
+            ref = per_frame(model, face, lms, frames, marks, device)
+            fp32_s, fp32 = batched(model, face, lms, frames, marks, device)
+            row = {"variant": variant, "size": size, "network": net, "frames": n}
+            rows.append({**row, "mode": "per-frame (reference style)", "frames/s": n / ref})
+            rows.append(
+                {**row, "mode": "ours fp32", "frames/s": n / fp32_s, "speed-up": ref / fp32_s}
+            )
+            if not args.no_bf16:
+                batched(model, face, lms, frames[:2], marks[:2], device, "bf16")
+                bf_s, bf = batched(model, face, lms, frames, marks, device, "bf16")
+                diff = int(np.abs(bf.astype(int) - fp32.astype(int)).max())
+                rows.append(
+                    {
+                        **row,
+                        "mode": "ours bf16",
+                        "frames/s": n / bf_s,
+                        "speed-up": ref / bf_s,
+                        "max abs diff bf16 vs fp32 (0-255)": diff,
+                    }
+                )
+            print(f"  {variant} {size}: done", flush=True)
+    table = pd.DataFrame(rows)
+    print(f"\nanimation on {device} ({torch.get_num_threads()} threads)\n")
+    print(markdown(table, digits=2))
+    train_rows = []
+    for size in [int(s) for s in args.train_sizes.split(",") if s]:
+        for variant in variants:
+            sec = train_step_seconds(variant, size, args.train_batch, device)
+            train_rows.append(
+                {"variant": variant, "size": size, "batch": args.train_batch, "s/step": sec}
+            )
+    if train_rows:
+        print(f"\ntraining step on {device}\n")
+        print(markdown(pd.DataFrame(train_rows), digits=3))
+    return 0
