@@ -47,11 +47,13 @@ class Apps:
     def sqlite_url(self, name: str) -> str:
         return f"sqlite:///{self.root / name / 'fme.db'}"
 
-    def study(self, name: str, url: str | None = None) -> str:
+    def study(
+        self, name: str, url: str | None = None, video_dirs: dict[str, Path] | None = None
+    ) -> str:
         """A fresh database at `url` (default: a new SQLite file) holding the demo study."""
         (self.root / name).mkdir(parents=True, exist_ok=True)
         url = url or self.sqlite_url(name)
-        create_demo_study(url, self.video_dirs, self.root / name / "catch")
+        create_demo_study(url, video_dirs or self.video_dirs, self.root / name / "catch")
         return url
 
     def serve(self, name: str, url: str, env: dict[str, str] | None = None) -> AppServer:
@@ -65,10 +67,19 @@ class Apps:
 
 
 @pytest.fixture(scope="session")
-def apps(tmp_path_factory, video_dirs):
+def app_factory(tmp_path_factory, video_dirs):
     made = Apps(tmp_path_factory.mktemp("apps"), video_dirs)
     yield made
     made.close()
+
+
+@pytest.fixture()
+def apps(app_factory):
+    """The session's `Apps`; every server started during the test is stopped when it ends."""
+    before = len(app_factory.servers)
+    yield app_factory
+    for server in app_factory.servers[before:]:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +106,7 @@ def chromium_path() -> str | None:
     return path if Path(path).exists() else shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
     """Debian's Chromium driven by Playwright (never a downloaded browser)."""
     path = chromium_path()

@@ -70,6 +70,26 @@ def forbidden_words(root: Path | None = None) -> list[str]:
     return sorted(set(words))
 
 
+def names_in_database(url: str) -> list[str]:
+    """Every method label, method folder name and video file name (and stem) of a database:
+    what the volunteer's browser must never receive."""
+    from sqlalchemy import select
+
+    from db.engine import make_engine, session_factory
+    from db.models import Method, Video
+
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as s:
+            words = set(s.scalars(select(Method.label)))
+            words |= {Path(f).name for f in s.scalars(select(Method.folder))}
+            for path in s.scalars(select(Video.path)):
+                words |= {Path(path).name, Path(path).stem, Path(path).parent.name}
+    finally:
+        engine.dispose()
+    return sorted(w for w in words if len(w) >= 3)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

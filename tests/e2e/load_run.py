@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from st_client import AppGone, Volunteer
+from st_client import AppGone, Volunteer, run_async
 
 
 @dataclass
@@ -98,7 +98,7 @@ def run_load(
     timeout: float = 240.0,
 ) -> LoadResult:
     """Run `n` volunteers at once (see the module docstring); bounded by `timeout` seconds."""
-    return asyncio.run(_run(base_url, n, votes, seed, double_every, think_s, timeout))
+    return run_async(_run(base_url, n, votes, seed, double_every, think_s, timeout))
 
 
 __all__ = ["AppGone", "LoadResult", "run_load"]

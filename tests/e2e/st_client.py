@@ -35,6 +35,15 @@ def embedded_videos(html: str) -> dict[str, bytes]:
     return {side: base64.b64decode(payload) for side, payload in _B64.findall(html)}
 
 
+def run_async(coro):
+    """Run a coroutine to completion in its own thread and event loop (Playwright's sync API
+    keeps a loop running in the main thread, where `asyncio.run` would refuse)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="volunteers") as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 class AppGone(ConnectionError):
     """The app closed the connection or stopped answering."""
 

@@ -13,12 +13,13 @@ Screenshots of every page go to artifacts/screenshots/.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+import os
 import random
 import re
+import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -27,11 +28,12 @@ from e2e_helpers import (
     STUDY,
     expected_choice,
     forbidden_words,
+    names_in_database,
     read_ledger,
     video_digests,
     votes_per_set,
 )
-from st_client import Volunteer, embedded_videos
+from st_client import Volunteer, embedded_videos, run_async
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -47,13 +49,14 @@ _LONG_B64 = re.compile(r"[A-Za-z0-9+/=]{120,}")
 
 
 @pytest.fixture(scope="module")
-def served(apps):
+def served(app_factory):
     """The demo study on SQLite, served; the app may only register folders under the
     videos' root (FME_VIDEO_ROOT)."""
-    url = apps.study("browser")
-    root = next(iter(apps.video_dirs.values())).parent
-    server = apps.serve("browser", url, env={"FME_VIDEO_ROOT": str(root)})
-    return server, url, video_digests(url)
+    url = app_factory.study("browser")
+    root = next(iter(app_factory.video_dirs.values())).parent
+    server = app_factory.serve("browser", url, env={"FME_VIDEO_ROOT": str(root)})
+    yield server, url, video_digests(url)
+    server.stop()
 
 
 def shot(page, artifacts, name: str) -> None:
@@ -137,10 +140,12 @@ def watch(frame, seconds: float, step: float = 0.08) -> list[dict]:
 
 
 def assert_plays(samples: list[dict], wraps: bool) -> None:
-    """Both videos can play (readyState >= 2), their clocks advance and, when `wraps`, loop."""
+    """Both videos have data (readyState >= 2), their clocks advance and, when `wraps`, loop."""
     for role in ("left", "right"):
         states = [next(v for v in s["videos"] if v["role"] == role) for s in samples]
-        assert all(v["readyState"] >= 2 for v in states), [v["readyState"] for v in states]
+        ready = [v["readyState"] for v in states]
+        # HAVE_CURRENT_DATA or better; a loop or a sync seek may drop it to 1 for a moment.
+        assert ready[0] >= 2 and sum(r >= 2 for r in ready) >= 0.75 * len(ready), (role, ready)
         times = [v["t"] for v in states]
         assert any(b > a + 0.01 for a, b in zip(times, times[1:])), f"{role} stuck: {times}"
         if wraps:
@@ -152,7 +157,26 @@ def assert_plays(samples: list[dict], wraps: bool) -> None:
 
 def test_volunteer_completes_the_study_while_videos_play(chromium, served, artifacts):
     server, url, digests = served
-    forbidden = forbidden_words()
+    _complete_study(chromium, server, url, digests, artifacts, "volunteer")
+
+
+def test_volunteer_completes_the_fme_demo_study(chromium, apps, artifacts, tmp_path):
+    """The same walk through the study `fme demo --out DIR --no-serve` built (a copy of
+    DIR/fme.db), when FME_E2E_DEMO_DIR names that folder."""
+    demo = os.environ.get("FME_E2E_DEMO_DIR")
+    if not demo:
+        pytest.skip("set FME_E2E_DEMO_DIR to a folder made by `fme demo --out DIR --no-serve`")
+    db = Path(demo) / "fme.db"
+    if not db.exists():
+        pytest.skip(f"{db} does not exist: run `fme demo --out {demo} --no-serve` first")
+    shutil.copy(db, tmp_path / "fme.db")
+    url = f"sqlite:///{tmp_path / 'fme.db'}"
+    server = apps.serve("demo", url)
+    _complete_study(chromium, server, url, video_digests(url), artifacts, "demo-volunteer")
+
+
+def _complete_study(chromium, server, url, digests, artifacts, prefix: str) -> None:
+    forbidden = sorted(set(forbidden_words() + names_in_database(url)))
     context = chromium.new_context(viewport=VIEWPORT)
     requests: list[str] = []
     context.on("request", lambda r: requests.append(r.url))
@@ -170,7 +194,7 @@ def test_volunteer_completes_the_study_while_videos_play(chromium, served, artif
     comment = page.get_by_label("Anything we should know? (optional)")
     comment.fill("z" * 600)
     assert len(comment.input_value()) <= 500
-    shot(page, artifacts, "volunteer-01-consent")
+    shot(page, artifacts, f"{prefix}-01-consent")
     html.append(page_html(page))
     page.get_by_role("button", name="Start").click()
     page.get_by_text("Please tick the consent box").wait_for()
@@ -195,7 +219,7 @@ def test_volunteer_completes_the_study_while_videos_play(chromium, served, artif
         want = {"left": slot.left, "right": slot.right}
         assert frame_digests(frame) == want, f"pair {n} shows other videos"
         assert_plays(watch(frame, 1.8 if position == 0 else 0.5), wraps=position == 0)
-        shot(page, artifacts, f"volunteer-{n + 1:02d}-pair-{n}")
+        shot(page, artifacts, f"{prefix}-{n + 1:02d}-pair-{n}")
         html.append(page_html(page))
         if position == 1:  # slow motion: the same pair again, at half speed
             page.get_by_text("Slow (1/2)").click()
@@ -214,7 +238,7 @@ def test_volunteer_completes_the_study_while_videos_play(chromium, served, artif
             frame, state = player(page, old_srcs)
             old_srcs |= {v["src"] for v in state["videos"]}
             assert frame_digests(frame) == want, "the reload did not resume at the right pair"
-            shot(page, artifacts, f"volunteer-{n + 1:02d}-pair-{n}-after-reload")
+            shot(page, artifacts, f"{prefix}-{n + 1:02d}-pair-{n}-after-reload")
         side = slot.correct_side or rng.choice(["left", "right"])
         sides.append(side)
         button = page.get_by_role("button", name=f"The {side} video")
@@ -228,7 +252,7 @@ def test_volunteer_completes_the_study_while_videos_play(chromium, served, artif
             button.click()
 
     page.get_by_role("heading", name="Thank you!").wait_for()
-    shot(page, artifacts, f"volunteer-{total + 2:02d}-thank-you")
+    shot(page, artifacts, f"{prefix}-{total + 2:02d}-thank-you")
     html.append(page_html(page))
     stored = read_ledger(url, digests).votes[token]
     assert stored == {s.pair_id: expected_choice(s.a_side, side) for s, side in zip(slots, sides)}
@@ -290,8 +314,7 @@ def test_admin_sees_the_votes_and_wrong_passwords_are_refused(
     server, url, digests = served
     # Two more volunteers over the protocol (in a thread: Playwright owns this one's loop),
     # so that the table holds votes whichever tests ran before.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _vote_everything(server.url, 2)).result()
+    run_async(_vote_everything(server.url, 2))
     expected = votes_per_set(url)
     assert sum(a + b for a, b in expected.values()) >= 16
 

@@ -17,7 +17,7 @@ import random
 
 import pytest
 from e2e_helpers import check_acks, pairs_per_volunteer, read_ledger, video_digests
-from st_client import AppGone, Volunteer
+from st_client import AppGone, Volunteer, run_async
 
 pytestmark = [pytest.mark.slow]
 
@@ -89,7 +89,7 @@ def _kill_and_restart(apps, name: str, url: str) -> None:
     digests = video_digests(url)
     volunteers = [Volunteer(server.url, name=f"volunteer-{i:02d}") for i in range(N_VOLUNTEERS)]
 
-    acked_at_kill = asyncio.run(_run_until_killed(server, volunteers))
+    acked_at_kill = run_async(_run_until_killed(server, volunteers))
     assert server.proc.poll() is not None, "the app is still running after SIGKILL"
     assert acked_at_kill >= KILL_AFTER_ACKS
 
@@ -104,7 +104,7 @@ def _kill_and_restart(apps, name: str, url: str) -> None:
         assert len(v.acks) <= len(ledger.votes.get(v.token, {})) <= len(v.clicked)
 
     server.start()  # same database, same port
-    wrong = asyncio.run(_resume(volunteers, ledger))
+    wrong = run_async(_resume(volunteers, ledger))
     assert not wrong, f"{len(wrong)} volunteers resumed at the wrong pair: {wrong[:3]}"
 
     after = read_ledger(url, digests)
