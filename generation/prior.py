@@ -174,9 +174,10 @@ class FacialPrior(nn.Module):
             size = _pair(out_size)
             if tuple(fused.shape[-2:]) != size:
                 shrink = size[0] < fused.shape[-2]
+                # the anti-aliased resize has no bf16 CPU kernel: resize in fp32 under autocast
                 fused = F.interpolate(
-                    fused, size=size, mode="bilinear", align_corners=False, antialias=shrink
-                )
+                    fused.float(), size=size, mode="bilinear", align_corners=False, antialias=shrink
+                ).to(fused.dtype)
         return fused
 
     def forward(

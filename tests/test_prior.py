@@ -137,3 +137,16 @@ def test_facial_prior_keypoints_follow_landmarks_every_frame():
 def test_facial_prior_rejects_unknown_fusion():
     with pytest.raises(ConfigError):
         FacialPrior("sum")
+
+
+def test_awp_channel_resizes_under_cpu_bf16_autocast():
+    """The anti-aliased resize has no bf16 CPU kernel; the channel must still come out."""
+
+    prior = FacialPrior("awp", map_size=64)
+    landmarks = torch.rand(2, 68, 2) * 100 + 14
+    kp = prior.keypoints(landmarks, 128)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        channel = prior.channel(kp, out_size=32)
+    reference = prior.channel(kp, out_size=32)
+    assert channel.shape == (2, 1, 32, 32)
+    assert torch.allclose(channel.float(), reference, atol=0.05)
