@@ -219,10 +219,16 @@ def evaluate(model, pairs: list[Pair], scores: Scores) -> None:
         scores.motion.append(motion_error(pair, dlib_track(pred, pair.face_rect)))
 
 
+def beats(scores: Scores, base: Scores, margin: float = 0.01) -> bool:
+    """Lower motion error than the baseline by more than `margin` % IOD (a tie, e.g. a
+    model whose output does not move, is not a win)."""
+    return bool(np.mean(scores.motion) < np.mean(base.motion) - margin)
+
+
 def run(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="fme bench generation", description=__doc__.split("\n")[0])
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variants")
-    p.add_argument("--iterations", type=int, default=200, help="training steps per variant")
+    p.add_argument("--iterations", type=int, default=150, help="training steps per variant")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3, help="higher than 2e-4 for a short run")
     p.add_argument(
@@ -315,9 +321,7 @@ def run(argv: list[str]) -> int:
                 "L1": np.mean(s.l1),
                 "SSIM": np.mean(s.ssim),
                 "motion error (% IOD)": np.mean(s.motion),
-                "beats baseline on motion": ""
-                if name == BASELINE
-                else bool(np.mean(s.motion) < np.mean(base.motion)),
+                "beats baseline on motion": "" if name == BASELINE else beats(s, base),
                 "train L1 (last step)": s.final_loss if name != BASELINE else np.nan,
                 "seconds": s.seconds if name != BASELINE else np.nan,
             }
@@ -340,5 +344,5 @@ def run(argv: list[str]) -> int:
         )
     if tmp is not None:
         tmp.cleanup()
-    failing = [v for v, s in results.items() if not np.mean(s.motion) < np.mean(base.motion)]
+    failing = [v for v, s in results.items() if not beats(s, base)]
     return 1 if failing else 0
