@@ -1,0 +1,261 @@
+"""`fme demo`: the whole toolkit in one sitting, on the synthetic corpus, on CPU.
+
+synthetic corpus -> preparation -> short training of five variants -> MEGC-style sets ->
+recognizers and the automatic evaluation -> a study with the paper's four comparison sets
+in SQLite -> reports -> the app on http://localhost:8501.
+
+Each stage calls the same `fme` sub-command a user would type, and leaves a marker holding
+its settings in OUT/.stages/; a second run skips every stage whose marker matches, so it
+only serves the app. `--fast` uses smaller settings (a different marker, so a fast and a
+full demo never mix their results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+STUDY_NAME = "demo"
+HOLDOUT = 0.34  # of 6 subjects: 2 held out, whose faces and clips make the MEGC-style sets
+# study method label -> training variant (the labels of the paper's four comparison sets)
+METHODS: dict[str, str] = {
+    "FOMM": "fomm",
+    "FOMM+EWP": "fomm-ewp",
+    "FOMM+AWP": "fomm-awp",
+    "MRAA": "mraa",
+    "MRAA+AWP": "mraa-awp",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    subjects: int = 6
+    clips_per_subject: int = 3
+    corpus_size: int = 128
+    fps: int = 50
+    size: int = 64
+    iterations: int = 60
+    batch_size: int = 4
+    recognizer_iterations: int = 40
+    recognizer_width: float = 0.125
+    recognizer_frames: int = 8
+    recognizer_size: int = 64
+    recognizer_batch: int = 16
+    max_drivers: int = 6
+    seed: int = 0
+
+
+FULL = Settings()
+FAST = Settings(
+    subjects=6,
+    clips_per_subject=2,
+    corpus_size=96,
+    fps=30,
+    iterations=10,
+    batch_size=2,
+    recognizer_iterations=8,
+    recognizer_frames=4,
+    recognizer_size=32,
+    recognizer_batch=8,
+    max_drivers=3,
+)
+
+
+def demo_inputs(paths: dict[str, Path], folder: Path, max_drivers: int) -> tuple[Path, Path]:
+    """Templates and drivers of the demo's MEGC-style sets, all from held-out subjects.
+
+    The templates are the neutral faces of the subjects every run held out; the drivers
+    are those subjects' clips. No generated video shows a face or a motion seen in training.
+    """
+    from generation.train import read_holdout
+
+    held = read_holdout(paths["runs"] / METHODS["FOMM"])
+    if not held:
+        raise SystemExit("demo: the FOMM run wrote no hold-out subjects")
+    templates = folder / "templates"
+    shutil.rmtree(templates, ignore_errors=True)
+    templates.mkdir(parents=True)
+    subjects = [key.rsplit("/", 1)[-1] for key in held]
+    for subject in subjects:
+        shutil.copy(paths["corpus"] / "identities" / f"{subject}.png", templates / f"{subject}.png")
+    from generation.data.prepared import load_prepared
+
+    clips = [c for c in load_prepared(paths["prepared"]) if c.subject in subjects and c.label]
+    # one clip per class first, so that even a short list has every class
+    by_label: dict[str, list] = {}
+    for clip in clips:
+        by_label.setdefault(clip.label, []).append(clip)
+    ordered = [
+        c for rank in range(len(clips)) for cs in by_label.values() for c in cs[rank : rank + 1]
+    ]
+    keys = [c.key for c in ordered[:max_drivers]]
+    drivers = folder / "drivers.txt"
+    drivers.write_text("\n".join(keys) + "\n")
+    return templates, drivers
+
+
+def _fme(*argv: str) -> None:
+    """Run one `fme` sub-command in this process; stop the demo if it fails."""
+    from fme.cli import main
+
+    status = main([str(a) for a in argv])
+    if status:
+        raise SystemExit(f"demo: `fme {' '.join(map(str, argv))}` failed (exit {status})")
+
+
+class Stages:
+    """Runs named stages once; a marker with the settings records each finished one."""
+
+    def __init__(self, out: Path, settings: Settings):
+        self.out = out
+        self.settings = settings
+        self.marks = out / ".stages"
+        self.marks.mkdir(parents=True, exist_ok=True)
+        self.total = 0
+        self.index = 0
+
+    def run(self, name: str, func: Callable[[], None]) -> None:
+        self.index += 1
+        mark = self.marks / f"{name}.json"
+        key = json.dumps(asdict(self.settings), sort_keys=True)
+        head = f"[{self.index}/{self.total}] {name}"
+        if mark.is_file() and mark.read_text() == key:
+            print(f"{head}: done earlier, skipped", flush=True)
+            return
+        print(f"{head} ...", flush=True)
+        start = time.perf_counter()
+        func()
+        mark.write_text(key)
+        print(f"{head}: {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def run_pipeline(out: Path, s: Settings) -> dict[str, Path]:
+    """All stages up to the study and its reports; returns the main paths."""
+    paths = {
+        "corpus": out / "corpus",
+        "prepared": out / "prepared",
+        "runs": out / "runs",
+        "sets": out / "sets",
+        "recognizers": out / "recognizers",
+        "reports": out / "reports",
+        "db": out / "fme.db",
+    }
+    st = Stages(out, s)
+    stages: list[tuple[str, Callable[[], None]]] = []
+
+    def synth() -> None:
+        shutil.rmtree(paths["corpus"], ignore_errors=True)
+        _fme(
+            "synth", paths["corpus"], "--subjects", s.subjects, "--clips-per-subject",
+            s.clips_per_subject, "--seed", s.seed, "--size", s.corpus_size, "--fps", s.fps,
+        )  # fmt: skip
+
+    def prepare() -> None:
+        _fme("prepare", "casme2", paths["corpus"], paths["prepared"], "--size", s.size)
+
+    stages += [("synthetic corpus", synth), ("preparation", prepare)]
+
+    for variant in METHODS.values():
+
+        def train(variant: str = variant) -> None:
+            run = paths["runs"] / variant
+            shutil.rmtree(run, ignore_errors=True)
+            _fme(
+                "train", "--variant", variant, "--data", paths["prepared"], "--out", run,
+                "--size", s.size, "--iterations", s.iterations, "--seed", s.seed,
+                "--holdout", HOLDOUT, "--batch-size", s.batch_size, "--sample-every", s.iterations,
+                "--quiet",
+            )  # fmt: skip
+
+        stages.append((f"train {variant}", train))
+
+    def megc() -> None:
+        templates, drivers = demo_inputs(paths, out / "megc-inputs", s.max_drivers)
+        for label, variant in METHODS.items():
+            _fme(
+                "megc", "--checkpoint", paths["runs"] / variant / "checkpoint.pt",
+                "--templates", templates, "--drivers", drivers, "--data", paths["prepared"],
+                "--out", paths["sets"] / label, "--seed", s.seed, "--quiet",
+            )  # fmt: skip
+
+    stages.append(("MEGC-style sets", megc))
+
+    def recognizers() -> None:
+        _fme(
+            "eval", "train-recognizers", "--data", paths["prepared"], "--out",
+            paths["recognizers"], "--iterations", s.recognizer_iterations, "--width",
+            s.recognizer_width, "--frames", s.recognizer_frames, "--size", s.recognizer_size,
+            "--batch-size", s.recognizer_batch, "--seed", s.seed, "--quiet",
+        )  # fmt: skip
+
+    def auto() -> None:
+        sets = [a for label in METHODS for a in ("--set", f"{label}={paths['sets'] / label}")]
+        _fme(
+            "eval", "auto", "--recognizers", paths["recognizers"], *sets,
+            "--real", paths["prepared"], "--out", paths["reports"] / "auto", "--seed", s.seed,
+        )  # fmt: skip
+
+    stages += [("recognizers", recognizers), ("automatic evaluation", auto)]
+
+    def study() -> None:
+        paths["db"].unlink(missing_ok=True)
+        methods = [a for label in METHODS for a in ("--method", f"{label}={paths['sets'] / label}")]
+        _fme(
+            "study", "create", STUDY_NAME, "--preset", "paper", *methods, "--catch", 2,
+            "--seed", s.seed, "--db", f"sqlite:///{paths['db']}", "--media", out / "catch",
+        )  # fmt: skip
+
+    stages.append(("study", study))
+    st.total = len(stages)
+    for name, func in stages:
+        st.run(name, func)
+    return paths
+
+
+def serve(db: Path, port: int, address: str) -> int:
+    """Serve the demo study with `fme study serve` (which prints the links)."""
+    if not os.environ.get("FME_ADMIN_PASSWORD"):
+        print(
+            "demo: the admin page stays closed until you set a password: stop, then run "
+            "`FME_ADMIN_PASSWORD=... make demo` (or put admin_password in "
+            ".streamlit/secrets.toml).",
+            flush=True,
+        )
+    cmd = [sys.executable, "-m", "fme", "study", "serve", "--db", f"sqlite:///{db.resolve()}",
+           "--port", str(port), "--host", address]  # fmt: skip
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = FAST if args.fast else FULL
+    if args.seed is not None:
+        settings = Settings(**{**asdict(settings), "seed": args.seed})
+    out = Path(args.out).resolve()
+    start = time.perf_counter()
+    paths = run_pipeline(out, settings)
+    print(f"demo: everything is in {out} ({time.perf_counter() - start:.0f} s)", flush=True)
+    if args.no_serve:
+        return 0
+    return serve(paths["db"], args.port, args.address)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="run the whole toolkit on the synthetic corpus, then serve")
+    p.add_argument("--out", default="demo", help="folder for everything (default ./demo)")
+    p.add_argument("--fast", action="store_true", help="smaller settings (under 3 minutes)")
+    p.add_argument("--no-serve", action="store_true", help="stop once reports are written")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1", help="bind address (default localhost)")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=_run)
