@@ -132,18 +132,38 @@ def make_prepared(
     return root
 
 
+def _narrow(width: int = 8, top: int = 32) -> dict:
+    return {"block_expansion": width, "max_features": top}
+
+
+def tiny_changes(variant: str) -> dict:
+    """Model-section changes that make the small CPU networks narrower still (tests only)."""
+    if variant.startswith("fomm"):
+        return {
+            "kp_detector": _narrow(),
+            "generator": {**_narrow(), "dense_motion": _narrow()},
+            "discriminator": _narrow(),
+        }
+    return {
+        "region_predictor": _narrow(),
+        "bg_predictor": _narrow(4, 16),
+        "generator": {**_narrow(), "pixelwise_flow_predictor_params": _narrow()},
+    }
+
+
 def small_model_config(variant: str, size: int = SIZE) -> dict:
-    """default_config(variant, "small") at `size`."""
+    """default_config(variant, "small") made narrower (`tiny_changes`), at `size`."""
+    from generation.config import merge
     from generation.models import default_config
 
-    cfg = default_config(variant, "small")
+    cfg = merge(default_config(variant, "small"), tiny_changes(variant))
     cfg["image_size"] = size
     return cfg
 
 
 def run_config(variant: str, iterations: int = 10, **train):
-    """A RunConfig of the cpu-64 packaged config with small, quick training settings."""
-    from generation.config import load_run_config
+    """A RunConfig of the cpu-64 packaged config, tiny networks, quick training settings."""
+    from generation.config import build_run_config, config_path, read_yaml
 
     overrides = {
         "iterations": iterations,
@@ -155,7 +175,9 @@ def run_config(variant: str, iterations: int = 10, **train):
         "holdout": 0.25,
     }
     overrides.update(train)
-    return load_run_config(variant, "cpu-64", train_overrides=overrides)
+    data = read_yaml(config_path("cpu-64"))
+    data["model"] = tiny_changes(variant)
+    return build_run_config(variant, data, "cpu-64", overrides)
 
 
 def write_templates(folder: Path) -> list[Path]:
