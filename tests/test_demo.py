@@ -37,7 +37,8 @@ def test_demo_writes_sets_tables_and_a_study(demo_dir):
         (n_pairs,) = con.execute("select count(*) from pairs").fetchone()
     finally:
         con.close()
-    assert (n_studies, n_sets, n_pairs) == (1, 4, 24)
+    # 4 sets x 6 samples, plus the 2 catch trials (stored as pairs of their own)
+    assert (n_studies, n_sets, n_pairs) == (1, 4, 4 * 6 + 2)
 
 
 def test_second_run_reuses_every_stage(demo_dir, capsys):
