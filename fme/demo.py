@@ -37,18 +37,19 @@ METHODS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Settings:
-    subjects: int = 6
-    clips_per_subject: int = 3
+    subjects: int = 8
+    clips_per_subject: int = 4
     corpus_size: int = 128
     fps: int = 50
     size: int = 64
-    iterations: int = 60
+    iterations: int = 300
     batch_size: int = 4
-    recognizer_iterations: int = 40
-    recognizer_width: float = 0.125
+    recognizer_iterations: int = 100
+    recognizer_width: float = 0.25
     recognizer_frames: int = 8
     recognizer_size: int = 64
     recognizer_batch: int = 16
+    recognizer_lr: float = 1e-3
     max_drivers: int = 6
     seed: int = 0
 
@@ -62,6 +63,7 @@ FAST = Settings(
     iterations=10,
     batch_size=2,
     recognizer_iterations=8,
+    recognizer_width=0.125,
     recognizer_frames=4,
     recognizer_size=32,
     recognizer_batch=8,
@@ -193,7 +195,8 @@ def run_pipeline(out: Path, s: Settings) -> dict[str, Path]:
             "eval", "train-recognizers", "--data", paths["prepared"], "--out",
             paths["recognizers"], "--iterations", s.recognizer_iterations, "--width",
             s.recognizer_width, "--frames", s.recognizer_frames, "--size", s.recognizer_size,
-            "--batch-size", s.recognizer_batch, "--seed", s.seed, "--quiet",
+            "--batch-size", s.recognizer_batch, "--lr", s.recognizer_lr, "--seed", s.seed,
+            "--quiet",
         )  # fmt: skip
 
     def auto() -> None:
