@@ -12,10 +12,16 @@ so no landmark detection happens inside a training step.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
 from torch import nn
+
+from generation.errors import ConfigError
+
+#: `inference.autocast` values of a model config and their dtypes (None: fp32)
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class AnimationModel(nn.Module):
@@ -84,6 +90,30 @@ class AnimationModel(nn.Module):
         """Frames (T, 3, H, W) for a batch of T driving frames, motion taken relative to
         the driving `initial` (onset) frame (1, 3, H, W) when mode is "relative"."""
         raise NotImplementedError
+
+    # ---- shared helpers for animation ----------------------------------------------
+    def set_autocast(self, mode: str | None) -> None:
+        """Mixed precision for `encode_source`/`animate`: "bf16", "fp16" or None (fp32)."""
+        if mode not in (None, "none", *AUTOCAST_DTYPES):
+            raise ConfigError(f"autocast {mode!r}: choose None, 'bf16' or 'fp16'")
+        self.config["inference"]["autocast"] = mode
+
+    def _autocast(self, device: torch.device):
+        """The autocast context of `inference.autocast` (a no-op for fp32)."""
+        mode = self.config["inference"]["autocast"]
+        if mode in (None, "none"):
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[mode])
+
+    @contextlib.contextmanager
+    def _eval_mode(self):
+        """Eval mode for the block, then the mode the model was in."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)
 
     # ---- upstream checkpoints ------------------------------------------------------
     def upstream_modules(self) -> dict[str, nn.Module]:

@@ -27,7 +27,6 @@ A_d A_0^-1 A_s. The background is kept still at animation time, as upstream does
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +37,7 @@ from torch import nn
 
 from generation.errors import ConfigError
 from generation.losses import RandomTransform, ReconstructionLoss, load_vgg19
-from generation.models.base import AnimationModel
+from generation.models.base import AUTOCAST_DTYPES, AnimationModel
 from generation.models.bg_motion import BG_TYPES, BGMotionPredictor
 from generation.models.blocks import (
     hourglass_min_size,
@@ -52,7 +51,6 @@ from generation.prior import NUM_PRIOR_KEYPOINTS, FacialPrior
 ANIMATION_MODES: tuple[str, ...] = ("standard", "relative")
 #: other names of the modes (the animator and FOMM call "standard" "absolute")
 MODE_ALIASES: dict[str, str] = {"absolute": "standard"}
-AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 _PAPER: dict[str, Any] = {
     "image_size": 256,
@@ -453,27 +451,6 @@ class MRAA(AnimationModel):
         return losses
 
     # ---- animation -------------------------------------------------------------------
-    def set_autocast(self, mode: str | None) -> None:
-        """Mixed precision for `encode_source`/`animate`: "bf16", "fp16" or None (fp32)."""
-        if mode not in (None, "none", *AUTOCAST_DTYPES):
-            raise ConfigError(f"autocast {mode!r}: choose None, 'bf16' or 'fp16'")
-        self.config["inference"]["autocast"] = mode
-
-    def _autocast(self, device: torch.device):
-        mode = self.config["inference"]["autocast"]
-        if mode in (None, "none"):
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[mode])
-
-    @contextlib.contextmanager
-    def _eval_mode(self):
-        was_training = self.training
-        self.eval()
-        try:
-            yield
-        finally:
-            self.train(was_training)
-
     @torch.no_grad()
     def encode_source(
         self, source: torch.Tensor, source_landmarks: torch.Tensor | None = None
