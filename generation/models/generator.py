@@ -37,6 +37,7 @@ class OcclusionAwareGenerator(nn.Module):
         estimate_occlusion_map: bool = False,
         dense_motion_params: dict[str, Any] | None = None,
         estimate_jacobian: bool = False,
+        image_residual: bool = False,
     ):
         super().__init__()
         if dense_motion_params is not None:
@@ -74,6 +75,13 @@ class OcclusionAwareGenerator(nn.Module):
         self.final = nn.Conv2d(block_expansion, num_channels, kernel_size=(7, 7), padding=(3, 3))
         self.estimate_occlusion_map = estimate_occlusion_map
         self.num_channels = num_channels
+        # not in the paper: decode a logit residual on the deformed source image, so that
+        # an untrained decoder already returns the warped source (small CPU configs)
+        self.image_residual = image_residual and dense_motion_params is not None
+        if self.image_residual:
+            with torch.no_grad():  # a small residual at the start
+                self.final.weight.mul_(0.1)
+                self.final.bias.zero_()
 
     def encode(self, source_image: torch.Tensor) -> torch.Tensor:
         """Source features after `first` and the down blocks."""
@@ -82,14 +90,19 @@ class OcclusionAwareGenerator(nn.Module):
             out = block(out)
         return out
 
-    def decode(self, features: torch.Tensor) -> torch.Tensor:
-        """Bottleneck, up blocks, final conv, sigmoid: an image in [0, 1]."""
+    def decode(self, features: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
+        """Bottleneck, up blocks, final conv, sigmoid: an image in [0, 1]. With `base`
+        (an image in [0, 1]), the final conv's output is added to its logit."""
         out = self.bottleneck(features)
         for block in self.up_blocks:
             out = block(out)
         if not self.training and not torch.is_grad_enabled():
-            return torch.sigmoid(inference_conv(self.final, None, out).float())
-        return torch.sigmoid(self.final(out).float())
+            logits = inference_conv(self.final, None, out).float()
+        else:
+            logits = self.final(out).float()
+        if base is not None:
+            logits = logits + torch.logit(base.float().clamp(1e-3, 1 - 1e-3))
+        return torch.sigmoid(logits)
 
     @staticmethod
     def deform(inp: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
@@ -129,12 +142,15 @@ class OcclusionAwareGenerator(nn.Module):
                 if occlusion.shape[2:] != encoded.shape[2:]:
                     occlusion = F.interpolate(occlusion, size=encoded.shape[2:], mode="bilinear")
                 encoded = encoded * occlusion.to(encoded.dtype)
-            if with_deformed:
+            if with_deformed or self.image_residual:
                 src = source_image
                 if src.shape[0] != b:
                     src = src.expand(b, *src.shape[1:])
                 out["deformed"] = self.deform(src, deformation)
-        out["prediction"] = self.decode(encoded)
+        base = out["deformed"] if self.image_residual else None
+        out["prediction"] = self.decode(encoded, base)
+        if not with_deformed:
+            out.pop("deformed", None)
         return out
 
     def forward(
