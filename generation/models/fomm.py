@@ -56,7 +56,7 @@ def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
     GAN 1 with feature matching 10 (as the facial-prior runs; the same for `fomm` so the
     variants compare fairly). Small: narrower, shallower networks with the detector and
     dense motion at half resolution, for 64 or 128 px on a CPU; no GAN.
-    `generator.image_residual` (not in the paper; off in both) makes the generator decode a
+    `generator.image_residual` (not in the paper; on in small only) makes the generator decode a
     logit residual on the deformed source image instead of the whole frame.
     """
     prior = _prior_of(variant)
@@ -127,7 +127,7 @@ def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
                 "num_down_blocks": 2,
                 "num_bottleneck_blocks": 2,
                 "estimate_occlusion_map": True,
-                "image_residual": False,
+                "image_residual": True,
                 "dense_motion": {
                     "block_expansion": 16,
                     "max_features": 128,

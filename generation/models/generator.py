@@ -78,10 +78,6 @@ class OcclusionAwareGenerator(nn.Module):
         # not in the paper: decode a logit residual on the deformed source image, so that
         # an untrained decoder already returns the warped source (small CPU configs)
         self.image_residual = image_residual and dense_motion_params is not None
-        if self.image_residual:
-            with torch.no_grad():  # a small residual at the start
-                self.final.weight.mul_(0.1)
-                self.final.bias.zero_()
 
     def encode(self, source_image: torch.Tensor) -> torch.Tensor:
         """Source features after `first` and the down blocks."""
