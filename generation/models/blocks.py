@@ -347,3 +347,67 @@ class Hourglass(nn.Module):
 def hourglass_min_size(num_blocks: int) -> int:
     """The smallest input side an hourglass of `num_blocks` down blocks accepts (2**n)."""
     return int(math.pow(2, num_blocks))
+
+
+def check_hourglass_input(size: int, name: str, section: dict) -> None:
+    """ConfigError unless an hourglass config section (`scale_factor`, `num_blocks`) can
+    take a `size`-pixel image after its downscaling."""
+    from generation.errors import ConfigError
+
+    inner = size * float(section["scale_factor"])
+    need = hourglass_min_size(int(section["num_blocks"]))
+    if inner < need or abs(inner - round(inner)) > 1e-6 or round(inner) % need:
+        raise ConfigError(
+            f"image_size {size} with {name}.scale_factor {section['scale_factor']} gives a "
+            f"{inner:g}-pixel input, which an hourglass of {section['num_blocks']} blocks "
+            f"cannot take (it needs a multiple of {need})",
+            hint="Use the 'small' config below 128 px, or change num_blocks/scale_factor.",
+        )
+
+
+def downscaled_size(
+    height: int, width: int, scale_factor: float, down: AntiAliasInterpolation2d | None
+) -> tuple[int, int]:
+    """The (h, w) an image of (height, width) has after `down` (None: scale 1)."""
+    if scale_factor == 1 or down is None:
+        return height, width
+    if down.stride:
+        s = down.stride
+        return -(-height // s), -(-width // s)
+    return int(height * scale_factor), int(width * scale_factor)
+
+
+def add_codec_layers(
+    module: nn.Module,
+    num_channels: int,
+    block_expansion: int,
+    max_features: int,
+    num_down_blocks: int,
+    num_bottleneck_blocks: int,
+) -> None:
+    """The encoder/decoder layers FOMM's and MRAA's generators share, under their upstream
+    names: `first`, `down_blocks`, `up_blocks`, `bottleneck` (r0, r1, ...), `final`."""
+
+    def width(level: int) -> int:
+        return min(max_features, block_expansion * (2**level))
+
+    module.first = SameBlock2d(num_channels, block_expansion, kernel_size=(7, 7), padding=(3, 3))
+    module.down_blocks = nn.ModuleList(
+        DownBlock2d(width(i), width(i + 1), kernel_size=(3, 3), padding=(1, 1))
+        for i in range(num_down_blocks)
+    )
+    module.up_blocks = nn.ModuleList(
+        UpBlock2d(
+            width(num_down_blocks - i),
+            width(num_down_blocks - i - 1),
+            kernel_size=(3, 3),
+            padding=(1, 1),
+        )
+        for i in range(num_down_blocks)
+    )
+    module.bottleneck = nn.Sequential()
+    for i in range(num_bottleneck_blocks):
+        module.bottleneck.add_module(
+            f"r{i}", ResBlock2d(width(num_down_blocks), kernel_size=(3, 3), padding=(1, 1))
+        )
+    module.final = nn.Conv2d(block_expansion, num_channels, kernel_size=(7, 7), padding=(3, 3))

@@ -13,7 +13,6 @@ The model config is a plain dict (see `default_config`); `config["inference"]["a
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 from dataclasses import dataclass, field
@@ -35,8 +34,8 @@ from generation.losses import (
     generator_gan_loss,
     load_vgg19,
 )
-from generation.models.base import AnimationModel
-from generation.models.blocks import hourglass_min_size
+from generation.models.base import AUTOCAST_DTYPES, AnimationModel
+from generation.models.blocks import check_hourglass_input
 from generation.models.dense_motion import SourceMotionInputs
 from generation.models.discriminator import MultiScaleDiscriminator
 from generation.models.generator import OcclusionAwareGenerator
@@ -44,8 +43,6 @@ from generation.models.keypoint_detector import KPDetector
 from generation.prior import NUM_PRIOR_KEYPOINTS, FacialPrior
 
 log = logging.getLogger(__name__)
-
-AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
@@ -207,15 +204,7 @@ def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
         ("kp_detector", cfg["kp_detector"]),
         ("generator.dense_motion", cfg["generator"]["dense_motion"]),
     ):
-        inner = size * float(sect["scale_factor"])
-        need = hourglass_min_size(int(sect["num_blocks"]))
-        if inner < need or abs(inner - round(inner)) > 1e-6 or round(inner) % need:
-            raise ConfigError(
-                f"image_size {size} with {name}.scale_factor {sect['scale_factor']} gives a "
-                f"{inner:g}-pixel input, which an hourglass of {sect['num_blocks']} blocks "
-                f"cannot take (it needs a multiple of {need})",
-                hint="use the 'small' config below 128 px, or change num_blocks/scale_factor",
-            )
+        check_hourglass_input(size, name, sect)
     if size % (2 ** int(cfg["generator"]["num_down_blocks"])):
         raise ConfigError(
             f"image_size {size} is not divisible by 2**generator.num_down_blocks",
@@ -410,26 +399,6 @@ class FOMM(AnimationModel):
         return {"discriminator_gan": float(cfg["discriminator_gan"]) * loss}
 
     # ---- animation ----------------------------------------------------------------------
-    def set_autocast(self, mode: str | None) -> None:
-        """Mixed precision for animation: "bf16", "fp16" or None (fp32)."""
-        self.config["inference"]["autocast"] = mode
-        validate_config(self.variant, self.config)
-
-    def _autocast(self, device: torch.device):
-        mode = self.config["inference"]["autocast"]
-        if mode in (None, "none"):
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[mode])
-
-    @contextlib.contextmanager
-    def _eval_mode(self):
-        was_training = self.training
-        self.eval()
-        try:
-            yield
-        finally:
-            self.train(was_training)
-
     @torch.no_grad()
     def encode_source(self, source: torch.Tensor, source_landmarks: torch.Tensor | None = None):
         """Source keypoints, generator features and the dense-motion source inputs, once

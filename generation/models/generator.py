@@ -15,10 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from generation.models.blocks import (
-    DownBlock2d,
-    ResBlock2d,
-    SameBlock2d,
-    UpBlock2d,
+    add_codec_layers,
     grid_sample,
     inference_conv,
 )
@@ -50,29 +47,10 @@ class OcclusionAwareGenerator(nn.Module):
         else:
             self.dense_motion_network = None
 
-        def width(level: int) -> int:
-            return min(max_features, block_expansion * (2**level))
-
-        self.first = SameBlock2d(num_channels, block_expansion, kernel_size=(7, 7), padding=(3, 3))
-        self.down_blocks = nn.ModuleList(
-            DownBlock2d(width(i), width(i + 1), kernel_size=(3, 3), padding=(1, 1))
-            for i in range(num_down_blocks)
-        )
-        self.up_blocks = nn.ModuleList(
-            UpBlock2d(
-                width(num_down_blocks - i),
-                width(num_down_blocks - i - 1),
-                kernel_size=(3, 3),
-                padding=(1, 1),
-            )
-            for i in range(num_down_blocks)
-        )
-        self.bottleneck = nn.Sequential()
-        for i in range(num_bottleneck_blocks):
-            self.bottleneck.add_module(
-                f"r{i}", ResBlock2d(width(num_down_blocks), kernel_size=(3, 3), padding=(1, 1))
-            )
-        self.final = nn.Conv2d(block_expansion, num_channels, kernel_size=(7, 7), padding=(3, 3))
+        add_codec_layers(
+            self, num_channels, block_expansion, max_features, num_down_blocks,
+            num_bottleneck_blocks,
+        )  # fmt: skip
         self.estimate_occlusion_map = estimate_occlusion_map
         self.num_channels = num_channels
         # not in the paper: decode a logit residual on the deformed source image, so that

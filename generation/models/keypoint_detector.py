@@ -15,6 +15,7 @@ from torch import nn
 from generation.models.blocks import (
     AntiAliasInterpolation2d,
     Hourglass,
+    downscaled_size,
     make_coordinate_grid,
 )
 
@@ -78,12 +79,7 @@ class KPDetector(nn.Module):
 
     def input_size(self, height: int, width: int) -> tuple[int, int]:
         """The size the hourglass sees for a (height, width) image."""
-        if self.scale_factor == 1:
-            return height, width
-        if self.down.stride:
-            s = self.down.stride
-            return -(-height // s), -(-width // s)
-        return int(height * self.scale_factor), int(width * self.scale_factor)
+        return downscaled_size(height, width, self.scale_factor, getattr(self, "down", None))
 
     def forward(
         self,

@@ -40,6 +40,7 @@ from generation.losses import RandomTransform, ReconstructionLoss, load_vgg19
 from generation.models.base import AUTOCAST_DTYPES, AnimationModel
 from generation.models.bg_motion import BG_TYPES, BGMotionPredictor
 from generation.models.blocks import (
+    check_hourglass_input,
     hourglass_min_size,
     normalized_to_pixels,
     pixels_to_normalized,
@@ -204,15 +205,7 @@ def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
         ("region_predictor", cfg["region_predictor"]),
         ("generator.pixelwise_flow_predictor_params", flow),
     ):
-        inner = size * float(sect["scale_factor"])
-        need = hourglass_min_size(int(sect["num_blocks"]))
-        if inner < need or abs(inner - round(inner)) > 1e-6 or round(inner) % need:
-            raise ConfigError(
-                f"image_size {size} with {name}.scale_factor {sect['scale_factor']} gives a "
-                f"{inner:g}-pixel input, which an hourglass of {sect['num_blocks']} blocks "
-                f"cannot take (it needs a multiple of {need})",
-                hint="Use the 'small' config below 128 px, or change num_blocks/scale_factor.",
-            )
+        check_hourglass_input(size, name, sect)
     bg_blocks = int(cfg["bg_predictor"]["num_blocks"])
     if cfg["bg_predictor"]["bg_type"] != "zero" and size < hourglass_min_size(bg_blocks):
         raise ConfigError(f"image_size {size} is too small for {bg_blocks} bg_predictor blocks")

@@ -24,7 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generation.models.blocks import AntiAliasInterpolation2d, Hourglass, make_coordinate_grid
+from generation.models.blocks import (
+    AntiAliasInterpolation2d,
+    Hourglass,
+    downscaled_size,
+    make_coordinate_grid,
+)
 
 #: smallest eigenvalue kept by `covariance_sqrt`, in normalised units ([-1, 1] spans the
 #: image, so one pixel of a 64x64 map is 0.03 wide): keeps sqrt and inverse finite.
@@ -152,12 +157,7 @@ class RegionPredictor(nn.Module):
 
     def input_size(self, height: int, width: int) -> tuple[int, int]:
         """The (h, w) the hourglass sees (and the heatmaps have) for a (height, width) image."""
-        if self.scale_factor == 1:
-            return height, width
-        if self.down.stride:
-            s = self.down.stride
-            return -(-height // s), -(-width // s)
-        return int(height * self.scale_factor), int(width * self.scale_factor)
+        return downscaled_size(height, width, self.scale_factor, getattr(self, "down", None))
 
     def downscale(self, image: torch.Tensor) -> torch.Tensor:
         return self.down(image) if self.scale_factor != 1 else image
