@@ -116,3 +116,8 @@ def write_prepared(
     )
     write_csv(root / "manifest.csv", MANIFEST_COLUMNS, rows)
     return root
+
+
+# `fme eval` options for the smallest recognizer runs (a width-1/16 network on 4x16x16 clips)
+TINY_RECOGNIZER_ARGS = ["--width", "0.0625", "--frames", "4", "--size", "16", "--iterations", "2",
+                        "--batch-size", "4", "--device", "cpu", "--quiet"]  # fmt: skip

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from eval_helpers import motion_bank, write_prepared
+from eval_helpers import TINY_RECOGNIZER_ARGS, motion_bank, write_prepared
 
 from eval.augment import plan_pairs, register_augment, run_augment, source_clips
 from eval.train import TrainConfig, train_recognizer
@@ -72,19 +72,7 @@ def _args(data, out):
             "0,1,2",
             "--backbones",
             "r3d_18",
-            "--width",
-            "0.0625",
-            "--frames",
-            "4",
-            "--size",
-            "16",
-            "--iterations",
-            "2",
-            "--batch-size",
-            "4",
-            "--device",
-            "cpu",
-            "--quiet",
+            *TINY_RECOGNIZER_ARGS,
         ]
     )
 

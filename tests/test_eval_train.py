@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from eval_helpers import motion_bank, write_prepared
+from eval_helpers import TINY_RECOGNIZER_ARGS, motion_bank, write_prepared
 
 from eval.recognizers import load_recognizer
 from eval.scores import ClassificationScores, accuracy, confusion_matrix, macro_f1, uar
@@ -122,19 +122,7 @@ def test_loso_pools_predictions_before_one_f1(tmp_path):
             "loso",
             "--backbones",
             "mc3_18",
-            "--width",
-            "0.0625",
-            "--frames",
-            "4",
-            "--size",
-            "16",
-            "--iterations",
-            "2",
-            "--batch-size",
-            "4",
-            "--device",
-            "cpu",
-            "--quiet",
+            *TINY_RECOGNIZER_ARGS,
         ]
     )
     assert status == 0
