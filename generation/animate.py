@@ -42,7 +42,7 @@ def prepare_face(image: np.ndarray, size: int, margin: float = 0.25, source=None
     gray = to_gray(np.asarray(image))
     face = largest_face(gray, source)
     box = crop_box(face, gray.shape, margin)
-    lms = landmarks68(gray, face)
+    lms = landmarks68(gray, face, upsample=0)
     crop = Image.fromarray(gray[box[1] : box[3], box[0] : box[2]])
     crop = crop.resize((size, size), Image.Resampling.BILINEAR)
     out = np.repeat(np.asarray(crop)[..., None], 3, axis=-1)
@@ -112,20 +112,23 @@ def load_driving(path: str | Path, size: int, margin: float = 0.25) -> DrivingCl
 
 
 def prepare_video(path: str | Path, size: int, margin: float = 0.25) -> DrivingClip:
-    """Prepare a raw video or frame folder: the first frame's dlib face crops every frame."""
+    """Prepare a raw video or frame folder as `fme prepare` does, with the first frame as
+    the onset: its dlib face crops every frame, landmarks tracked from it."""
     from PIL import Image
 
-    from generation.face import crop_box, landmarks68, largest_face, to_gray
+    from generation.face import crop_box, largest_face, to_gray
     from generation.prepare import to_crop_coords
+    from generation.tracking import track_clip
     from generation.video import read_video
 
     video = read_video(path)
     gray = np.stack([to_gray(f) for f in video])
     face = largest_face(gray[0], path)
     box = crop_box(face, gray.shape[1:], margin)
-    frames, lms = [], []
+    tracked, _ = track_clip(gray, face, onset_index=0)
+    lms = list(to_crop_coords(tracked, box, size))
+    frames = []
     for g in gray:
-        lms.append(to_crop_coords(landmarks68(g, face), box, size))
         crop = Image.fromarray(g[box[1] : box[3], box[0] : box[2]])
         frames.append(np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR)))
     frames_arr = np.repeat(np.stack(frames)[..., None], 3, axis=-1)

@@ -46,8 +46,17 @@ class PrepareConfig:
     margin: float = 0.25
     seed: int = 0  # preparation is deterministic; kept for the record
     png_compression: int = 1
+    #: "track": dlib on the onset frame (sub-pixel), then tracked (generation.tracking);
+    #: "dlib": dlib on every frame (whole pixels)
+    landmarks: str = "track"
 
     def check(self) -> None:
+        from generation.tracking import LANDMARK_METHODS
+
+        if self.landmarks not in LANDMARK_METHODS:
+            raise ConfigError(
+                f"unknown landmark method {self.landmarks!r}; choose one of {LANDMARK_METHODS}"
+            )
         if not 16 <= self.size <= 2048:
             raise ConfigError(f"--size {self.size} is outside 16-2048")
         if not 0 <= self.margin <= 2:
@@ -141,6 +150,7 @@ def is_finished(folder: Path, clip: Clip, config: PrepareConfig) -> bool:
                 and abs(float(data["margin"]) - config.margin) < 1e-9
                 and tuple(int(n) for n in data["frame_numbers"]) == clip.frame_numbers
                 and data["landmarks"].shape == (clip.n_frames, 68, 2)
+                and str(data["landmark_method"]) == config.landmarks
             )
     except Exception:  # a damaged file: prepare the clip again
         return False
@@ -161,6 +171,7 @@ def prepare_clip(clip: Clip, out: Path, config: PrepareConfig, timings: dict[str
 
     from generation.errors import VideoError
     from generation.face import crop_box, landmarks68, largest_face
+    from generation.tracking import track_landmarks, track_region
 
     t = time.perf_counter()
     onset_path = clip.frames[clip.onset_index]
@@ -178,6 +189,8 @@ def prepare_clip(clip: Clip, out: Path, config: PrepareConfig, timings: dict[str
     (tmp / "frames").mkdir(parents=True)
     try:
         source_lm = np.zeros((clip.n_frames, 68, 2), dtype=np.float32)
+        rx0, ry0, rx1, ry1 = track_region(face, onset.shape)
+        region = np.zeros((clip.n_frames, ry1 - ry0, rx1 - rx0), dtype=np.uint8)
         for k, path in enumerate(clip.frames):
             t = time.perf_counter()
             gray = onset if k == clip.onset_index else _gray(path)
@@ -191,6 +204,7 @@ def prepare_clip(clip: Clip, out: Path, config: PrepareConfig, timings: dict[str
             t2 = time.perf_counter()
             timings["read"] += t2 - t
             source_lm[k] = landmarks68(gray, face)
+            region[k] = gray[ry0:ry1, rx0:rx1]
             t3 = time.perf_counter()
             timings["landmarks"] += t3 - t2
             crop = Image.fromarray(gray[box[1] : box[3], box[0] : box[2]])
@@ -200,6 +214,14 @@ def prepare_clip(clip: Clip, out: Path, config: PrepareConfig, timings: dict[str
             timings["crop"] += t4 - t3
             rgb.save(tmp / "frames" / frame_name(k), compress_level=config.png_compression)
             timings["write"] += time.perf_counter() - t4
+        t = time.perf_counter()
+        fallbacks = 0
+        if config.landmarks == "track":
+            start = landmarks68(onset, face, upsample=0)
+            source_lm, fallbacks = track_landmarks(
+                region, (rx0, ry0), start, source_lm, clip.onset_index
+            )
+        timings["landmarks"] += time.perf_counter() - t
         t = time.perf_counter()
         np.savez(
             tmp / "landmarks.npz",
@@ -211,6 +233,8 @@ def prepare_clip(clip: Clip, out: Path, config: PrepareConfig, timings: dict[str
             margin=config.margin,
             image_shape=np.array(onset.shape[:2], dtype=np.int32),
             source_landmarks=source_lm,
+            landmark_method=config.landmarks,
+            tracking_fallbacks=fallbacks,
         )
         if final.exists():
             shutil.rmtree(final)

@@ -27,6 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0.25,
         help="margin around the face box, as a fraction of its side",
     )
+    p.add_argument(
+        "--landmarks",
+        choices=("track", "dlib"),
+        default="track",
+        help="track: dlib on the onset frame (sub-pixel), followed through the clip by a "
+        "Lucas-Kanade tracker (default; micro-motion is below dlib's whole pixels); "
+        "dlib: dlib on every frame",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (preparation is deterministic)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -36,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     from generation.data.readers import READERS, dataset_name
     from generation.prepare import PrepareConfig, prepare_clips
 
-    config = PrepareConfig(size=args.size, margin=args.margin, seed=args.seed)
+    config = PrepareConfig(
+        size=args.size, margin=args.margin, seed=args.seed, landmarks=args.landmarks
+    )
     config.check()
     report = READERS[dataset_name(args.dataset)](args.root)  # no clips at all still reports
     result = prepare_clips(report.clips, args.out, config, report.left_out, not args.quiet)
