@@ -49,6 +49,9 @@ class TrainConfig:
     holdout: float = 0.2
     #: horizontal flip (landmarks permuted) and brightness/contrast jitter
     augment: bool = True
+    #: half the driving frames moved by a random similarity of this size (shift as a
+    #: fraction of the side; 0: off); see generation.data.frame_pairs.FramePairs
+    driving_jitter: float = 0.0
     #: bf16 autocast on CUDA (ignored on CPU)
     mixed_precision: bool = True
 
@@ -66,6 +69,8 @@ class TrainConfig:
             problems.append("betas must be two numbers in [0, 1)")
         if not all(0 < m <= 1 for m in self.milestones):
             problems.append("milestones are fractions of training in (0, 1]")
+        if not 0 <= self.driving_jitter <= 0.2:
+            problems.append("driving_jitter must be in [0, 0.2]")
         if not 0 <= self.holdout < 1:
             problems.append("holdout must be in [0, 1)")
         if not 16 <= self.size <= 1024:

@@ -297,7 +297,9 @@ def train(
     _seed_everything(cfg.seed)
     clips = load_prepared(data)
     train_clips, held = holdout_split(clips, cfg.holdout, cfg.seed)
-    dataset = FramePairs(train_clips, cfg.size, augment=cfg.augment, seed=cfg.seed)
+    dataset = FramePairs(
+        train_clips, cfg.size, augment=cfg.augment, seed=cfg.seed, driving_jitter=cfg.driving_jitter
+    )
 
     model = build_model(run.variant, run.model).to(dev)
     model.train()

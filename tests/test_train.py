@@ -6,6 +6,7 @@ import csv
 
 import numpy as np
 import pytest
+import torch
 from engine_helpers import astronaut, make_prepared, run_config
 
 from generation.config import build_run_config, load_run_config, read_yaml
@@ -153,6 +154,36 @@ def test_augmented_item_is_flipped_consistently(prepared):
     frame = clips[c].frames()[s][:, ::-1].astype(np.float32) / 255
     frame = np.clip((frame - 0.5) * gain + 0.5 + bias, 0, 1)
     np.testing.assert_allclose(item["source"].permute(1, 2, 0).numpy(), frame, atol=1e-5)
+
+
+def test_driving_jitter_moves_frame_and_landmarks_together(prepared):
+    from scipy import ndimage
+
+    clips = load_prepared(prepared)
+    plain = FramePairs(clips, 64, augment=False, seed=3)
+    jittered = FramePairs(clips, 64, augment=False, seed=3, driving_jitter=0.05)
+    moved = [i for i in range(40) if jittered.driving_affine(i) is not None]
+    assert 10 <= len(moved) <= 30  # about half the items
+    assert plain.driving_affine(moved[0]) is None
+    i = moved[0]
+    affine = jittered.driving_affine(i)
+    assert not np.allclose(affine, np.eye(2, 3), atol=1e-3)
+    a, b = plain[i], jittered[i]
+    assert torch.equal(a["source"], b["source"])  # the pair is the same; only driving moves
+    np.testing.assert_array_equal(a["source_landmarks"], b["source_landmarks"])
+    lm = a["driving_landmarks"].numpy().astype(np.float64)
+    expected = lm @ affine[:, :2].T + affine[:, 2]
+    np.testing.assert_allclose(b["driving_landmarks"].numpy(), expected, atol=1e-4)
+    # the warped frame at a moved point shows what the frame had at the point
+    before, after = a["driving"][0].numpy(), b["driving"][0].numpy()
+    ys, xs = np.mgrid[16:48:3, 16:48:3]
+    pts = np.stack([xs.ravel(), ys.ravel()], -1).astype(np.float64)
+    to = pts @ affine[:, :2].T + affine[:, 2]
+    want = ndimage.map_coordinates(before, [pts[:, 1], pts[:, 0]], order=1)
+    got = ndimage.map_coordinates(after, [to[:, 1], to[:, 0]], order=1)
+    wrong = ndimage.map_coordinates(after, [pts[:, 1], pts[:, 0]], order=1)
+    assert np.abs(got - want).mean() < 0.02
+    assert np.abs(wrong - want).mean() > 2 * np.abs(got - want).mean()
 
 
 def test_configs_validate_and_fill_the_model_section(tmp_path):

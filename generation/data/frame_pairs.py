@@ -117,6 +117,7 @@ class FramePairs:
         augment: bool = True,
         seed: int = 0,
         pairs_per_clip: int = 8,
+        driving_jitter: float = 0.0,
     ):
         usable = []
         for clip in clips:
@@ -141,6 +142,7 @@ class FramePairs:
         self.augment = augment
         self.seed = seed
         self.pairs_per_clip = pairs_per_clip
+        self.driving_jitter = float(driving_jitter)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -164,10 +166,33 @@ class FramePairs:
         bias = float(rng.uniform(-0.05, 0.05)) if self.augment else 0.0
         return c, int(s), int(d), flip, gain, bias
 
+    def driving_affine(self, index: int) -> np.ndarray | None:
+        """The (2, 3) pixel affine applied to item `index`'s driving frame, or None.
+
+        With `driving_jitter` j > 0, half the items move the driving frame (and its
+        landmarks) by a random similarity about the image centre: shift up to j of the
+        side, rotation up to j x 100 degrees, scale 1 +- j. A micro-expression moves the
+        face by a fraction of a pixel; without motion to follow, FOMM's masks collapse
+        onto the background, and this teaches the motion networks to follow keypoints.
+        """
+        j = self.driving_jitter
+        if j <= 0:
+            return None
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        if rng.random() < 0.5:
+            return None
+        angle = np.deg2rad(rng.uniform(-100 * j, 100 * j))
+        scale = 1.0 + rng.uniform(-j, j)
+        shift = rng.uniform(-j, j, 2) * self.size
+        m = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        centre = np.full(2, (self.size - 1) / 2.0)
+        return np.concatenate([m, (centre + shift - m @ centre)[:, None]], axis=1)
+
     def __getitem__(self, index: int) -> dict:
         import torch
 
         c, s, d, flip, gain, bias = self.pair_indices(int(index))
+        affine = self.driving_affine(int(index))
         data = self.clips[c]
         paths = data.clip.frame_paths()
         out: dict = {"clip": c}
@@ -178,8 +203,32 @@ class FramePairs:
                 image = image[:, ::-1]
                 lms = flip_landmarks(lms, self.size)
             x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float() / 255.0
+            if name == "driving" and affine is not None:
+                x, lms = _warp_affine(x, lms, affine)
             if gain != 1.0 or bias != 0.0:
                 x = ((x - 0.5) * gain + 0.5 + bias).clamp_(0.0, 1.0)
             out[name] = x
             out[f"{name}_landmarks"] = torch.from_numpy(np.ascontiguousarray(lms))
         return out
+
+
+def _warp_affine(image, landmarks: np.ndarray, affine: np.ndarray):
+    """image (C, S, S) tensor and pixel landmarks moved by the pixel affine p -> A p + t."""
+    import torch
+    import torch.nn.functional as F
+
+    c, h, w = image.shape
+    inv = np.linalg.inv(affine[:, :2])
+    ys, xs = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij")
+    out_pts = np.stack([xs, ys], -1) - affine[:, 2]
+    src = out_pts @ inv.T  # where each output pixel comes from
+    grid = np.stack([src[..., 0] / (w - 1) * 2 - 1, src[..., 1] / (h - 1) * 2 - 1], -1)
+    warped = F.grid_sample(
+        image[None],
+        torch.from_numpy(grid.astype(np.float32))[None],
+        mode="bilinear",
+        padding_mode="border",
+        align_corners=True,
+    )[0]
+    moved = np.asarray(landmarks, np.float64) @ affine[:, :2].T + affine[:, 2]
+    return warped, moved.astype(np.float32)
