@@ -265,6 +265,29 @@ def test_config_errors():
         build_model("fomm", {**default_config("fomm", "paper"), "image_size": 64})
     with pytest.raises(ConfigError, match="18"):
         build_model("fomm-ewp", default_config("fomm", "small"))
+    cfg = default_config("fomm", "small")
+    cfg["generator"]["dense_motion"]["heatmaps"] = "sum"
+    with pytest.raises(ConfigError, match="heatmaps"):
+        build_model("fomm", cfg)
+
+
+def test_dense_motion_heatmap_input_and_old_configs():
+    """"both" adds the driving heatmaps to the hourglass input (K+1 more channels); the paper
+    config keeps upstream's difference; a config written before the option (no key) builds
+    the upstream network, so its checkpoint still loads."""
+    small, paper = default_config("fomm", "small"), default_config("fomm", "paper")
+    assert small["generator"]["dense_motion"]["heatmaps"] == "both"
+    assert paper["generator"]["dense_motion"]["heatmaps"] == "difference"
+
+    def first_conv(cfg):
+        dmn = build_model("fomm", cfg).generator.dense_motion_network
+        return next(m for m in dmn.hourglass.modules() if isinstance(m, torch.nn.Conv2d))
+
+    k1 = small["common"]["num_kp"] + 1
+    assert first_conv(small).in_channels == k1 * 5
+    old = default_config("fomm", "small")
+    del old["generator"]["dense_motion"]["heatmaps"]
+    assert first_conv(old).in_channels == k1 * 4
 
 
 # ---- losses ------------------------------------------------------------------------------

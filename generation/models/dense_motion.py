@@ -7,6 +7,12 @@ The source warped by each motion and the keypoint heatmap differences go through
 hourglass that predicts soft masks over the K+1 motions (and the occlusion map); the
 dense warp is the mask-weighted sum. Upstream names: `hourglass`, `mask`, `occlusion`,
 `down`.
+
+`heatmaps="both"` (not upstream; on in the small configs) also gives the hourglass the
+driving keypoints' heatmaps themselves. The upstream input, their difference with the
+source's, is all but zero when the motion is a fraction of a pixel, as in a
+micro-expression: the network then cannot tell where the keypoints are, and the masks
+collapse onto the background (no motion at all).
 """
 
 from __future__ import annotations
@@ -45,11 +51,16 @@ class DenseMotionNetwork(nn.Module):
         estimate_occlusion_map: bool = False,
         scale_factor: float = 1,
         kp_variance: float = 0.01,
+        heatmaps: str = "difference",
     ):
         super().__init__()
+        if heatmaps not in ("difference", "both"):
+            raise ValueError(f"heatmaps must be 'difference' or 'both', not {heatmaps!r}")
+        self.heatmaps = heatmaps
+        extra = 1 if heatmaps == "both" else 0
         self.hourglass = Hourglass(
             block_expansion=block_expansion,
-            in_features=(num_kp + 1) * (num_channels + 1),
+            in_features=(num_kp + 1) * (num_channels + 1 + extra),
             max_features=max_features,
             num_blocks=num_blocks,
         )
@@ -114,12 +125,15 @@ class DenseMotionNetwork(nn.Module):
         gauss_d = kp2gaussian(kp_driving["value"].float(), (h, w), self.kp_variance)
         heat = gauss_d - prepared.gaussians
         heat = torch.cat([heat.new_zeros(b, 1, h, w), heat], dim=1).unsqueeze(2)
+        if self.heatmaps == "both":
+            where = torch.cat([gauss_d.new_zeros(b, 1, h, w), gauss_d], dim=1).unsqueeze(2)
+            heat = torch.cat([heat, where], dim=2)
 
         motions = self.sparse_motions((h, w), kp_driving, kp_source)  # (B, K+1, h, w, 2)
         src_rep = src.unsqueeze(1).expand(b, k1, c, h, w).reshape(b * k1, c, h, w)
         deformed = grid_sample(src_rep, motions.reshape(b * k1, h, w, 2)).view(b, k1, c, h, w)
 
-        net_in = torch.cat([heat, deformed], dim=2).view(b, k1 * (c + 1), h, w)
+        net_in = torch.cat([heat, deformed], dim=2).view(b, -1, h, w)
         features = self.hourglass(net_in)
         mask = F.softmax(self.mask(features).float(), dim=1)
         deformation = torch.einsum("bkhw,bkhwc->bhwc", mask, motions)

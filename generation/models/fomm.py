@@ -54,7 +54,9 @@ def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
     variants compare fairly). Small: narrower, shallower networks with the detector and
     dense motion at half resolution, for 64 or 128 px on a CPU; no GAN.
     `generator.image_residual` (not in the paper; on in small only) makes the generator decode a
-    logit residual on the deformed source image instead of the whole frame.
+    logit residual on the deformed source image instead of the whole frame;
+    `generator.dense_motion.heatmaps` "both" (small only; paper: upstream's "difference")
+    gives dense motion the driving heatmaps as well as their difference with the source's.
     """
     prior = _prior_of(variant)
     num_kp = NUM_PRIOR_KEYPOINTS if prior else 10
@@ -84,6 +86,7 @@ def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
                     "num_blocks": 5,
                     "scale_factor": 0.25,
                     "kp_variance": 0.01,
+                    "heatmaps": "difference",
                 },
             },
             "discriminator": {
@@ -131,6 +134,7 @@ def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
                     "num_blocks": 3,
                     "scale_factor": 0.5,
                     "kp_variance": 0.01,
+                    "heatmaps": "both",
                 },
             },
             "discriminator": {
@@ -192,7 +196,17 @@ def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
     default; unknown keys, a prior without 18 keypoints, or an image size the hourglasses
     cannot take raise ConfigError)."""
     prior = _prior_of(variant)
+    dense = config.get("generator", {}).get("dense_motion") if isinstance(config, dict) else None
+    if isinstance(dense, dict) and "heatmaps" not in dense:
+        # written before the option existed: the upstream input
+        config = copy.deepcopy(config)
+        config["generator"]["dense_motion"]["heatmaps"] = "difference"
     cfg = _check_keys(config, default_config(variant, "small"))
+    heatmaps = cfg["generator"]["dense_motion"]["heatmaps"]
+    if heatmaps not in ("difference", "both"):
+        raise ConfigError(
+            f"generator.dense_motion.heatmaps is {heatmaps!r}; choose 'difference' or 'both'"
+        )
     num_kp = cfg["common"]["num_kp"]
     if prior and num_kp != NUM_PRIOR_KEYPOINTS:
         raise ConfigError(
