@@ -1,6 +1,7 @@
-"""Issue 3: a few hundred steps of `fomm-awp` at 64x64, with the packaged CPU config, on the
-synthetic corpus (generated, then prepared with dlib) lower the reconstruction loss clearly,
-with its AWP layer (whose gradient tests/test_fomm.py checks) trained with the rest."""
+"""Issues 3 and 4: a few hundred steps of `fomm-awp` and of `mraa-awp` at 64x64, with the
+packaged CPU config, on the synthetic corpus (generated, then prepared with dlib and the
+landmark tracker) lower the reconstruction loss clearly, with the AWP layer (whose gradient
+tests/test_fomm.py and tests/test_mraa.py check) trained with the rest."""
 
 from __future__ import annotations
 
@@ -19,15 +20,20 @@ pytestmark = pytest.mark.slow
 STEPS = 200
 
 
-def test_fomm_awp_learns_the_synthetic_corpus(tmp_path):
-    corpus = tmp_path / "corpus"
-    synth_corpus(corpus, subjects=3, clips=2, size=96)
-    prepared = tmp_path / "prepared"
-    prepare_dataset("casme2", corpus, prepared, PrepareConfig(size=64), progress=False)
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    synth_corpus(root / "corpus", subjects=3, clips=2, size=96)
+    out = root / "prepared"
+    prepare_dataset("casme2", root / "corpus", out, PrepareConfig(size=64), progress=False)
+    return out
 
+
+@pytest.mark.parametrize("variant", ["fomm-awp", "mraa-awp"])
+def test_awp_variant_learns_the_synthetic_corpus(variant, prepared, tmp_path):
     overrides = {"iterations": STEPS, "batch_size": 4, "lr": 1e-3, "log_every": 1,
                  "sample_every": 0, "checkpoint_every": 0, "holdout": 0.34}  # fmt: skip
-    run = build_run_config("fomm-awp", read_yaml(config_path("cpu-64")), "cpu-64", overrides)
+    run = build_run_config(variant, read_yaml(config_path("cpu-64")), "cpu-64", overrides)
     train(run, prepared, tmp_path / "run", device="cpu", progress=False)
     with (tmp_path / "run" / "log.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
