@@ -121,12 +121,29 @@ class AWP(nn.Module):
     The authors' layout: conv 3x3 18->9, conv 3x3 9->1 (a ReLU between them here, so
     the two layers are not one linear filter). Trained through the animation loss: its
     output is the prior channel that the keypoint detector reads.
+
+    `init="ewp"` (the default; not the authors') starts the layers as the plain sum of the
+    maps (hidden unit j adds maps 2j and 2j+1 with its centre tap, the output adds the
+    hidden units), i.e. EWP before its normalisation, and training moves the weights from
+    there; `init="random"` is PyTorch's default initialisation, as the authors' code. On
+    the synthetic benchmark the random start left mraa-awp's regions without a usable prior
+    at the start of a short run.
     """
 
-    def __init__(self, num_maps: int = NUM_PRIOR_KEYPOINTS, hidden: int = 9):
+    def __init__(self, num_maps: int = NUM_PRIOR_KEYPOINTS, hidden: int = 9, init: str = "ewp"):
         super().__init__()
+        if init not in ("ewp", "random"):
+            raise ConfigError(f"unknown AWP init {init!r}; choose 'ewp' or 'random'")
         self.conv1 = nn.Conv2d(num_maps, hidden, kernel_size=3, padding=1)
         self.conv2 = nn.Conv2d(hidden, 1, kernel_size=3, padding=1)
+        if init == "ewp":
+            with torch.no_grad():
+                for conv in (self.conv1, self.conv2):
+                    conv.weight.zero_()
+                    conv.bias.zero_()
+                for k in range(num_maps):
+                    self.conv1.weight[k * hidden // num_maps, k, 1, 1] = 1.0
+                self.conv2.weight[0, :, 1, 1] = 1.0
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
         return self.conv2(F.relu(self.conv1(maps)))
@@ -147,6 +164,7 @@ class FacialPrior(nn.Module):
         kernel: Kernel = "code",
         map_size: int = CODE_MAP_SIZE,
         sigma: float | None = None,
+        awp_init: str = "ewp",
     ):
         super().__init__()
         if fusion not in ("ewp", "awp"):
@@ -157,7 +175,7 @@ class FacialPrior(nn.Module):
         self.kernel = kernel
         self.map_size = int(map_size)
         self.sigma = sigma
-        self.awp = AWP() if fusion == "awp" else None
+        self.awp = AWP(init=awp_init) if fusion == "awp" else None
 
     def keypoints(self, landmarks: torch.Tensor, image_size) -> torch.Tensor:
         """(B, 68, 2) pixel landmarks -> (B, 18, 2) keypoints in [-1, 1]."""

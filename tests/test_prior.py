@@ -117,6 +117,18 @@ def test_awp_shape_and_gradient():
     maps = prior_maps(torch.zeros(1, 18, 2), 16)
     awp(maps).sum().backward()
     assert awp.conv1.weight.grad.abs().sum() > 0
+    assert awp.conv2.weight.grad.abs().sum() > 0
+
+
+def test_awp_starts_as_the_sum_of_the_maps():
+    kp = torch.rand(2, 18, 2) * 1.6 - 0.8
+    maps = prior_maps(kp, 32)
+    torch.testing.assert_close(AWP()(maps), maps.sum(1, keepdim=True))
+    torch.manual_seed(0)
+    random = AWP(init="random")(maps)
+    assert not torch.allclose(random, maps.sum(1, keepdim=True), atol=0.1)
+    with pytest.raises(ConfigError, match="init"):
+        AWP(init="zeros")
 
 
 def test_facial_prior_keypoints_follow_landmarks_every_frame():

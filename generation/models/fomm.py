@@ -158,7 +158,7 @@ def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
         }
     else:
         raise ConfigError(f"unknown scale {scale!r}; choose 'paper' or 'small'")
-    cfg["prior"] = {"kernel": "code", "map_size": 64, "sigma": None}
+    cfg["prior"] = {"kernel": "code", "map_size": 64, "sigma": None, "awp_init": "ewp"}
     cfg["transform"] = {"sigma_affine": 0.05, "sigma_tps": 0.005, "points_tps": 5}
     cfg["inference"] = {"autocast": None}
     return cfg
@@ -260,6 +260,7 @@ class FOMM(AnimationModel):
                 kernel=config["prior"]["kernel"],
                 map_size=config["prior"]["map_size"],
                 sigma=config["prior"]["sigma"],
+                awp_init=config["prior"]["awp_init"],
             )
             if self.prior_kind
             else None

@@ -101,7 +101,7 @@ _PAPER: dict[str, Any] = {
     },
     "transform": {"sigma_affine": 0.05, "sigma_tps": 0.005, "points_tps": 5},
     # used by the prior variants only (fusion: the variant's ewp or awp)
-    "prior": {"kernel": "code", "map_size": 64, "sigma": None},
+    "prior": {"kernel": "code", "map_size": 64, "sigma": None, "awp_init": "ewp"},
     "animation": {"adapt_movement_scale": True},
     "inference": {"autocast": None},
 }
@@ -307,6 +307,7 @@ class MRAA(AnimationModel):
                 kernel=config["prior"]["kernel"],
                 map_size=int(config["prior"]["map_size"]),
                 sigma=config["prior"]["sigma"],
+                awp_init=config["prior"]["awp_init"],
             )
         else:
             self.prior = None
