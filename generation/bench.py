@@ -257,7 +257,7 @@ def beats(scores: Scores, base: Scores, margin: float = 0.01) -> bool:
 def run(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="fme bench generation", description=__doc__.split("\n")[0])
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variants")
-    p.add_argument("--iterations", type=int, default=150, help="training steps per variant")
+    p.add_argument("--iterations", type=int, default=300, help="training steps per variant")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3, help="higher than 2e-4 for a short run")
     p.add_argument(
@@ -273,9 +273,14 @@ def run(argv: list[str]) -> int:
         help="train.driving_jitter (default: the packaged config's, 0.03; 0: off): a random "
         "similarity motion of half the driving frames",
     )
-    p.add_argument("--subjects", type=int, default=5)
+    p.add_argument("--subjects", type=int, default=8)
     p.add_argument("--clips-per-subject", type=int, default=2)
-    p.add_argument("--holdout", type=float, default=0.4, help="fraction of subjects held out")
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=0.5,
+        help="fraction of subjects held out (8 x 0.5: 24 held-out videos of 4 identities)",
+    )
     p.add_argument("--work", default=None, help="folder for corpus, data and runs (kept)")
     p.add_argument("--out", default=None, help="write generation_bench.csv/.md/.tex here")
     p.add_argument("--seed", type=int, default=0)
