@@ -150,7 +150,8 @@ def is_finished(folder: Path, clip: Clip, config: PrepareConfig) -> bool:
                 and abs(float(data["margin"]) - config.margin) < 1e-9
                 and tuple(int(n) for n in data["frame_numbers"]) == clip.frame_numbers
                 and data["landmarks"].shape == (clip.n_frames, 68, 2)
-                and str(data["landmark_method"]) == config.landmarks
+                # files written before the option hold per-frame dlib landmarks
+                and str(data.get("landmark_method", "dlib")) == config.landmarks
             )
     except Exception:  # a damaged file: prepare the clip again
         return False

@@ -272,7 +272,7 @@ def test_config_errors():
 
 
 def test_dense_motion_heatmap_input_and_old_configs():
-    """"both" adds the driving heatmaps to the hourglass input (K+1 more channels); the paper
+    """ "both" adds the driving heatmaps to the hourglass input (K+1 more channels); the paper
     config keeps upstream's difference; a config written before the option (no key) builds
     the upstream network, so its checkpoint still loads."""
     small, paper = default_config("fomm", "small"), default_config("fomm", "paper")
@@ -288,6 +288,14 @@ def test_dense_motion_heatmap_input_and_old_configs():
     old = default_config("fomm", "small")
     del old["generator"]["dense_motion"]["heatmaps"]
     assert first_conv(old).in_channels == k1 * 4
+    # a partial section is filled from the small defaults, as every other key is
+    partial = default_config("fomm", "small")
+    partial["generator"]["dense_motion"] = {"num_blocks": 3}
+    assert first_conv(partial).in_channels == k1 * 5
+    bad = default_config("fomm", "small")
+    bad["generator"] = None
+    with pytest.raises(ConfigError, match="generator"):
+        build_model("fomm", bad)
 
 
 # ---- losses ------------------------------------------------------------------------------

@@ -49,6 +49,21 @@ def test_upsampled_dlib_landmarks_are_subpixel_and_agree_with_whole_pixels():
     assert np.linalg.norm(auto - whole, axis=-1).mean() < 0.03 * iod
 
 
+def test_upsampled_landmarks_map_back_with_the_pixel_centre_convention():
+    """landmarks68(I, box, upsample=2) is dlib on I enlarged twice, mapped back by
+    (x + 0.5) / 2 - 0.5: a half-pixel slip would move every point by 0.25 px."""
+    from PIL import Image
+
+    gray, box = _face()
+    big = np.asarray(
+        Image.fromarray(gray).resize((gray.shape[1] * 2, gray.shape[0] * 2), Image.BICUBIC)
+    )
+    big_box = tuple(int(round((v + 0.5) * 2 - 0.5)) for v in box)
+    expected = (landmarks68(big, big_box) + 0.5) / 2 - 0.5
+    got = landmarks68(gray, box, upsample=2)
+    assert np.abs(got - expected).mean() < 0.05, np.abs(got - expected).mean()
+
+
 def test_a_lost_track_falls_back_to_dlib():
     gray, box = _face()
     x0, y0, x1, y1 = 100, 0, 400, 300
@@ -106,6 +121,16 @@ def test_prepare_records_the_landmark_method_and_redoes_a_change(corpus, tmp_pat
     with np.load(npz) as z:
         assert str(z["landmark_method"]) == "track"
         tracked = z["landmarks"].copy()
+    # a file written before the option (no key) counts as per-frame dlib
+    with np.load(npz) as z:
+        old = {k: z[k] for k in z.files if k != "landmark_method"}
+    np.savez(npz, **old)
+    redo = prepare_clips(clips, out, PrepareConfig(size=64), progress=False)
+    assert (redo.processed, redo.cached) == (1, 0)
+    np.savez(npz, **old)
+    kept = prepare_clips(clips, out, PrepareConfig(size=64, landmarks="dlib"), progress=False)
+    assert (kept.processed, kept.cached) == (0, 1)
+    prepare_clips(clips, out, PrepareConfig(size=64), progress=False)
     again = prepare_clips(clips, out, PrepareConfig(size=64, landmarks="dlib"), progress=False)
     assert (first.processed, again.processed, again.cached) == (1, 1, 0)
     with np.load(npz) as z:

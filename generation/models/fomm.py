@@ -196,9 +196,15 @@ def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
     default; unknown keys, a prior without 18 keypoints, or an image size the hourglasses
     cannot take raise ConfigError)."""
     prior = _prior_of(variant)
-    dense = config.get("generator", {}).get("dense_motion") if isinstance(config, dict) else None
-    if isinstance(dense, dict) and "heatmaps" not in dense:
-        # written before the option existed: the upstream input
+    generator = config.get("generator") if isinstance(config, dict) else None
+    dense = generator.get("dense_motion") if isinstance(generator, dict) else None
+    reference = default_config(variant, "small")["generator"]["dense_motion"]
+    if (
+        isinstance(dense, dict)
+        and "heatmaps" not in dense
+        and set(dense) >= set(reference) - {"heatmaps"}
+    ):
+        # a whole section written before the option existed: the upstream input
         config = copy.deepcopy(config)
         config["generator"]["dense_motion"]["heatmaps"] = "difference"
     cfg = _check_keys(config, default_config(variant, "small"))
