@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "prepare": ("generation.data.bench", "face preparation throughput (frames/s)"),
     "animation": ("generation.bench_speed", "animation frames/s and training step time"),
     "generation": ("generation.bench", "objective check of the variants on the synthetic corpus"),
+    "tracking": ("generation.bench_tracking", "landmark methods against exact micro-motion"),
     "recognizers": ("eval.bench", "recognizer scoring time and training throughput"),
     "study": ("study.bench", "vote path throughput on SQLite"),
 }

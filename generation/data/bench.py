@@ -21,6 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--clips-per-subject", type=int, default=2, help="clips per subject")
     p.add_argument("--frame-size", type=int, default=256, help="side of the synthetic frames")
     p.add_argument("--size", type=int, default=256, help="side of the prepared frames")
+    p.add_argument(
+        "--landmarks", choices=("track", "dlib"), default="track", help="as `fme prepare`"
+    )
     p.add_argument("--seed", type=int, default=0, help="corpus seed")
     p.add_argument("--work", default=None, help="keep the corpus and output here (default: temp)")
     return p
@@ -48,7 +51,7 @@ def run(argv: list[str]) -> int:
         )
         clips = read_dataset("casme2", corpus)
         _detector(), _predictor()  # loaded before timing (the synth step has used them)
-        config = PrepareConfig(size=args.size, seed=args.seed)
+        config = PrepareConfig(size=args.size, seed=args.seed, landmarks=args.landmarks)
         if out.exists():
             import shutil
 
