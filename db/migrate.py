@@ -9,8 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
-from db.engine import database_url, make_engine
+from db.engine import database_url, make_engine, session_factory
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -47,6 +48,14 @@ def upgrade(url: str | None = None, revision: str = "head", engine: Engine | Non
         from alembic import command
 
         command.upgrade(alembic_config(url, engine), revision)
+
+
+def migrated_sessions(url: str | None = None, **engine_kwargs) -> sessionmaker[Session]:
+    """Migrate `url` to the newest schema and return sessions on it (one engine for both;
+    `engine_kwargs` go to `make_engine`)."""
+    engine = make_engine(url, **engine_kwargs)
+    upgrade(url, engine=engine)
+    return session_factory(engine)
 
 
 def downgrade(url: str | None = None, revision: str = "base", engine: Engine | None = None) -> None:

@@ -261,11 +261,6 @@ def is_prepared_root(path: str | Path) -> bool:
     return "onset_index" in header and "clip_id" in header
 
 
-def prepared_label_lookup(roots: Sequence[str | Path]) -> dict[str, str]:
-    """Driving-clip name -> label from prepared data: `clip_id` and `<subject>_<clip_id>`."""
-    return {name: label for name, (label, _) in prepared_driver_lookup(roots).items()}
-
-
 def prepared_driver_lookup(
     roots: Sequence[str | Path],
 ) -> dict[str, tuple[str, tuple[int, int, int]]]:
@@ -356,7 +351,7 @@ def video_set_items(
 
     Labels come from `folder/manifest.csv` (columns `label` and `path`) when it exists;
     otherwise each name `<driving>-<template>.<ext>` is parsed and the driving clip looked up
-    in the MEGC2021 driver table and `extra_labels` (e.g. `prepared_label_lookup`).
+    in the MEGC2021 driver table and `extra_labels` (e.g. from `prepared_driver_lookup`).
     A video whose label cannot be found raises DataError naming it and what to do.
     """
     folder = Path(folder)

@@ -34,18 +34,14 @@ def prepare_target(image_path: str | Path, size: int, margin: float = 0.25):
 
 def prepare_face(image: np.ndarray, size: int, margin: float = 0.25, source=None):
     """`prepare_target` for an image already in memory."""
-    from PIL import Image
-
-    from generation.face import crop_box, landmarks68, largest_face, to_gray
+    from generation.face import crop_box, crop_resize, landmarks68, largest_face, to_gray
     from generation.prepare import to_crop_coords
 
     gray = to_gray(np.asarray(image))
     face = largest_face(gray, source)
     box = crop_box(face, gray.shape, margin)
     lms = landmarks68(gray, face, upsample=0)
-    crop = Image.fromarray(gray[box[1] : box[3], box[0] : box[2]])
-    crop = crop.resize((size, size), Image.Resampling.BILINEAR)
-    out = np.repeat(np.asarray(crop)[..., None], 3, axis=-1)
+    out = np.repeat(crop_resize(gray, box, size)[..., None], 3, axis=-1)
     return np.ascontiguousarray(out), to_crop_coords(lms, box, size)
 
 
@@ -114,9 +110,7 @@ def load_driving(path: str | Path, size: int, margin: float = 0.25) -> DrivingCl
 def prepare_video(path: str | Path, size: int, margin: float = 0.25) -> DrivingClip:
     """Prepare a raw video or frame folder as `fme prepare` does, with the first frame as
     the onset: its dlib face crops every frame, landmarks tracked from it."""
-    from PIL import Image
-
-    from generation.face import crop_box, largest_face, to_gray
+    from generation.face import crop_box, crop_resize, largest_face, to_gray
     from generation.prepare import to_crop_coords
     from generation.tracking import track_clip
     from generation.video import read_video
@@ -127,11 +121,8 @@ def prepare_video(path: str | Path, size: int, margin: float = 0.25) -> DrivingC
     box = crop_box(face, gray.shape[1:], margin)
     tracked, _ = track_clip(gray, face, onset_index=0)
     lms = list(to_crop_coords(tracked, box, size))
-    frames = []
-    for g in gray:
-        crop = Image.fromarray(g[box[1] : box[3], box[0] : box[2]])
-        frames.append(np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR)))
-    frames_arr = np.repeat(np.stack(frames)[..., None], 3, axis=-1)
+    frames = np.stack([crop_resize(g, box, size) for g in gray])
+    frames_arr = np.repeat(frames[..., None], 3, axis=-1)
     return DrivingClip(frames_arr, np.stack(lms), 0, Path(path).stem)
 
 

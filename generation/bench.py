@@ -76,19 +76,9 @@ def markdown(table, digits: int = 4) -> str:
 
 
 def _crop(frames: np.ndarray, box, size: int) -> np.ndarray:
-    from PIL import Image
+    from generation.face import crop_resize
 
-    left, top, right, bottom = (int(v) for v in box)
-    return np.stack(
-        [
-            np.asarray(
-                Image.fromarray(f[top:bottom, left:right]).resize(
-                    (size, size), Image.Resampling.BILINEAR
-                )
-            )
-            for f in frames
-        ]
-    )
+    return np.stack([crop_resize(f, box, size) for f in frames])
 
 
 def _gray3(frames: np.ndarray) -> np.ndarray:
@@ -98,35 +88,13 @@ def _gray3(frames: np.ndarray) -> np.ndarray:
     return np.repeat(g[..., None], 3, axis=-1)
 
 
-def dlib_track(frames: np.ndarray, rect, scale: int = 4) -> np.ndarray:
-    """dlib landmarks (T, 68, 2) of small frames, upsampled by `scale` for the predictor,
-    in the face box `rect` (crop pixels), mapped back to crop pixels."""
-    from PIL import Image
-
-    from generation.face import landmarks68, to_gray
-
-    box = tuple(int(round((v + 0.5) * scale - 0.5)) for v in rect)
-    out = []
-    for f in frames:
-        big = np.asarray(
-            Image.fromarray(to_gray(f)).resize(
-                (f.shape[1] * scale, f.shape[0] * scale), Image.Resampling.BICUBIC
-            )
-        )
-        out.append((landmarks68(big, box) + 0.5) / scale - 0.5)
-    return np.stack(out).astype(np.float32)
-
-
-def lk_track_video(frames: np.ndarray, rect, onset: int, scale: int = 4) -> np.ndarray:
-    """Landmarks (T, 68, 2) of small frames as `fme prepare` tracks them (dlib on the onset
-    frame, then Lucas-Kanade), on the frames upsampled by `scale`, mapped back."""
+def _upsample_gray(frames: np.ndarray, scale: int) -> np.ndarray:
+    """Frames (T, H, W[, 3]) as grey (T, H * scale, W * scale) uint8, bicubic."""
     from PIL import Image
 
     from generation.face import to_gray
-    from generation.tracking import track_clip
 
-    box = tuple(int(round((v + 0.5) * scale - 0.5)) for v in rect)
-    big = np.stack(
+    return np.stack(
         [
             np.asarray(
                 Image.fromarray(to_gray(f)).resize(
@@ -136,7 +104,30 @@ def lk_track_video(frames: np.ndarray, rect, onset: int, scale: int = 4) -> np.n
             for f in frames
         ]
     )
-    tracked, _ = track_clip(big, box, onset_index=onset)
+
+
+def _scale_box(rect, scale: int) -> tuple[int, ...]:
+    """A pixel box mapped into frames upsampled by `scale` (pixel centres to centres)."""
+    return tuple(int(round((v + 0.5) * scale - 0.5)) for v in rect)
+
+
+def dlib_track(frames: np.ndarray, rect, scale: int = 4) -> np.ndarray:
+    """dlib landmarks (T, 68, 2) of small frames, upsampled by `scale` for the predictor,
+    in the face box `rect` (crop pixels), mapped back to crop pixels."""
+    from generation.face import landmarks68
+
+    box = _scale_box(rect, scale)
+    out = [(landmarks68(big, box) + 0.5) / scale - 0.5 for big in _upsample_gray(frames, scale)]
+    return np.stack(out).astype(np.float32)
+
+
+def lk_track_video(frames: np.ndarray, rect, onset: int, scale: int = 4) -> np.ndarray:
+    """Landmarks (T, 68, 2) of small frames as `fme prepare` tracks them (dlib on the onset
+    frame, then Lucas-Kanade), on the frames upsampled by `scale`, mapped back."""
+    from generation.tracking import track_clip
+
+    big = _upsample_gray(frames, scale)
+    tracked, _ = track_clip(big, _scale_box(rect, scale), onset_index=onset)
     return ((tracked + 0.5) / scale - 0.5).astype(np.float32)
 
 
@@ -185,6 +176,7 @@ def make_pairs(corpus: Path, prepared: Path, size: int, holdout: float, seed: in
     clips = load_prepared(prepared)
     _, held = holdout_split(clips, holdout, seed)
     subjects = sorted({c.subject for c in held})
+    driving: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # each clip read once, not per target
     pairs = []
     for target in subjects:
         own = next(c for c in held if c.subject == target)
@@ -197,6 +189,8 @@ def make_pairs(corpus: Path, prepared: Path, size: int, holdout: float, seed: in
             key = f"{clip.subject}/{clip.clip_id}"
             frames, lms = render_cross(corpus, target, key)
             onset = clip.onset_index
+            if clip.key not in driving:
+                driving[clip.key] = (clip.frames(), clip.landmarks())
             truth = _gray3(_crop(frames, box, size))
             truth_lm = to_crop_coords(lms, box, size)
             dlib_lm = to_crop_coords(
@@ -215,8 +209,8 @@ def make_pairs(corpus: Path, prepared: Path, size: int, holdout: float, seed: in
                     target_image=truth[onset],
                     target_landmarks=dlib_lm,
                     face_rect=rect,  # type: ignore[arg-type]
-                    driving=clip.frames(),
-                    driving_landmarks=clip.landmarks(),
+                    driving=driving[clip.key][0],
+                    driving_landmarks=driving[clip.key][1],
                     onset=onset,
                     apex=apex,
                     truth=truth,

@@ -114,6 +114,16 @@ def crop_box(box: Box, image_shape: tuple[int, ...], margin: float = 0.25) -> Bo
     return (x0, y0, min(x0 + s, w), min(y0 + s, h))
 
 
+def crop_resize(image: np.ndarray, box: Box, size: int) -> np.ndarray:
+    """`image` cut to `box` (left, top, right, bottom) and resized to size x size, bilinear,
+    as `fme prepare` crops its frames."""
+    from PIL import Image
+
+    left, top, right, bottom = (int(v) for v in box)
+    crop = Image.fromarray(np.asarray(image)[top:bottom, left:right])
+    return np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR))
+
+
 def inter_ocular(landmarks: np.ndarray) -> np.ndarray:
     """Distance between the eye centres (landmarks 36-41 and 42-47), shape (...)."""
     left = landmarks[..., 36:42, :].mean(axis=-2)

@@ -171,7 +171,7 @@ def prepare_clip(clip: Clip, out: Path, config: PrepareConfig, timings: dict[str
     from PIL import Image
 
     from generation.errors import VideoError
-    from generation.face import crop_box, landmarks68, largest_face
+    from generation.face import crop_box, crop_resize, landmarks68, largest_face
     from generation.tracking import track_landmarks, track_region
 
     t = time.perf_counter()
@@ -208,8 +208,7 @@ def prepare_clip(clip: Clip, out: Path, config: PrepareConfig, timings: dict[str
             region[k] = gray[ry0:ry1, rx0:rx1]
             t3 = time.perf_counter()
             timings["landmarks"] += t3 - t2
-            crop = Image.fromarray(gray[box[1] : box[3], box[0] : box[2]])
-            crop = crop.resize((config.size, config.size), Image.Resampling.BILINEAR)
+            crop = Image.fromarray(crop_resize(gray, box, config.size))
             rgb = Image.merge("RGB", (crop, crop, crop))
             t4 = time.perf_counter()
             timings["crop"] += t4 - t3

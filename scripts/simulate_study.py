@@ -18,8 +18,7 @@ import random
 
 from sqlalchemy import select
 
-from db.engine import make_engine, session_factory
-from db.migrate import upgrade
+from db.migrate import migrated_sessions
 from db.models import Assignment, Pair
 from db.votes import record_vote
 from study.design import enroll
@@ -35,9 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     strengths = {k: float(v) for k, v in (s.split("=", 1) for s in args.strength)}
     rng = random.Random(args.seed)
-    upgrade(args.db)
-    engine = make_engine(args.db)
-    with session_factory(engine)() as session:
+    with migrated_sessions(args.db)() as session:
         for _ in range(args.participants):
             person = enroll(session, args.study, age=rng.randint(18, 60), gender="unspecified")
             pairs = session.scalars(

@@ -27,11 +27,9 @@ DEFAULT_PORT = 8501
 
 
 def _session(url: str | None):
-    from db.engine import make_engine, session_factory
-    from db.migrate import upgrade
+    from db.migrate import migrated_sessions
 
-    upgrade(url)
-    return session_factory(make_engine(url))()
+    return migrated_sessions(url)()
 
 
 def parse_method(text: str) -> tuple[str, Path]:

@@ -8,19 +8,19 @@
 - `fme study expert --ratings CSV [--out DIR]` or `fme study expert --study NAME [--db URL]`,
   and `fme expert-table --ratings CSV --out DIR`: the MEGC expert table, printed and written.
 
-The sub-commands join the `study` parser that `study.cli` registers (or create it when that
-module is absent). Heavy imports stay inside the handlers.
+The sub-commands join the `study` parser that `study.cli` registers (or create it, through
+`study.cli._study_subparsers`). Heavy imports stay inside the handlers.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from generation.errors import DataError
+from study.cli import _study_subparsers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,10 +30,8 @@ DEFAULT_DB = "sqlite:///fme.db"
 
 
 def _database_url(arg: str | None) -> str:
-    try:
-        from db.engine import database_url
-    except ImportError:
-        return arg or os.environ.get("FME_DATABASE_URL") or DEFAULT_DB
+    from db.engine import database_url
+
     return database_url(arg)
 
 
@@ -50,9 +48,10 @@ def _read_csv(path: str) -> pd.DataFrame:
 
 
 def _open_session(url: str) -> Session:
-    from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
     from sqlalchemy.orm import Session
+
+    from db.engine import make_engine
 
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -62,11 +61,7 @@ def _open_session(url: str) -> Session:
                 path=parsed.database,
                 hint="Pass --db URL or set FME_DATABASE_URL, or use --votes CSV.",
             )
-    try:  # the project's engine: WAL, busy timeout, foreign keys on SQLite
-        from db.engine import make_engine
-    except ImportError:
-        return Session(create_engine(url))
-    return Session(make_engine(url))
+    return Session(make_engine(url))  # the project's engine: WAL, busy timeout, foreign keys
 
 
 def _from_database(name: str, url: str, what: str) -> pd.DataFrame:
@@ -211,17 +206,6 @@ def _add_expert_options(p: argparse.ArgumentParser, out_required: bool) -> None:
     p.add_argument("--no-png", action="store_true", help="HTML figures only")
     p.add_argument("--seed", type=int, default=0, help="unused (no randomness); for uniformity")
     p.set_defaults(func=_expert)
-
-
-def _study_subparsers(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
-    parser = sub.choices.get("study")
-    if parser is None:
-        parser = sub.add_parser("study", help="human studies: design, app data, reports")
-        parser.set_defaults(func=lambda _args: (parser.print_help(), 1)[1])
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return parser.add_subparsers(dest="study_command", metavar="STUDY_COMMAND")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -98,6 +98,7 @@ def test_volunteer_flow_votes_resume_and_blinding(study):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception
     assert_blind(at, forbidden)
+    assert len(at.text_input) and len(at.text_area)  # else the check below is vacuous
     assert all(0 < t.proto.max_chars <= 500 for t in [*at.text_input, *at.text_area])
     at = _consent(at)
     token = at.query_params["p"]
@@ -209,6 +210,7 @@ def test_admin_sees_votes_and_limits_inputs(study, monkeypatch):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Participants"] == "3" and metrics["Finished"] == "3"
     assert metrics["Catch failures"] == str(int((~expected["catch_passed"].dropna()).sum()))
+    assert len(at.text_input) and len(at.text_area)  # else the checks below are vacuous
     assert all(t.proto.max_chars > 0 for t in at.text_input)
     assert all(t.proto.max_chars > 0 for t in at.text_area)
     counts = next(d.value for d in at.dataframe if "votes_a" in d.value.columns)

@@ -93,6 +93,7 @@ def test_augment_uses_training_subjects_only_and_caches(tmp_path):
     assert test_s and not train_s & test_s
     assert set(record["generation_subjects"]) <= train_s
     n_train = record["n_train"]
+    assert n_train > 0  # else no calls and the frame checks below are vacuous
     assert record["n_pairs"] == len(calls) == record["newly_generated"] == 2 * n_train
 
     # every target is the onset frame of a training clip, and no frame of a test clip is used

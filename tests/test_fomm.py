@@ -244,6 +244,7 @@ def test_gan_terms_and_discriminator_group():
     model = _model("fomm", generator_gan=1, discriminator_gan=1).train()
     groups = model.param_groups()
     assert set(groups) == {"generator", "kp_detector", "discriminator"}
+    assert groups["discriminator"] and groups["generator"]  # else the all() checks are vacuous
     src, drv = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
     losses, out = model.training_losses(src, drv, None, None)
     assert {"generator_gan", "feature_matching"} <= set(losses)

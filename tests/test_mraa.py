@@ -11,7 +11,8 @@ import torch
 
 from generation.errors import ConfigError
 from generation.models import build_model, default_config
-from generation.models.mraa import MRAA, hull_area, relative_regions
+from generation.models.base import hull_area
+from generation.models.mraa import MRAA, relative_regions
 from generation.models.mraa import default_config as mraa_default_config
 from generation.models.region_predictor import (
     covariance_sqrt,
@@ -201,14 +202,16 @@ def test_awp_layer_receives_gradient():
     model = build_model("mraa-awp", tiny_config("mraa-awp"))
     awp = model.prior.awp
     assert awp is not None
+    params = list(awp.parameters())
+    assert params  # else the checks below pass vacuously
     trained = {id(p) for p in model.param_groups()["reconstruction"]}
-    assert all(id(p) in trained for p in awp.parameters())
+    assert all(id(p) in trained for p in params)
     lm = fake_landmarks(2, 64, 64)
     losses, _ = model.training_losses(
         torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64), lm, lm + 1
     )
     sum(losses.values()).backward()
-    for p in awp.parameters():
+    for p in params:
         assert p.grad is not None and torch.isfinite(p.grad).all()
         assert p.grad.abs().sum() > 0
 

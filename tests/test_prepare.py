@@ -7,8 +7,9 @@ import csv
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
-from data_helpers import synth_corpus, write_casme2
+from data_helpers import CASME2_COLUMNS, synth_corpus, write_casme2
 from PIL import Image
 
 from fme.cli import main
@@ -222,20 +223,9 @@ def test_the_largest_face_sets_the_crop(tmp_path):
     folder.mkdir(parents=True)
     for k in range(1, 4):
         canvas.save(folder / f"img{k}.png")
-    import pandas as pd
-
-    pd.DataFrame(
-        [["01", "EP01_01", 1, 2, 3, "12", "happiness"]],
-        columns=[
-            "Subject",
-            "Filename",
-            "OnsetFrame",
-            "ApexFrame",
-            "OffsetFrame",
-            "Action Units",
-            "Estimated Emotion",
-        ],
-    ).to_excel(root / "CASME2-coding-x.xlsx", index=False)
+    pd.DataFrame([["01", "EP01_01", 1, 2, 3, "12", "happiness"]], columns=CASME2_COLUMNS).to_excel(
+        root / "CASME2-coding-x.xlsx", index=False
+    )
     assert len(detect_faces(np.asarray(canvas))) == 2
     out = tmp_path / "o"
     assert main(["prepare", "casme2", str(root), str(out), "--size", "64", "--quiet"]) == 0

@@ -194,10 +194,9 @@ class FramePairs:
         c, s, d, flip, gain, bias = self.pair_indices(int(index))
         affine = self.driving_affine(int(index))
         data = self.clips[c]
-        paths = data.clip.frame_paths()
         out: dict = {"clip": c}
         for name, k in (("source", s), ("driving", d)):
-            image, scale = load_frame(paths[k], self.size)
+            image, scale = load_frame(data.clip.frame_path(k), self.size)
             lms = rescale_landmarks(data.landmarks[k], scale)
             if flip:
                 image = image[:, ::-1]
@@ -219,7 +218,9 @@ def _warp_affine(image, landmarks: np.ndarray, affine: np.ndarray):
 
     c, h, w = image.shape
     inv = np.linalg.inv(affine[:, :2])
-    ys, xs = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij")
+    ys, xs = np.meshgrid(
+        np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij"
+    )
     out_pts = np.stack([xs, ys], -1) - affine[:, 2]
     src = out_pts @ inv.T  # where each output pixel comes from
     grid = np.stack([src[..., 0] / (w - 1) * 2 - 1, src[..., 1] / (h - 1) * 2 - 1], -1)

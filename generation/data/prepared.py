@@ -81,8 +81,11 @@ class PreparedClip:
     def dir(self) -> Path:
         return self.root / self.path
 
+    def frame_path(self, index: int) -> Path:
+        return self.dir / "frames" / frame_name(index)
+
     def frame_paths(self) -> list[Path]:
-        return [self.dir / "frames" / frame_name(i) for i in range(self.n_frames)]
+        return [self.frame_path(i) for i in range(self.n_frames)]
 
     def frames(self) -> np.ndarray:
         """All frames, (T, H, W, 3) uint8."""

@@ -13,8 +13,10 @@ so no landmark detection happens inside a training step.
 from __future__ import annotations
 
 import contextlib
+import copy
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -22,6 +24,74 @@ from generation.errors import ConfigError
 
 #: `inference.autocast` values of a model config and their dtypes (None: fp32)
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def prior_of(variant: str, family: str, article: str = "a") -> str | None:
+    """The prior kind of a `family` variant ("ewp", "awp", or None for the vanilla model);
+    ConfigError for a variant outside `family`, `family`-ewp, `family`-awp."""
+    if variant not in (family, f"{family}-ewp", f"{family}-awp"):
+        raise ConfigError(
+            f"{variant!r} is not {article} {family.upper()} variant; "
+            f"choose {family}, {family}-ewp or {family}-awp"
+        )
+    return variant.partition("-")[2] or None
+
+
+def check_config_keys(
+    config: Any, reference: dict[str, Any], label: str = "model", where: str = ""
+) -> dict[str, Any]:
+    """A copy of `config` with missing keys filled from `reference`; unknown keys raise
+    ConfigError ("unknown {label} config key(s) ...")."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"model config section {where or '<root>'!r} must be a mapping")
+    unknown = sorted(set(config) - set(reference))
+    if unknown:
+        raise ConfigError(
+            f"unknown {label} config key(s) {', '.join(where + k for k in unknown)}",
+            hint=f"Known keys here: {', '.join(sorted(reference))}.",
+        )
+    out: dict[str, Any] = {}
+    for key, ref in reference.items():
+        if key not in config:
+            out[key] = copy.deepcopy(ref)
+        elif isinstance(ref, dict):
+            out[key] = check_config_keys(config[key], ref, label, f"{where}{key}.")
+        else:
+            out[key] = copy.deepcopy(config[key])
+    return out
+
+
+def hull_area(points: np.ndarray) -> float:
+    """Area of the convex hull of 2-D points (N, 2) (0 when they are collinear)."""
+    pts = sorted(map(tuple, np.asarray(points, dtype=np.float64)))
+    if len(pts) < 3:
+        return 0.0
+
+    def half(seq):
+        chain: list[tuple[float, float]] = []
+        for p in seq:
+            while len(chain) >= 2:
+                (ax, ay), (bx, by) = chain[-2], chain[-1]
+                if (bx - ax) * (p[1] - ay) - (by - ay) * (p[0] - ax) > 0:
+                    break
+                chain.pop()
+            chain.append(p)
+        return chain
+
+    hull = half(pts)[:-1] + half(reversed(pts))[:-1]
+    x = np.array([p[0] for p in hull])
+    y = np.array([p[1] for p in hull])
+    return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def movement_scale(source_shift: torch.Tensor, initial_shift: torch.Tensor) -> float:
+    """sqrt(hull area of the source centres / hull area of the initial driving centres),
+    of (1, K, 2) centres; 1 when either hull is flat."""
+    area_s = hull_area(source_shift[0].detach().float().cpu().numpy())
+    area_0 = hull_area(initial_shift[0].detach().float().cpu().numpy())
+    if area_s > 0 and area_0 > 0:
+        return float(np.sqrt(area_s / area_0))
+    return 1.0
 
 
 class AnimationModel(nn.Module):

@@ -18,7 +18,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -34,7 +33,13 @@ from generation.losses import (
     generator_gan_loss,
     load_vgg19,
 )
-from generation.models.base import AUTOCAST_DTYPES, AnimationModel
+from generation.models.base import (
+    AUTOCAST_DTYPES,
+    AnimationModel,
+    check_config_keys,
+    movement_scale,
+    prior_of,
+)
 from generation.models.blocks import check_hourglass_input
 from generation.models.dense_motion import SourceMotionInputs
 from generation.models.discriminator import MultiScaleDiscriminator
@@ -165,30 +170,7 @@ def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
 
 
 def _prior_of(variant: str) -> str | None:
-    if variant not in ("fomm", "fomm-ewp", "fomm-awp"):
-        raise ConfigError(f"{variant!r} is not a FOMM variant; choose fomm, fomm-ewp or fomm-awp")
-    return variant.partition("-")[2] or None
-
-
-def _check_keys(config: dict, reference: dict, where: str = "") -> dict:
-    """Unknown keys raise ConfigError; missing keys are filled from `reference`."""
-    if not isinstance(config, dict):
-        raise ConfigError(f"model config section {where or '<root>'!r} must be a mapping")
-    unknown = sorted(set(config) - set(reference))
-    if unknown:
-        raise ConfigError(
-            f"unknown model config key(s) {', '.join(where + k for k in unknown)}",
-            hint=f"known keys here: {', '.join(sorted(reference))}",
-        )
-    out = {}
-    for key, ref in reference.items():
-        if key not in config:
-            out[key] = copy.deepcopy(ref)
-        elif isinstance(ref, dict):
-            out[key] = _check_keys(config[key], ref, f"{where}{key}.")
-        else:
-            out[key] = config[key]
-    return out
+    return prior_of(variant, "fomm")
 
 
 def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -207,7 +189,7 @@ def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
         # a whole section written before the option existed: the upstream input
         config = copy.deepcopy(config)
         config["generator"]["dense_motion"]["heatmaps"] = "difference"
-    cfg = _check_keys(config, default_config(variant, "small"))
+    cfg = check_config_keys(config, default_config(variant, "small"))
     heatmaps = cfg["generator"]["dense_motion"]["heatmaps"]
     if heatmaps not in ("difference", "both"):
         raise ConfigError(
@@ -456,11 +438,9 @@ class FOMM(AnimationModel):
             kp_s = state.kp
             if mode == "relative":
                 kp_i = self._initial_keypoints(state, initial, initial_landmarks)
-                scale = 1.0
-                if adapt_movement_scale:
-                    scale = float(
-                        np.sqrt(_hull_area(kp_s["value"][0]) / _hull_area(kp_i["value"][0]))
-                    )
+                scale = (
+                    movement_scale(kp_s["value"], kp_i["value"]) if adapt_movement_scale else 1.0
+                )
                 kp_new = {"value": kp_s["value"] + scale * (kp_d["value"] - kp_i["value"])}
                 if "jacobian" in kp_d:
                     kp_new["jacobian"] = (
@@ -496,12 +476,6 @@ class FOMM(AnimationModel):
             "kp_detector": self.kp_detector,
             "discriminator": self.discriminator,
         }
-
-
-def _hull_area(points: torch.Tensor) -> float:
-    from scipy.spatial import ConvexHull
-
-    return float(ConvexHull(points.detach().cpu().double().numpy()).volume)
 
 
 MODEL_CLASS = FOMM

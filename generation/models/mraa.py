@@ -31,13 +31,19 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
+from generation.config import merge
 from generation.errors import ConfigError
 from generation.losses import RandomTransform, ReconstructionLoss, load_vgg19
-from generation.models.base import AUTOCAST_DTYPES, AnimationModel
+from generation.models.base import (
+    AUTOCAST_DTYPES,
+    AnimationModel,
+    check_config_keys,
+    movement_scale,
+    prior_of,
+)
 from generation.models.bg_motion import BG_TYPES, BGMotionPredictor
 from generation.models.blocks import (
     check_hourglass_input,
@@ -132,16 +138,6 @@ _SMALL_CHANGES: dict[str, Any] = {
 }
 
 
-def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
     """The MRAA model config of `variant` ("mraa", "mraa-ewp", "mraa-awp").
 
@@ -154,37 +150,14 @@ def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
     prior = _prior_of(variant)
     if scale not in ("paper", "small"):
         raise ConfigError(f"unknown scale {scale!r}; choose 'paper' or 'small'")
-    config = copy.deepcopy(_PAPER) if scale == "paper" else _merge(_PAPER, _SMALL_CHANGES)
+    config = copy.deepcopy(_PAPER) if scale == "paper" else merge(_PAPER, _SMALL_CHANGES)
     if prior is not None:
         config["num_regions"] = NUM_PRIOR_KEYPOINTS
     return config
 
 
 def _prior_of(variant: str) -> str | None:
-    if variant not in ("mraa", "mraa-ewp", "mraa-awp"):
-        raise ConfigError(f"{variant!r} is not an MRAA variant; choose mraa, mraa-ewp or mraa-awp")
-    return variant.partition("-")[2] or None
-
-
-def _check_keys(config: Any, reference: dict[str, Any], where: str = "") -> dict[str, Any]:
-    """A copy of `config` with missing keys filled from `reference`; unknown keys raise."""
-    if not isinstance(config, dict):
-        raise ConfigError(f"model config section {where or '<root>'!r} must be a mapping")
-    unknown = sorted(set(config) - set(reference))
-    if unknown:
-        raise ConfigError(
-            f"unknown MRAA config key(s) {', '.join(where + k for k in unknown)}",
-            hint=f"Known keys here: {', '.join(sorted(reference))}.",
-        )
-    out: dict[str, Any] = {}
-    for key, ref in reference.items():
-        if key not in config:
-            out[key] = copy.deepcopy(ref)
-        elif isinstance(ref, dict):
-            out[key] = _check_keys(config[key], ref, f"{where}{key}.")
-        else:
-            out[key] = copy.deepcopy(config[key])
-    return out
+    return prior_of(variant, "mraa", "an")
 
 
 def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -192,7 +165,7 @@ def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
     default; unknown keys, a prior variant without 18 regions, or an image size that an
     hourglass cannot take raise ConfigError."""
     prior = _prior_of(variant)
-    cfg = _check_keys(config, default_config(variant, "small"))
+    cfg = check_config_keys(config, default_config(variant, "small"), "MRAA")
     k = int(cfg["num_regions"])
     if prior is not None and k != NUM_PRIOR_KEYPOINTS:
         raise ConfigError(
@@ -236,39 +209,6 @@ class MRAASource:
     features: list[torch.Tensor]  # generator encoder features, finest first
     regions: dict[str, torch.Tensor]  # shift (1, K, 2), covar, affine (1, K, 2, 2)
     cache: dict[str, Any] = field(default_factory=dict)  # regions of the initial frame
-
-
-def hull_area(points: np.ndarray) -> float:
-    """Area of the convex hull of 2-D points (N, 2) (0 when they are collinear)."""
-    pts = sorted(map(tuple, np.asarray(points, dtype=np.float64)))
-    if len(pts) < 3:
-        return 0.0
-
-    def half(seq):
-        chain: list[tuple[float, float]] = []
-        for p in seq:
-            while len(chain) >= 2:
-                (ax, ay), (bx, by) = chain[-2], chain[-1]
-                if (bx - ax) * (p[1] - ay) - (by - ay) * (p[0] - ax) > 0:
-                    break
-                chain.pop()
-            chain.append(p)
-        return chain
-
-    hull = half(pts)[:-1] + half(reversed(pts))[:-1]
-    x = np.array([p[0] for p in hull])
-    y = np.array([p[1] for p in hull])
-    return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-
-
-def movement_scale(source_shift: torch.Tensor, initial_shift: torch.Tensor) -> float:
-    """sqrt(hull area of the source centres / hull area of the initial driving centres),
-    of (1, K, 2) centres; 1 when either hull is flat."""
-    area_s = hull_area(source_shift[0].detach().float().cpu().numpy())
-    area_0 = hull_area(initial_shift[0].detach().float().cpu().numpy())
-    if area_s > 0 and area_0 > 0:
-        return float(np.sqrt(area_s / area_0))
-    return 1.0
 
 
 def relative_regions(

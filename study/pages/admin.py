@@ -75,9 +75,7 @@ def _progress_tab(name: str) -> None:
         st.dataframe(p.frame, hide_index=True)
 
 
-def _results_tab(sess, name: str) -> None:
-    votes = votes_frame(sess, name)
-    ratings = ratings_frame(sess, name)
+def _results_tab(votes: pd.DataFrame, ratings: pd.DataFrame) -> None:
     if votes.empty and ratings.empty:
         st.info("No votes yet.")
         return
@@ -102,9 +100,7 @@ def _results_tab(sess, name: str) -> None:
         st.plotly_chart(fig, key=f"fig-{fig_name}")
 
 
-def _export_tab(sess, name: str) -> None:
-    votes = votes_frame(sess, name)
-    ratings = ratings_frame(sess, name)
+def _export_tab(votes: pd.DataFrame, ratings: pd.DataFrame) -> None:
     st.download_button(
         f"Votes CSV ({len(votes)} rows)",
         votes.to_csv(index=False).encode(),
@@ -204,12 +200,13 @@ def main() -> None:
             return
         with tabs[0]:
             _progress_tab(name)
+        votes, ratings = votes_frame(sess, name), ratings_frame(sess, name)  # once per rerun
         with tabs[1]:
-            _results_tab(sess, name)
+            _results_tab(votes, ratings)
         with tabs[2]:
             _experts_tab(sess, name)
         with tabs[3]:
-            _export_tab(sess, name)
+            _export_tab(votes, ratings)
     if st.button("Sign out"):
         st.session_state.pop("admin_ok", None)
         st.rerun()

@@ -26,11 +26,9 @@ PASSWORD_MAX_CHARS = 200
 
 @st.cache_resource(show_spinner=False)
 def _factory(url: str) -> sessionmaker[Session]:
-    from db.engine import make_engine, session_factory
-    from db.migrate import upgrade
+    from db.migrate import migrated_sessions
 
-    upgrade(url)
-    return session_factory(make_engine(url))
+    return migrated_sessions(url)
 
 
 def session() -> Session:
