@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +22,56 @@ import numpy as np
 METHODS = ("dlib per frame", "dlib per frame, upsampled", "tracker")
 
 
-def _landmarks(method: str, gray: np.ndarray, face, onset: int) -> np.ndarray:
-    from generation.face import landmarks68
-    from generation.tracking import track_clip
+@dataclass
+class MotionErrors:
+    """Per clip: the size of the true apex keypoint motion and each method's errors (% IOD)."""
 
-    if method == "tracker":
-        return track_clip(gray, face, onset)[0]
-    upsample = 0 if method.endswith("upsampled") else 1
-    return np.stack([landmarks68(g, face, upsample=upsample) for g in gray])
+    size: list[float] = field(default_factory=list)
+    apex: dict[str, list[float]] = field(default_factory=dict)
+    all_frames: dict[str, list[float]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    frames: int = 0
+    fallbacks: int = 0  # tracker frames that kept dlib's landmarks
+
+
+def motion_errors(corpus: Path, methods: tuple[str, ...] = METHODS) -> MotionErrors:
+    """Each method's landmarks of every clip of a synthetic corpus against its exact ones."""
+    from generation.data.readers import read_dataset
+    from generation.face import detect_faces, inter_ocular, landmarks68, to_gray
+    from generation.prior import prior_keypoints
+    from generation.tracking import track_clip
+    from generation.video import read_image
+
+    out = MotionErrors(
+        apex={m: [] for m in methods},
+        all_frames={m: [] for m in methods},
+        seconds=dict.fromkeys(methods, 0.0),
+    )
+    for clip in read_dataset("casme2", corpus):
+        with np.load(Path(corpus) / "ground_truth" / clip.subject / f"{clip.clip_id}.npz") as z:
+            truth = z["landmarks"].astype(np.float64)
+        gray = np.stack([to_gray(read_image(f)) for f in clip.frames])
+        on = clip.onset_index
+        apex = int(np.argmax(np.abs(truth - truth[on]).sum((1, 2))))
+        face = detect_faces(gray[on])[0]
+        iod = float(inter_ocular(truth[on]))
+        true_kp = prior_keypoints(truth[apex]) - prior_keypoints(truth[on])
+        out.size.append(100 * np.linalg.norm(true_kp, axis=-1).mean() / iod)
+        out.frames += len(gray)
+        for method in methods:
+            t = time.perf_counter()
+            if method == "tracker":
+                lm, fallbacks = track_clip(gray, face, on)
+                out.fallbacks += fallbacks
+            else:
+                upsample = 0 if method.endswith("upsampled") else 1
+                lm = np.stack([landmarks68(g, face, upsample=upsample) for g in gray])
+            out.seconds[method] += time.perf_counter() - t
+            est = prior_keypoints(lm[apex]) - prior_keypoints(lm[on])
+            out.apex[method].append(100 * np.linalg.norm(est - true_kp, axis=-1).mean() / iod)
+            motion = (lm - lm[on]) - (truth - truth[on])
+            out.all_frames[method].append(100 * np.linalg.norm(motion, axis=-1).mean() / iod)
+    return out
 
 
 def run(argv: list[str]) -> int:
@@ -42,54 +85,30 @@ def run(argv: list[str]) -> int:
     import pandas as pd
 
     from generation.bench import markdown
-    from generation.data.readers import read_dataset
-    from generation.face import detect_faces, inter_ocular, to_gray
-    from generation.prior import prior_keypoints
     from generation.synth.corpus import SynthConfig, write_corpus
-    from generation.video import read_image
 
-    errors = {m: {"apex": [], "all": [], "seconds": 0.0} for m in METHODS}
-    sizes, frames = [], 0
     with tempfile.TemporaryDirectory(prefix="fme-bench-tracking-") as tmp:
         corpus = Path(tmp)
         config = SynthConfig(args.subjects, args.clips_per_subject, args.seed, size=args.frame_size)
         write_corpus(corpus, config, progress=False)
-        for clip in read_dataset("casme2", corpus):
-            truth_file = corpus / "ground_truth" / clip.subject / f"{clip.clip_id}.npz"
-            with np.load(truth_file) as z:
-                truth = z["landmarks"].astype(np.float64)
-            gray = np.stack([to_gray(read_image(f)) for f in clip.frames])
-            on = clip.onset_index
-            apex = int(np.argmax(np.abs(truth - truth[on]).sum((1, 2))))
-            face = detect_faces(gray[on])[0]
-            iod = float(inter_ocular(truth[on]))
-            true_kp = prior_keypoints(truth[apex]) - prior_keypoints(truth[on])
-            sizes.append(100 * np.linalg.norm(true_kp, axis=-1).mean() / iod)
-            frames += len(gray)
-            for method in METHODS:
-                t = time.perf_counter()
-                lm = _landmarks(method, gray, face, on)
-                errors[method]["seconds"] += time.perf_counter() - t
-                est = prior_keypoints(lm[apex]) - prior_keypoints(lm[on])
-                errors[method]["apex"].append(
-                    100 * np.linalg.norm(est - true_kp, axis=-1).mean() / iod
-                )
-                motion = (lm - lm[on]) - (truth - truth[on])
-                errors[method]["all"].append(100 * np.linalg.norm(motion, axis=-1).mean() / iod)
+        errors = motion_errors(corpus)
     rows = [
-        {"landmarks": "true apex motion (size)", "apex keypoint motion (% IOD)": np.mean(sizes)}
+        {
+            "landmarks": "true apex motion (size)",
+            "apex keypoint motion (% IOD)": np.mean(errors.size),
+        }
     ]
-    for method, e in errors.items():
+    for method in METHODS:
         rows.append(
             {
                 "landmarks": method,
-                "apex keypoint motion (% IOD)": float(np.mean(e["apex"])),
-                "landmark motion, all frames (% IOD)": float(np.mean(e["all"])),
-                "ms/frame": 1000 * e["seconds"] / max(frames, 1),
+                "apex keypoint motion (% IOD)": float(np.mean(errors.apex[method])),
+                "landmark motion, all frames (% IOD)": float(np.mean(errors.all_frames[method])),
+                "ms/frame": 1000 * errors.seconds[method] / max(errors.frames, 1),
             }
         )
     print(
-        f"{args.subjects * args.clips_per_subject} synthetic clips, {frames} frames of "
+        f"{args.subjects * args.clips_per_subject} synthetic clips, {errors.frames} frames of "
         f"{args.frame_size}x{args.frame_size}; errors of the estimated motion against the "
         "ground truth (the size row: the true motion itself)\n"
     )

@@ -13,8 +13,7 @@ from skimage import data as skdata
 from generation.data.readers import read_dataset
 from generation.face import detect_faces, inter_ocular, landmarks68, to_gray
 from generation.prepare import PrepareConfig, prepare_clips
-from generation.prior import prior_keypoints
-from generation.tracking import lk_track, track_clip, track_landmarks
+from generation.tracking import lk_track, track_landmarks
 
 
 def _face():
@@ -87,27 +86,15 @@ def corpus(tmp_path_factory):
 def test_tracked_motion_beats_per_frame_dlib_on_the_corpus(corpus):
     """The apex motion of the 18 prior keypoints, % IOD: tracked (measured 0.2-0.3) against
     per-frame dlib (about 1.5, more than the motion itself, about 0.9)."""
-    from generation.video import read_image
+    from generation.bench_tracking import motion_errors
 
-    errs = {"track": [], "dlib": []}
-    sizes = []
-    for clip in read_dataset("casme2", corpus):
-        with np.load(corpus / "ground_truth" / clip.subject / f"{clip.clip_id}.npz") as z:
-            truth = z["landmarks"].astype(np.float64)
-        gray = np.stack([to_gray(read_image(f)) for f in clip.frames])
-        on = clip.onset_index
-        apex = int(np.argmax(np.abs(truth - truth[on]).sum((1, 2))))
-        face = detect_faces(gray[on])[0]
-        iod = float(inter_ocular(truth[on]))
-        true = prior_keypoints(truth[apex]) - prior_keypoints(truth[on])
-        sizes.append(np.linalg.norm(true, axis=-1).mean() / iod)
-        tracked, fallbacks = track_clip(gray, face, on)
-        assert fallbacks == 0
-        dlib = np.stack([landmarks68(g, face) for g in gray[[on, apex]]])
-        for name, lm in (("track", tracked[[on, apex]]), ("dlib", dlib)):
-            est = prior_keypoints(lm[1]) - prior_keypoints(lm[0])
-            errs[name].append(np.linalg.norm(est - true, axis=-1).mean() / iod)
-    track, dlib, size = (float(np.mean(v)) for v in (errs["track"], errs["dlib"], sizes))
+    errors = motion_errors(corpus, ("dlib per frame", "tracker"))
+    assert errors.fallbacks == 0
+    assert len(errors.size) == 4
+    track, dlib, size = (
+        float(np.mean(v))
+        for v in (errors.apex["tracker"], errors.apex["dlib per frame"], errors.size)
+    )
     assert track < 0.5 * size, (track, size)
     assert track < 0.5 * dlib, (track, dlib)
 
