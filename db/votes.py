@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from db.models import Assignment, Participant, Vote, utcnow
-from generation.errors import DataError
+from fme.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from eval.clips import FRAMES, SIZE, ClipBank, label_index, sample_indices, square_resize
+from fme.errors import ConfigError, DataError
 from generation.data.clip import LABELS
-from generation.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 

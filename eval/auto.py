@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from eval.scores import ClassificationScores
+from fme.errors import ConfigError
 from generation.data.clip import LABELS
-from generation.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd

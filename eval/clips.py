@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fme.errors import DataError
 from generation.data.clip import LABELS
-from generation.errors import DataError
 
 log = logging.getLogger(__name__)
 

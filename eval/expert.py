@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from generation.errors import DataError
+from fme.errors import DataError
 
 SCORE_ITEMS = ("upper", "lower", "noise")
 MAX_ITEM = 3

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from generation.errors import DataError, FaceNotFoundError
+from fme.errors import DataError, FaceNotFoundError
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ import numpy as np
 
 from eval.clips import FRAMES, SIZE, ClipBank, to_input
 from eval.scores import ClassificationScores
+from fme.errors import ConfigError, DataError
 from generation.data.clip import LABELS
-from generation.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import importlib
 import logging
 import sys
 
-from generation.errors import FMEError
+from fme.errors import FMEError
 
 # Modules that define `register(subparsers)`. A missing module is skipped so that a
 # partial install (or a package not written yet) does not break the others.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from generation.errors import DataError, VideoError
+from fme.errors import DataError, VideoError
 
 
 def prepare_target(image_path: str | Path, size: int, margin: float = 0.25):

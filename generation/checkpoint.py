@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generation.errors import ConfigError
+from fme.errors import ConfigError
 
 FORMAT = "fme-checkpoint"
 VERSION = 1

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from generation.errors import ConfigError
+from fme.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).with_name("configs")
 SCALES = ("paper", "small")

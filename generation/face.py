@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from generation.errors import ConfigError, FaceNotFoundError
+from fme.errors import ConfigError, FaceNotFoundError
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom (pixels; right/bottom exclusive)
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generation.errors import ConfigError
+from fme.errors import ConfigError
 from generation.models.blocks import AntiAliasInterpolation2d, grid_sample, make_coordinate_grid
 
 log = logging.getLogger(__name__)

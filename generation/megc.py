@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from generation.errors import ConfigError, DataError
+from fme.errors import ConfigError, DataError
 
 MEGC_FPS = 100.0
 MANIFEST_COLUMNS = ("driving", "template", "dataset", "emotion", "label", "path")

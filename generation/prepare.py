@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fme.errors import ConfigError, FMEError
 from generation.data.clip import Clip
 from generation.data.prepared import (
     MANIFEST,
@@ -33,7 +34,6 @@ from generation.data.prepared import (
     write_csv,
 )
 from generation.data.readers import LeftOut, aus_text
-from generation.errors import ConfigError, FMEError
 
 STAGES = ("read", "detect", "landmarks", "crop", "write")
 
@@ -170,7 +170,7 @@ def prepare_clip(clip: Clip, out: Path, config: PrepareConfig, timings: dict[str
     """Prepare one clip into its folder under `out`; FMEError (nothing written) on failure."""
     from PIL import Image
 
-    from generation.errors import VideoError
+    from fme.errors import VideoError
     from generation.face import crop_box, crop_resize, landmarks68, largest_face
     from generation.tracking import track_landmarks, track_region
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generation.errors import ConfigError
+from fme.errors import ConfigError
 
 #: dlib-68 indices (0-based) of prior keypoints 1-12.
 DIRECT_LANDMARKS: tuple[int, ...] = (19, 24, 27, 38, 41, 43, 46, 48, 54, 55, 57, 59)

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from fme.errors import ConfigError
 from generation.config import RunConfig, run_config_from_dict
-from generation.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

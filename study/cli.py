@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from generation.errors import ConfigError
+from fme.errors import ConfigError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501

@@ -41,7 +41,7 @@ from db.models import (
     Video,
     utcnow,
 )
-from generation.errors import ConfigError, DataError, VideoError
+from fme.errors import ConfigError, DataError, VideoError
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from generation.errors import DataError
+from fme.errors import DataError
 from study import figures
 from study import stats as st
 

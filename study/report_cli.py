@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generation.errors import DataError
+from fme.errors import DataError
 from study.cli import _study_subparsers
 
 if TYPE_CHECKING:

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
-from generation.errors import DataError
+from fme.errors import DataError
 
 VOTE_COLUMNS = ("set_name", "method_a", "method_b", "pair_id", "participant", "choice")
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from engine_helpers import astronaut, astronaut_face, make_prepared, shift_image, small_model_config
 
+from fme.errors import DataError, FaceNotFoundError
 from generation.animate import animate_clip, load_driving, prepare_target
-from generation.errors import DataError, FaceNotFoundError
 from generation.models import build_model
 
 VARIANTS = ("fomm", "fomm-awp", "mraa-awp")

@@ -13,7 +13,7 @@ from study_helpers import make_db, make_method_dirs, tiny_clip
 
 from db.models import Assignment, Participant, Video, Vote
 from db.votes import next_assignment, record_vote
-from generation.errors import DataError
+from fme.errors import DataError
 from generation.video import write_mp4
 from study.design import create_study, enroll
 from study.export import votes_frame

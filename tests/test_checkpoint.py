@@ -6,8 +6,8 @@ import pytest
 import torch
 from engine_helpers import astronaut_face, small_model_config
 
+from fme.errors import ConfigError
 from generation.checkpoint import import_checkpoint, load_model, read_checkpoint, save_checkpoint
-from generation.errors import ConfigError
 from generation.models import build_model, default_config
 
 

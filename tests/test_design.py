@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from study_helpers import SAMPLES, make_db, make_method_dirs
 
 from db.models import Assignment, CatchTrial, ComparisonSet, Pair, Study, Video
-from generation.errors import ConfigError, DataError, FMEError, VideoError
+from fme.errors import ConfigError, DataError, FMEError, VideoError
 from study.design import (
     PAPER_SETS,
     corrupt,

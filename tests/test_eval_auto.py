@@ -12,7 +12,7 @@ from eval.auto import REAL, SetResult, score_predictions, table_vi, vanilla_of
 from eval.clips import parse_video_name, video_set_items
 from eval.recognizers import RecognizerInfo, build, save_recognizer
 from fme.cli import main
-from generation.errors import DataError
+from fme.errors import DataError
 from generation.video import write_mp4
 
 LABELS = ("negative", "positive", "surprise")

@@ -7,7 +7,7 @@ import pytest
 from stats_helpers import EXPERTS, PUBLISHED, published_ratings
 
 from eval.expert import expert_table, expert_totals, table_from_totals
-from generation.errors import DataError
+from fme.errors import DataError
 
 
 def test_published_table_exactly():

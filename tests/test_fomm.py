@@ -7,7 +7,7 @@ import logging
 import pytest
 import torch
 
-from generation.errors import ConfigError
+from fme.errors import ConfigError
 from generation.losses import (
     RandomTransform,
     ReconstructionLoss,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from engine_helpers import make_prepared, small_model_config, write_templates
 
-from generation.errors import DataError
+from fme.errors import DataError
 from generation.megc import (
     MEGC2021_DRIVERS,
     MEGC2021_TEMPLATES,

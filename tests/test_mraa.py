@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from generation.errors import ConfigError
+from fme.errors import ConfigError
 from generation.models import build_model, default_config
 from generation.models.base import hull_area
 from generation.models.mraa import MRAA, relative_regions

@@ -13,9 +13,9 @@ from data_helpers import CASME2_COLUMNS, synth_corpus, write_casme2
 from PIL import Image
 
 from fme.cli import main
+from fme.errors import DataError
 from generation.data.prepared import MANIFEST_COLUMNS, load_prepared
 from generation.data.readers import read_dataset
-from generation.errors import DataError
 from generation.face import detect_faces, inter_ocular
 from generation.prepare import PrepareConfig, prepare_clips, to_crop_coords
 from generation.video import read_image

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from generation.errors import ConfigError
+from fme.errors import ConfigError
 from generation.prior import AWP, FacialPrior, ewp, prior_keypoints, prior_maps
 
 

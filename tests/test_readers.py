@@ -19,6 +19,7 @@ from data_helpers import (
 )
 from PIL import Image
 
+from fme.errors import ConfigError, DataError
 from generation.data.readers import (
     au_number,
     dataset_name,
@@ -28,7 +29,6 @@ from generation.data.readers import (
     read_dataset,
     read_dataset_report,
 )
-from generation.errors import ConfigError, DataError
 
 
 def _by_id(clips):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from stats_helpers import PAPER_SETS, published_ratings, simulate_votes
 
-from generation.errors import DataError
+from fme.errors import DataError
 from study import report_cli
 from study import stats as st
 from study.report import latex_table, markdown_table, study_report

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from fme.errors import ConfigError
 from generation.data.splits import (
     leave_one_subject_out,
     select,
@@ -13,7 +14,6 @@ from generation.data.splits import (
     subject_kfold,
     unique_subjects,
 )
-from generation.errors import ConfigError
 
 SUBJECTS = [f"sub{i:02d}" for i in range(1, 12)]  # 11 subjects
 

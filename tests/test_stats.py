@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as sstats
 from stats_helpers import PAPER_SETS, simulate_votes
 
-from generation.errors import DataError
+from fme.errors import DataError
 from study import stats as st
 
 N = 31

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from fme.cli import main as fme_main
-from generation.errors import DataError
+from fme.errors import DataError
 from generation.face import detect_faces, inter_ocular
 from generation.synth import (
     AU_NAMES,

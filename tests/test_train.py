@@ -9,6 +9,7 @@ import pytest
 import torch
 from engine_helpers import astronaut, make_prepared, run_config
 
+from fme.errors import ConfigError
 from generation.config import build_run_config, load_run_config, read_yaml
 from generation.data.frame_pairs import (
     FLIP_PERMUTATION,
@@ -18,7 +19,6 @@ from generation.data.frame_pairs import (
     subject_key,
 )
 from generation.data.prepared import load_prepared
-from generation.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generation.errors import VideoError
+from fme.errors import VideoError
 from generation.video import (
     contact_sheet,
     frame_number,

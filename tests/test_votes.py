@@ -11,7 +11,7 @@ from study_helpers import SAMPLES, make_db, make_method_dirs
 from db.models import Vote
 from db.ratings import record_rating
 from db.votes import choice_for_side, next_assignment, participant_by_token, progress, record_vote
-from generation.errors import DataError
+from fme.errors import DataError
 from study.design import create_study, enroll
 from study.export import ratings_frame, study_progress, votes_frame
 

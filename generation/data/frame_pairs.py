@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from generation.data.prepared import PreparedClip
-from generation.errors import DataError
+from fme.errors import DataError
 
 
 def _flip_permutation() -> tuple[int, ...]:

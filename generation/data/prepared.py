@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from generation.errors import DataError
+from fme.errors import DataError
 
 MANIFEST = "manifest.csv"
 REPORT = "report.csv"

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generation.data.clip import LABELS, Clip
-from generation.errors import ConfigError, DataError
+from fme.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from generation.errors import ConfigError
+from fme.errors import ConfigError
 
 VARIANTS: tuple[str, ...] = ("fomm", "fomm-ewp", "fomm-awp", "mraa", "mraa-ewp", "mraa-awp")
 

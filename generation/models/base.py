@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from generation.errors import ConfigError
+from fme.errors import ConfigError
 
 #: `inference.autocast` values of a model config and their dtypes (None: fp32)
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from generation.errors import ConfigError
+from fme.errors import ConfigError
 from generation.losses import (
     ImagePyramid,
     RandomTransform,

@@ -34,8 +34,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from fme.errors import ConfigError
 from generation.config import merge
-from generation.errors import ConfigError
 from generation.losses import RandomTransform, ReconstructionLoss, load_vgg19
 from generation.models.base import (
     AUTOCAST_DTYPES,

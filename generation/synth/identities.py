@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from generation.errors import DataError, FMEError
+from fme.errors import DataError, FMEError
 from generation.face import detect_faces, landmarks68
 from generation.synth.aus import face_axes, to_image
 from generation.synth.warp import LandmarkWarp

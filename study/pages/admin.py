@@ -13,7 +13,7 @@ import streamlit as st
 from sqlalchemy import func, select
 
 from db.models import NAME_LEN, Expert, ExpertRating, Study
-from generation.errors import FMEError
+from fme.errors import FMEError
 from study.cli import parse_method, parse_set
 from study.design import add_expert, create_study
 from study.export import ratings_frame, study_progress, votes_frame

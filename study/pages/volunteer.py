@@ -13,7 +13,7 @@ import streamlit as st
 
 from db.models import LABEL_LEN, TEXT_LEN, Study
 from db.votes import choice_for_side, next_assignment, participant_by_token, progress, record_vote
-from generation.errors import FMEError
+from fme.errors import FMEError
 from study.design import enroll, get_study
 from study.media import video_bytes
 from study.pages import shared
