@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Sourced by .ci/run (and usable by hand): installs Debian's chromium and postgresql when
-# missing, starts a throw-away PostgreSQL server on a local port, and exports the variables
+# Sourced by .ci/run (and usable by hand): installs Debian's chromium, postgresql, nginx (the
+# reverse-proxy tests) and pdflatex with booktabs (the LaTeX-table test) when missing, starts a throw-away PostgreSQL server on a local port, and exports the variables
 # the browser and PostgreSQL tests look for. Failures here skip those tests; they never
 # stop the run.
 pg_port=${FME_PG_PORT:-55432}
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v pdflatex >/dev/null 2>&1 || need+=(texlive-latex-base texlive-latex-recommended)
 if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "ci-services: apt-get install ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq >/dev/null 2>&1 || true
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 \
-    || echo "ci-services: apt-get failed; browser/PostgreSQL tests will be skipped"
+    || echo "ci-services: apt-get failed; browser/PostgreSQL/nginx/LaTeX tests will be skipped"
 fi
 if command -v chromium >/dev/null 2>&1; then
   export FME_CHROMIUM="$(command -v chromium)"
