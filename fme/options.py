@@ -63,7 +63,7 @@ unit_interval = _ranged(float, "a number from 0 to 1", lambda v: 0 <= v <= 1)
 voting_rate = _ranged(
     float, "a voting rate strictly between 0.5 and 1 (0.5 = no preference)", lambda v: 0.5 < v < 1
 )
-port = _ranged(int, "a port number from 1 to 65535", lambda v: 1 <= v <= 65535)
+port_number = _ranged(int, "a port number from 1 to 65535", lambda v: 1 <= v <= 65535)
 
 
 def int_range(low: int, high: int) -> Callable[[str], int]:
