@@ -88,7 +88,9 @@ def _check_sqlite_file(url: str, database: str | None) -> None:
             f"{shown_url(url)}: the folder {folder} does not exist",
             hint=f"Create the folder (mkdir -p {folder}) or fix --db.",
         )
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    from fme.outputs import writable
+
+    if not writable(folder) or (path.exists() and not os.access(path, os.W_OK)):
         raise ConfigError(
             f"{shown_url(url)}: cannot write the database in {folder}",
             hint="Give --db a file in a folder you can write to.",

@@ -42,7 +42,7 @@ def _nearest_existing(path: Path) -> Path:
     return Path(".")
 
 
-def _writable(folder: Path) -> bool:
+def writable(folder: Path) -> bool:
     """Whether a file can be made in `folder` (a real probe: os.access says yes for root)."""
     if not os.access(folder, os.W_OK | os.X_OK):
         return False
@@ -64,7 +64,7 @@ def _check_place(path: Path, option: str) -> None:
             f"A folder cannot be made inside a file; give {option} another path.",
         )
     folder = path if path.is_dir() else _nearest_existing(path.parent)
-    if not _writable(folder):
+    if not writable(folder):
         raise ConfigError(
             f"{option}: cannot write here ({folder} is not writable)",
             path,

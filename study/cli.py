@@ -101,7 +101,10 @@ def _export(args: argparse.Namespace) -> int:
 
     output_dir(args.out, existing="replace")  # votes.csv and ratings.csv are written again
 
+    from study.design import get_study
+
     with _session(args.db) as session:
+        get_study(session, args.name)  # an unknown study is refused before a folder is made
         paths = export_csv(session, args.name, args.out)
     for what, path in paths.items():
         print(f"{what}: {path}")

@@ -257,7 +257,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         )
         p.add_argument("--no-mixed", action="store_true", help="skip the mixed-effects model")
         p.add_argument(
-            "--boot", type=positive_int, default=200, help="bootstrap resamples for BT (200)"
+            "--boot", type=non_negative_int, default=200, help="bootstrap resamples for BT (200)"
         )
         p.add_argument("--no-png", action="store_true", help="HTML figures only")
         p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
