@@ -187,7 +187,8 @@ REPORT = ["study", "report", "--votes", "csv/votes_good.csv", "--out", "rep", "-
 POWER = ["study", "power"]
 PG = "postgresql+psycopg://u:secret@127.0.0.1:{port}/fme"
 
-# (case id, argv, text the one-line answer must name)
+# (case id, argv, text the one-line answer must name); one case a line, as a table
+# fmt: off
 CASES: list[tuple[str, list[str], str]] = [
     # -- fme prepare
     ("p08_zero_frames", ["prepare", "casme2", "zero_frames", "out", "--size", "64", "--quiet"], "zero_frames"),
@@ -386,6 +387,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("demo_port", ["demo", "--port", "0", "--no-serve"], "--port"),
     ("unknown_command", ["animat"], "animat"),
 ]
+# fmt: on
 
 
 def _ids() -> list[str]:
