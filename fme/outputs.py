@@ -91,14 +91,10 @@ def output_dir(
     option: str = "--out",
     existing: str = "reuse",
     replace: bool = False,
-    is_output=None,
 ) -> Path:
     """Check `path` as an output folder; ConfigError naming `option` when it cannot be one.
 
-    `existing` applies to a folder that already holds files; `is_output(path)` (optional)
-    says whether such a folder is this command's own output (a folder holding something
-    else is then refused even under "replace", so nothing of the user's is written over).
-    """
+    `existing` applies to a folder that already holds files."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(
@@ -108,12 +104,6 @@ def output_dir(
         )
     _check_place(path, option)
     if path.is_dir() and any(path.iterdir()):
-        if is_output is not None and not is_output(path):
-            raise ConfigError(
-                f"{option}: the folder holds files that are not this command's output",
-                path,
-                f"Give {option} a new or empty folder.",
-            )
         _existing(path, option, existing, replace, "an output folder")
     return path
 

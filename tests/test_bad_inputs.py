@@ -610,3 +610,44 @@ def test_megc_refuses_another_checkpoints_set_unless_replace(work, tmp_path, mon
     assert {r["checkpoint_sha256"] for r in rows} == {sha256_file(other)}
     assert sorted(p.name for p in out.glob("*.mp4")) == sorted(first)
     assert {p.name: p.read_bytes() for p in out.glob("*.mp4")} != first
+
+
+def test_output_helper_reuses_refuses_or_replaces(tmp_path):
+    from fme.errors import ConfigError
+    from fme.outputs import output_dir, output_file
+
+    run = tmp_path / "run"
+    assert output_dir(run) == run and not run.exists()  # nothing is made by the check
+    run.mkdir()
+    (run / "log.csv").write_text("step\n")
+    assert output_dir(run, existing="reuse") == run
+    with pytest.raises(ConfigError, match="already exists.*--replace"):
+        output_dir(run, existing="refuse")
+    assert output_dir(run, existing="refuse", replace=True) == run
+    assert (run / "log.csv").read_text() == "step\n"  # checking never touches it
+    with pytest.raises(ConfigError, match="must end in .mp4"):
+        output_file(tmp_path / "video.avi", suffixes=(".mp4",))
+    with pytest.raises(ConfigError, match="lies under the file"):
+        output_file(run / "log.csv" / "x.mp4")
+
+
+def test_option_types_accept_what_they_should():
+    import argparse
+
+    from fme import options
+
+    assert [options.device_name(d) for d in ("auto", "CPU", "cuda", "cuda:1", "mps")] == [
+        "auto",
+        "cpu",
+        "cuda",
+        "cuda:1",
+        "mps",
+    ]
+    assert options.int_list("10, 0,1") == [10, 0, 1]
+    assert options.voting_rate("0.55") == 0.55 and options.probability("0.05") == 0.05
+    assert options.frame_rate("29.97") == 29.97 and options.non_negative_int("0") == 0
+    for bad in ("cuda:", "gpu", "cuda1", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            options.device_name(bad)
+    parsed = main(["study", "power", "--effect", "0.6", "--pairs", "18", "--pair-sd", "0"])
+    assert parsed == 0  # good values still go through
