@@ -255,6 +255,10 @@ def make_megc_set(
         raise ConfigError(
             "checkpoint not found", checkpoint, "Give --checkpoint a file of `fme train`."
         )
+    if data is not None and not Path(data).is_dir():
+        raise ConfigError(
+            "--data: prepared folder not found", data, "Give the folder `fme prepare` wrote."
+        )
     checkpoint_sha = sha256_file(checkpoint)
     stale = _old_set(out, checkpoint_sha, replace)
     dev = resolve_device(device)

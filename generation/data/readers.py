@@ -470,7 +470,10 @@ def _make_clip(
 
     files = list_frame_files(folder)
     if not files:
-        return left(f"no image frames ({'/'.join(IMAGE_SUFFIXES)}) in the clip folder")
+        return left(
+            f"no image frames ({'/'.join(IMAGE_SUFFIXES)}) in the clip folder; copy the clip's "
+            "frames from the dataset again, or remove its sheet row"
+        )
     numbers = [n for n, _ in files]
     if len(set(numbers)) != len(numbers):
         dup = sorted(n for n, k in Counter(numbers).items() if k > 1)[:5]
@@ -479,7 +482,10 @@ def _make_clip(
     onset = first if onset is None else onset
     offset = last if offset is None else offset
     if offset < onset:
-        return left(f"offset frame {offset} is before onset frame {onset}")
+        return left(
+            f"offset frame {offset} is before onset frame {onset}; fix the clip's row in the "
+            "coding sheet"
+        )
     wanted = {"onset": onset, "offset": offset}
     if apex is not None:
         wanted["apex"] = apex
