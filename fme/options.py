@@ -108,16 +108,6 @@ def int_list(text: str) -> list[int]:
     return values
 
 
-def existing_file(text: str) -> str:
-    """A path to a file that exists."""
-    path = Path(text)
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder, expected a file")
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text}: file not found")
-    return text
-
-
 def existing_dir(text: str) -> str:
     """A path to a folder that exists."""
     path = Path(text)
