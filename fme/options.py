@@ -3,9 +3,10 @@ that answers a bad one in one line.
 
 Each type takes the text the user typed and returns the value or raises
 `argparse.ArgumentTypeError` with the allowed range; argparse puts the option's name in
-front (`argument --fps: must be > 0, got '0'`). `Parser.error` prints that as one line
-(`error: fme animate: argument --fps: ...`) and exits with status 2, like every other
-mistake the user can fix. Nothing here imports torch: `--device` is checked by its form.
+front (`argument --fps: must be frames per second > 0, got '0'`). `Parser.error` prints
+that on one line (`error: fme animate: argument --fps: ... (see `fme animate -h`)`) instead
+of argparse's usage block, and exits with status 2, like every other mistake the user can
+fix. Nothing here imports torch: `--device` is checked by its form.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class Parser(argparse.ArgumentParser):
     Sub-parsers made by `add_subparsers().add_parser` are of the same class.
     """
 
-    def error(self, message: str):  # noqa: D401 (argparse's name)
+    def error(self, message: str):
         print(f"error: {self.prog}: {one_line(message)} (see `{self.prog} -h`)", file=sys.stderr)
         raise SystemExit(2)
 
