@@ -3,15 +3,25 @@
 
 SQLite connections run in WAL mode with a busy timeout (concurrent volunteers wait for the
 write lock instead of failing) and with foreign keys enforced.
+
+A URL that cannot be opened is the user's to fix: `make_engine` and `open_engine` (and
+`db.migrate`) turn every failure to parse it, import its driver, connect or migrate into
+the project's error, with the URL (password masked) and the fix.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from fme.errors import ConfigError, DataError, FMEError
 
 DEFAULT_URL = "sqlite:///fme.db"
 BUSY_TIMEOUT_MS = 30_000
@@ -33,19 +43,136 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.close()
 
 
+def shown_url(url: str) -> str:
+    """`url` with its password masked (`***`), for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL: mask anything between `user:` and `@`
+        return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", str(url))
+
+
+_DRIVERS = {
+    "postgresql": "install psycopg (pip install 'psycopg[binary]')",
+    "mysql": "install a MySQL driver (pip install mysqlclient, or use mysql+pymysql:// "
+    "with pip install pymysql)",
+    "mariadb": "install mariadb (pip install mariadb)",
+}
+_URL_HINT = (
+    "Give --db (or FME_DATABASE_URL) a SQLAlchemy URL, e.g. sqlite:///studies.db or "
+    "postgresql+psycopg://user:password@host/dbname."
+)
+_STUDY_DB = "Give --db a study database, or a new file name to start one."
+
+
+def _reason(err: BaseException) -> str:
+    orig = getattr(err, "orig", None) or err
+    return " ".join(str(orig).split("\n")[0].split()) or type(orig).__name__
+
+
+def _check_sqlite_file(url: str, database: str | None) -> None:
+    """A SQLite file URL whose folder is missing, a file, or not writable."""
+    if database in (None, "", ":memory:") or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.is_dir():
+        raise ConfigError(f"{shown_url(url)} is a folder, not a database file", hint=_STUDY_DB)
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(
+                f"{shown_url(url)}: the database lies under the file {parent}",
+                hint="Give --db a path in a folder.",
+            )
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"{shown_url(url)}: the folder {folder} does not exist",
+            hint=f"Create the folder (mkdir -p {folder}) or fix --db.",
+        )
+    from fme.outputs import writable
+
+    if not writable(folder) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(
+            f"{shown_url(url)}: cannot write the database in {folder}",
+            hint="Give --db a file in a folder you can write to.",
+        )
+
+
+@contextmanager
+def database_errors(url: str) -> Iterator[None]:
+    """Turn a failure to open, connect to or migrate `url` into ConfigError/DataError."""
+    shown = shown_url(url)
+    try:
+        yield
+    except FMEError:
+        raise
+    except exc.NoSuchModuleError as err:
+        kind = str(url).split(":", 1)[0]
+        raise ConfigError(
+            f"{shown}: unknown database kind {kind!r} ({_reason(err)})", hint=_URL_HINT
+        ) from None
+    except exc.ArgumentError as err:
+        raise ConfigError(f"{shown}: not a database URL ({_reason(err)})", hint=_URL_HINT) from None
+    except ImportError as err:
+        backend = str(url).split(":", 1)[0].split("+", 1)[0]
+        fix = _DRIVERS.get(backend, "install the Python driver named in the URL")
+        raise ConfigError(
+            f"{shown}: the database driver is not installed ({err})", hint=f"To use it, {fix}."
+        ) from None
+    except exc.DBAPIError as err:
+        reason = _reason(err)
+        if "not a database" in reason or "malformed" in reason:
+            raise DataError(
+                f"{shown}: this file is not a study database ({reason})", hint=_STUDY_DB
+            ) from None
+        if str(url).startswith("sqlite"):
+            raise ConfigError(
+                f"{shown}: cannot open the database ({reason})", hint=_STUDY_DB
+            ) from None
+        raise ConfigError(
+            f"{shown}: cannot connect to the database ({reason})",
+            hint="Check that the server is running and the host, port, user, password and "
+            "database name in --db (or FME_DATABASE_URL).",
+        ) from None
+    except exc.SQLAlchemyError as err:
+        raise DataError(
+            f"{shown}: this database is not a study database of FME Studio ({_reason(err)})",
+            hint=_STUDY_DB,
+        ) from None
+
+
 def make_engine(url: str | None = None, **kwargs) -> Engine:
-    """An engine for `url` (see `database_url`); SQLite gets WAL, busy timeout, foreign keys."""
+    """An engine for `url` (see `database_url`); SQLite gets WAL, busy timeout, foreign keys.
+
+    ConfigError when the URL cannot be parsed, its driver is missing, or a SQLite file's
+    folder is missing or not writable (nothing is connected yet: see `open_engine`)."""
     url = database_url(url)
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        connect_args = kwargs.pop("connect_args", {})
-        connect_args.setdefault("timeout", BUSY_TIMEOUT_MS / 1000)
-        connect_args.setdefault("check_same_thread", False)
-        engine = create_engine(url, connect_args=connect_args, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    with database_errors(url):
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            _check_sqlite_file(url, parsed.database)
+            connect_args = kwargs.pop("connect_args", {})
+            connect_args.setdefault("timeout", BUSY_TIMEOUT_MS / 1000)
+            connect_args.setdefault("check_same_thread", False)
+            engine = create_engine(url, connect_args=connect_args, **kwargs)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
+
+
+def open_engine(url: str | None = None, **kwargs) -> Engine:
+    """`make_engine`, then one connection, so that a server that refuses or a file that is
+    not a database is answered now, as the project's error."""
+    url = database_url(url)
+    engine = make_engine(url, **kwargs)
+    with database_errors(url):
+        try:
+            with engine.connect():
+                pass
+        except BaseException:
+            engine.dispose()
+            raise
+    return engine
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -11,7 +11,15 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.engine import database_url, make_engine, session_factory
+from db.engine import (
+    database_errors,
+    database_url,
+    make_engine,
+    open_engine,
+    session_factory,
+    shown_url,
+)
+from fme.errors import DataError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -43,17 +51,35 @@ def alembic_config(url: str | None = None, engine: Engine | None = None):
 
 
 def upgrade(url: str | None = None, revision: str = "head", engine: Engine | None = None) -> None:
-    """Run every migration up to `revision` on `url` (or on `engine`)."""
+    """Run every migration up to `revision` on `url` (or on `engine`); a database that cannot
+    be opened or is not ours is the project's error (see `db.engine.database_errors`)."""
     with _quiet():
         from alembic import command
+        from alembic.util import CommandError
 
-        command.upgrade(alembic_config(url, engine), revision)
+        if engine is not None and url is None:
+            url = engine.url.render_as_string(hide_password=False)
+        url = database_url(url)
+        own = engine is None
+        engine = open_engine(url) if own else engine
+        try:
+            with database_errors(url):
+                command.upgrade(alembic_config(url, engine), revision)
+        except CommandError as err:
+            raise DataError(
+                f"{shown_url(url)}: this database's schema is not one this version of "
+                f"FME Studio knows ({err})",
+                hint="Open it with the version that made it, or give --db another database.",
+            ) from None
+        finally:
+            if own:
+                engine.dispose()
 
 
 def migrated_sessions(url: str | None = None, **engine_kwargs) -> sessionmaker[Session]:
     """Migrate `url` to the newest schema and return sessions on it (one engine for both;
     `engine_kwargs` go to `make_engine`)."""
-    engine = make_engine(url, **engine_kwargs)
+    engine = open_engine(url, **engine_kwargs)
     upgrade(url, engine=engine)
     return session_factory(engine)
 

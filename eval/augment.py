@@ -26,6 +26,7 @@ import numpy as np
 
 from eval.clips import FRAMES, SIZE, ClipBank, label_index, sample_indices, square_resize
 from fme.errors import ConfigError, DataError
+from fme.options import int_list, non_negative_float, positive_int
 from generation.data.clip import LABELS
 
 log = logging.getLogger(__name__)
@@ -290,12 +291,16 @@ def run_augment(args: argparse.Namespace, generator: Generator | None = None) ->
     from eval.recognizers import parse_backbones
     from eval.table import write_tables
     from eval.train import TrainConfig, resolve_device
+    from fme.outputs import output_dir
 
-    out = Path(args.out)
+    out = output_dir(args.out, existing="replace")
+    try:  # a list from the parser, or the text a caller passes
+        ratios = sorted(
+            set(args.ratios if isinstance(args.ratios, list) else int_list(args.ratios))
+        )
+    except argparse.ArgumentTypeError as err:
+        raise ConfigError(f"--ratios: {err}") from None
     out.mkdir(parents=True, exist_ok=True)
-    ratios = sorted({int(r) for r in str(args.ratios).split(",") if r.strip()})
-    if not ratios or min(ratios) < 0:
-        raise ConfigError(f"--ratios {args.ratios!r}: give non-negative integers, e.g. 0,1,10")
     device = resolve_device(args.device)
     if generator is None:
         if not args.checkpoint:
@@ -349,13 +354,16 @@ def register_augment(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.add_argument(
         "--ratios",
+        type=int_list,
         default="0,1",
         help="R.D.:G.D. ratios 1:k as k values, e.g. 0,1,10,150 (0 = real only)",
     )
-    p.add_argument("--gen-weight", type=float, default=1.0, help="lambda in L_real + lambda L_gen")
+    p.add_argument(
+        "--gen-weight", type=non_negative_float, default=1.0, help="lambda in L_real + lambda L_gen"
+    )
     p.add_argument(
         "--max-generated",
-        type=int,
+        type=positive_int,
         default=None,
         help="cap on generated clips (default: ratio x training clips)",
     )

@@ -21,6 +21,7 @@ import numpy as np
 
 from eval.scores import ClassificationScores
 from fme.errors import ConfigError
+from fme.options import device_name
 from generation.data.clip import LABELS
 
 if TYPE_CHECKING:
@@ -196,7 +197,15 @@ def run_auto(args: argparse.Namespace) -> int:
     )
     from eval.table import write_tables
     from eval.train import resolve_device
+    from fme.outputs import output_dir
 
+    if args.real and not Path(args.real).exists():
+        raise ConfigError(
+            "--real: folder not found",
+            args.real,
+            "Give the real driving clips: a prepared folder or a labelled video folder.",
+        )
+    output_dir(args.out or Path(args.recognizers) / "auto", existing="replace")
     device = resolve_device(args.device)
     sets = _parse_sets(args.set or [])
     if not sets and not args.real:
@@ -282,7 +291,7 @@ def register_auto(sub: argparse._SubParsersAction) -> None:
         help="the real driving clips: a prepared folder or a labelled video folder",
     )
     p.add_argument("--out", default=None, help="output folder (default RECOGNIZERS/auto)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", type=device_name, default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run_auto)

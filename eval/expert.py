@@ -86,7 +86,7 @@ def expert_totals(
                     f"expert {expert} rated unequal numbers of videos per method "
                     f"({row.fillna(0).astype(int).to_dict()})",
                     path=source,
-                    hint="Finish the ratings, or pass require_complete=False.",
+                    hint="Finish the ratings, or pass --allow-incomplete (require_complete=False in Python).",
                 )
     methods = list(dict.fromkeys(df["method"]))
     experts = list(dict.fromkeys(df["expert"]))

@@ -404,7 +404,21 @@ def run_metrics(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from eval.table import write_tables
+    from fme.errors import ConfigError
+    from fme.outputs import output_dir
 
+    for option, folder in (
+        ("--templates", args.templates),
+        ("--driving", args.driving),
+        ("--synth", args.synth),
+    ):
+        if folder and not Path(folder).exists():
+            raise ConfigError(
+                f"{option}: not found",
+                folder,
+                f"Give {option} an existing folder, or leave it out (its metrics are then not computed).",
+            )
+    output_dir(args.out or Path(args.set[0]) / "metrics", existing="replace")
     frames = []
     for folder in args.set:
         per_video = summary_frame(

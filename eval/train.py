@@ -23,6 +23,7 @@ import numpy as np
 from eval.clips import FRAMES, SIZE, ClipBank, to_input
 from eval.scores import ClassificationScores
 from fme.errors import ConfigError, DataError
+from fme.options import device_name, positive_float, positive_int
 from generation.data.clip import LABELS
 
 log = logging.getLogger(__name__)
@@ -280,8 +281,9 @@ def run_training(args: argparse.Namespace) -> int:
     from eval.clips import load_bank, prepared_items
     from eval.recognizers import RecognizerInfo, parse_backbones, save_recognizer
     from eval.table import write_tables
+    from fme.outputs import output_dir
 
-    out = Path(args.out)
+    out = output_dir(args.out, existing="replace")  # checkpoints and tables written again
     out.mkdir(parents=True, exist_ok=True)
     backbones = parse_backbones(args.backbones)
     items = prepared_items(args.data)
@@ -410,15 +412,19 @@ def add_training_options(p: argparse.ArgumentParser, iterations: int = 150) -> N
     )
     p.add_argument(
         "--width",
-        type=float,
+        type=positive_float,
         default=1.0,
         help="channel width multiplier (1.0 = published network; e.g. 0.25 on CPU)",
     )
-    p.add_argument("--frames", type=int, default=FRAMES, help="frames per clip (onset..offset)")
-    p.add_argument("--size", type=int, default=SIZE, help="frame size (112 as in the paper)")
-    p.add_argument("--iterations", type=int, default=iterations)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument(
+        "--frames", type=positive_int, default=FRAMES, help="frames per clip (onset..offset)"
+    )
+    p.add_argument(
+        "--size", type=positive_int, default=SIZE, help="frame size (112 as in the paper)"
+    )
+    p.add_argument("--iterations", type=positive_int, default=iterations)
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--lr", type=positive_float, default=1e-4)
     p.add_argument(
         "--class-weights", action="store_true", help="weight the loss by inverse class frequency"
     )
@@ -427,7 +433,7 @@ def add_training_options(p: argparse.ArgumentParser, iterations: int = 150) -> N
         default=None,
         help="folder (or file) of torchvision Kinetics-400 .pth weights to start from",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--device", type=device_name, default="auto", help="auto, cpu or cuda")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 

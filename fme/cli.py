@@ -4,6 +4,10 @@ A package that offers commands has a module with `register(subparsers)`, which a
 parsers whose `func` attribute takes the parsed namespace and returns an exit status.
 The modules are listed in COMMAND_MODULES and imported lazily (torch is not imported
 to print `fme --help`).
+
+A user's mistake (a bad option value, an FMEError from the command) is one line on stderr
+and exit status 2. Any other exception is a bug: one line saying so and where to report it,
+then the traceback, exit status 1.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import importlib
 import logging
 import sys
 
-from fme.errors import FMEError
+from fme.errors import FMEError, print_bug, print_error
+from fme.options import Parser
 
 # Modules that define `register(subparsers)`. A missing module is skipped so that a
 # partial install (or a package not written yet) does not break the others.
@@ -30,7 +35,7 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="fme",
         description="FME Studio: facial micro-expression generation and evaluation.",
     )
@@ -49,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # -h, or a bad option (already answered in one line)
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 2)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -60,11 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except FMEError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print_error(err)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # not ours: a bug
+        print_bug(err)
+        return 1
 
 
 if __name__ == "__main__":

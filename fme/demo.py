@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from fme.options import port_number
+
 STUDY_NAME = "demo"
 HOLDOUT = 0.34  # a third of the subjects (full 8: 3, fast 6: 2) held out for the MEGC-style sets
 # study method label -> training variant (the labels of the paper's four comparison sets)
@@ -239,6 +241,9 @@ def serve(db: Path, port: int, address: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from fme.outputs import output_dir
+
+    output_dir(args.out, existing="reuse")  # finished stages are kept (see .stages)
     settings = FAST if args.fast else FULL
     if args.seed is not None:
         settings = Settings(**{**asdict(settings), "seed": args.seed})
@@ -256,7 +261,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="demo", help="folder for everything (default ./demo)")
     p.add_argument("--fast", action="store_true", help="smaller settings (under 3 minutes)")
     p.add_argument("--no-serve", action="store_true", help="stop once reports are written")
-    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--port", type=port_number, default=8501)
     p.add_argument("--address", default="127.0.0.1", help="bind address (default localhost)")
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=_run)

@@ -38,3 +38,34 @@ class FaceNotFoundError(FMEError):
 
 class ConfigError(FMEError):
     """A configuration file or option that is not valid."""
+
+
+#: Where a bug is reported (the README says the same).
+REPORT_TO = "the FME Studio issue tracker"
+
+
+def one_line(err: BaseException) -> str:
+    """The message of `err` on one line (newlines and runs of spaces folded)."""
+    return " ".join(str(err).split())
+
+
+def print_error(err: BaseException, file=None) -> None:
+    """`error: MESSAGE` on one line of stderr: how the CLI answers a user's mistake."""
+    import sys
+
+    print(f"error: {one_line(err)}", file=file or sys.stderr)
+
+
+def print_bug(err: BaseException, file=None) -> None:
+    """A true bug (not one of ours): one line saying so and where to report it, then the
+    traceback (the report needs it)."""
+    import sys
+    import traceback
+
+    out = file or sys.stderr
+    print(
+        f"fme: internal error, a bug in FME Studio (not a mistake of yours): please report "
+        f"it with the traceback below to {REPORT_TO}",
+        file=out,
+    )
+    traceback.print_exception(err, file=out)

@@ -84,8 +84,15 @@ def load_driving(path: str | Path, size: int, margin: float = 0.25) -> DrivingCl
         from generation.video import list_frames
 
         files = list_frames(path / "frames")
-        with np.load(path / "landmarks.npz") as data:
-            lms = data["landmarks"].astype(np.float32)
+        try:
+            with np.load(path / "landmarks.npz") as data:
+                lms = data["landmarks"].astype(np.float32)
+        except Exception as err:  # a truncated or foreign file: zipfile, pickle, key errors
+            raise DataError(
+                f"the prepared clip's landmarks.npz cannot be read ({err.__class__.__name__})",
+                path / "landmarks.npz",
+                "Run `fme prepare` again: it redoes damaged clips.",
+            ) from None
         if len(files) != len(lms):
             raise DataError(
                 f"{len(files)} frames but {len(lms)} landmark sets",
@@ -103,6 +110,12 @@ def load_driving(path: str | Path, size: int, margin: float = 0.25) -> DrivingCl
             row.dataset if row else "",
             row.emotion if row else "",
             (row.label or "") if row else "",
+        )
+    if (path / "frames").is_dir():
+        raise DataError(
+            "a prepared clip folder without landmarks.npz",
+            path,
+            "Run `fme prepare` again: it redoes unfinished clips.",
         )
     return prepare_video(path, size, margin)
 

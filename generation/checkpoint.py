@@ -166,7 +166,8 @@ def _upstream_file(path: Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, ValueError) as err:
         raise ConfigError(
-            f"cannot read the upstream checkpoint ({err.__class__.__name__}: {err})",
+            f"cannot read the upstream checkpoint: not a file torch.load reads "
+            f"({err.__class__.__name__})",
             path,
             "Give the .pth.tar file the reference code saved.",
         ) from err

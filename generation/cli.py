@@ -5,6 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fme.options import (
+    device_name,
+    fraction,
+    frame_rate,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+
 VARIANT_HELP = "fomm, fomm-ewp, fomm-awp, mraa, mraa-ewp or mraa-awp"
 
 
@@ -29,16 +38,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="packaged config (paper-256, cpu-64, cpu-128) or a YAML file; "
         "default: the packaged one for --size",
     )
-    p.add_argument("--size", type=int, default=None, help="image side (64, 128 or 256)")
-    p.add_argument("--iterations", type=int, default=None, help="training steps")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--sample-every", type=int, default=None, help="steps between sample videos")
-    p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
-    p.add_argument("--num-workers", type=int, default=None, help="data-loading processes")
-    p.add_argument("--holdout", type=float, default=None, help="fraction of subjects held out")
+    p.add_argument("--size", type=positive_int, default=None, help="image side (64, 128 or 256)")
+    p.add_argument("--iterations", type=positive_int, default=None, help="training steps")
+    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--lr", type=positive_float, default=None)
+    p.add_argument(
+        "--sample-every", type=non_negative_int, default=None, help="steps between sample videos"
+    )
+    p.add_argument(
+        "--checkpoint-every", type=non_negative_int, default=None, help="steps between checkpoints"
+    )
+    p.add_argument(
+        "--num-workers", type=non_negative_int, default=None, help="data-loading processes"
+    )
+    p.add_argument("--holdout", type=fraction, default=None, help="fraction of subjects held out")
     p.add_argument("--vgg-weights", default=None, help="torchvision vgg19-dcbb9e9d.pth")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1")
+    p.add_argument(
+        "--device",
+        type=device_name,
+        default="auto",
+        help="auto (CUDA when present), cpu, cuda, cuda:1",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
     p.add_argument("--no-mixed-precision", action="store_true", help="fp32 on GPU as well")
@@ -59,14 +79,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--driving", required=True, help="prepared clip folder, video or frame folder")
     p.add_argument("--out", required=True, help="output .mp4")
     p.add_argument("--mode", default="relative", help="relative (default) or the model's other")
-    p.add_argument("--onset", type=int, default=None, help="driving onset frame index")
+    p.add_argument("--onset", type=non_negative_int, default=None, help="driving onset frame index")
     p.add_argument(
         "--adapt-scale", action="store_true", help="adapt the movement scale to the target"
     )
-    p.add_argument("--fps", type=float, default=None, help="default: 100 for MEGC-style clips")
-    p.add_argument("--batch-size", type=int, default=16, help="driving frames per batch")
+    p.add_argument("--fps", type=frame_rate, default=None, help="default: 100 for MEGC-style clips")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="driving frames per batch")
     p.add_argument("--side-by-side", action="store_true", help="driving | generated")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", type=device_name, default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_animate)
 
@@ -87,11 +107,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", default=None, help="prepared data folder the clip keys refer to")
     p.add_argument("--out", required=True)
-    p.add_argument("--fps", type=float, default=100.0)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--fps", type=frame_rate, default=100.0)
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--device", type=device_name, default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="--out holds another checkpoint's set: remove its videos and write this one's",
+    )
     p.set_defaults(func=run_megc)
 
     p = subparsers.add_parser(
@@ -115,9 +140,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from fme.outputs import output_dir
     from generation.config import load_run_config
     from generation.train import train
 
+    output_dir(args.out, existing="reuse")  # train refuses a finished run unless --resume
     overrides = {
         "iterations": args.iterations,
         "batch_size": args.batch_size,
@@ -155,11 +182,13 @@ def run_train(args: argparse.Namespace) -> int:
 def run_animate(args: argparse.Namespace) -> int:
     import torch
 
+    from fme.outputs import output_file
     from generation.animate import animate_clip, load_driving, prepare_target, side_by_side
     from generation.checkpoint import load_model
     from generation.train import resolve_device
     from generation.video import write_mp4
 
+    output_file(args.out)
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
     model = load_model(args.checkpoint, str(device))
@@ -182,7 +211,7 @@ def run_animate(args: argparse.Namespace) -> int:
     )
     if args.side_by_side:
         frames = side_by_side(clip.frames, frames)
-    fps = args.fps or 100.0
+    fps = 100.0 if args.fps is None else args.fps
     out = write_mp4(Path(args.out), frames, fps=fps)
     print(f"wrote {out} ({len(frames)} frames at {fps:g} fps)")
     return 0
@@ -204,6 +233,7 @@ def run_megc(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         fps=args.fps,
         progress=not args.quiet,
+        replace=args.replace,
     )
     print(
         f"wrote {len(result.videos)} videos ({result.frames} frames) in {result.seconds:.1f} s; "
@@ -215,8 +245,11 @@ def run_megc(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     import torch
 
+    from fme.outputs import output_file
     from generation.checkpoint import import_checkpoint
 
+    output_file(args.out)
+    output_file(f"{args.out}.import.csv", "--out")
     torch.manual_seed(args.seed)
     model_config = None
     variant = args.variant or args.family

@@ -8,10 +8,16 @@ their file stems the template names); the drivers are prepared clips named by th
 can stand in for both (`identities/*.png` as templates, its prepared clips as drivers).
 
 `make_megc_set` writes, in `out`: one 100 fps H.264 MP4 per template x driver, a
-`manifest.csv` (driving, template, dataset, emotion, label, path), and `contact_sheet.png`
+`manifest.csv` (driving, template, dataset, emotion, label, path, and the sha256 of the
+checkpoint that made the set), and `contact_sheet.png`
 with one row per video: the target, the driving onset and apex frames, the generated
 apex frame and its difference against the target (amplified). The manifest is written
 last, so a set with a manifest is complete.
+
+An `out` that already holds a set is checked before anything is rendered: a set of the
+same checkpoint is written again in place; a set of another checkpoint (or videos without
+a manifest, from an unfinished run) is refused unless `replace=True` (`--replace`), and
+then its videos are removed first, so a folder never mixes two models' videos.
 """
 
 from __future__ import annotations
@@ -24,7 +30,15 @@ import numpy as np
 from fme.errors import ConfigError, DataError
 
 MEGC_FPS = 100.0
-MANIFEST_COLUMNS = ("driving", "template", "dataset", "emotion", "label", "path")
+MANIFEST_COLUMNS = (
+    "driving",
+    "template",
+    "dataset",
+    "emotion",
+    "label",
+    "path",
+    "checkpoint_sha256",
+)
 
 
 @dataclass(frozen=True)
@@ -175,6 +189,37 @@ def difference_image(generated: np.ndarray, target: np.ndarray, gain: float = 4.
     return np.clip(diff, 0, 255).astype(np.uint8)
 
 
+def _old_set(out: Path, checkpoint_sha: str, replace: bool) -> list[Path]:
+    """The files of a set already in `out` that this run removes (ConfigError when it is
+    another checkpoint's set and `replace` is false)."""
+    from generation.data.prepared import read_csv_rows
+
+    if not out.is_dir():
+        return []
+    videos = sorted(out.glob("*.mp4"))
+    manifest = out / "manifest.csv"
+    rows = read_csv_rows(manifest) if manifest.is_file() else []
+    made_by = {r.get("checkpoint_sha256") or "" for r in rows}
+    if not videos and not rows:
+        return []
+    if made_by == {checkpoint_sha}:
+        return [out / r["path"] for r in rows if r.get("path")] + [manifest]
+    if not replace:
+        if not rows:
+            what = f"{len(videos)} video(s) without a manifest (an unfinished or other set)"
+        elif made_by == {""}:
+            what = "a set whose manifest does not record its checkpoint"
+        else:
+            what = f"the set of another checkpoint (sha256 {sorted(made_by)[0][:12]}...)"
+        raise ConfigError(
+            f"--out already holds {what}",
+            out,
+            "Pass --replace to remove its videos and write this checkpoint's set, or choose "
+            "another --out.",
+        )
+    return [*videos, manifest, out / "contact_sheet.png"]
+
+
 def make_megc_set(
     checkpoint: str | Path,
     templates_dir: str | Path,
@@ -186,12 +231,18 @@ def make_megc_set(
     fps: float = MEGC_FPS,
     mode: str = "relative",
     progress: bool = True,
+    replace: bool = False,
 ) -> MegcResult:
-    """Every template x every driver animated by the checkpoint's model into `out`."""
+    """Every template x every driver animated by the checkpoint's model into `out`.
+
+    A set of another checkpoint already in `out` is refused unless `replace` (see the
+    module's docstring)."""
     import time
 
     from tqdm import tqdm
 
+    from fme.digest import sha256_file
+    from fme.outputs import output_dir
     from generation.animate import animate_clip, prepare_target
     from generation.checkpoint import load_model
     from generation.data.prepared import write_csv
@@ -199,6 +250,17 @@ def make_megc_set(
     from generation.video import contact_sheet, write_mp4
 
     start = time.perf_counter()
+    out = output_dir(out, existing="reuse")
+    if not Path(checkpoint).is_file():
+        raise ConfigError(
+            "checkpoint not found", checkpoint, "Give --checkpoint a file of `fme train`."
+        )
+    if data is not None and not Path(data).is_dir():
+        raise ConfigError(
+            "--data: prepared folder not found", data, "Give the folder `fme prepare` wrote."
+        )
+    checkpoint_sha = sha256_file(checkpoint)
+    stale = _old_set(out, checkpoint_sha, replace)
     dev = resolve_device(device)
     model = load_model(checkpoint, str(dev))
     size = int(model.config["image_size"])
@@ -211,9 +273,10 @@ def make_megc_set(
     names = [c.name for c in clips]
     if len(set(names)) != len(names):
         raise ConfigError(f"the driver list names a clip twice: {names}")
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.csv").unlink(missing_ok=True)
+    for path in stale:
+        path.unlink(missing_ok=True)
     result = MegcResult(out)
     sheet_rows, labels = [], []
     bar = tqdm(total=len(clips) * len(targets), desc="megc", unit="video", disable=not progress)
@@ -242,6 +305,7 @@ def make_megc_set(
                     "emotion": clip.emotion,
                     "label": clip.label,
                     "path": video.name,
+                    "checkpoint_sha256": checkpoint_sha,
                 }
             )
             sheet_rows.append(

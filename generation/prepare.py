@@ -6,10 +6,16 @@ frame of the clip; the crop is resized to `size` x `size` and written as 3-chann
 the 68 landmarks of every frame are predicted inside the onset face box on the full-size
 frame and mapped into crop pixels. The format is described in `generation.data.prepared`.
 
-A clip is written to a temporary folder and renamed into place when complete, so a clip
-folder with a `landmarks.npz` of the same settings is finished and a re-run skips it. A
-clip whose face is not found, or whose frames are missing or corrupt, goes to `report.csv`
-beside the manifest and is skipped; the other clips go on.
+A clip is written to a temporary folder and renamed into place when complete. A re-run
+skips a clip folder only once it is verified: a `landmarks.npz` of the same settings with
+one set of landmarks per frame, and every frame present, decodable and of the prepared
+size; a damaged clip is prepared again. A clip whose face is not found, or whose frames are
+missing or corrupt, goes to `report.csv` beside the manifest and is skipped; the other clips
+go on.
+
+Nothing is lost on a re-run: the manifest keeps the rows of every clip this run did not
+prepare or verify (other datasets, and clips of this one it could not read this time whose
+finished folders are still on disk), and it is written atomically.
 """
 
 from __future__ import annotations
@@ -138,25 +144,45 @@ def manifest_row(clip: Clip, out: Path) -> dict[str, object]:
     }
 
 
+def frames_intact(folder: Path, n_frames: int, size: int) -> bool:
+    """Every frame 0..n_frames-1 of a prepared clip decodes at size x size, and no other."""
+    from PIL import Image
+
+    frames = folder / "frames"
+    if not frames.is_dir() or len(list(frames.glob("*.png"))) != n_frames:
+        return False
+    for k in range(n_frames):
+        try:
+            with Image.open(frames / frame_name(k)) as im:
+                im.load()
+                if im.size != (size, size):
+                    return False
+        except Exception:  # missing, truncated or not an image
+            return False
+    return True
+
+
 def is_finished(folder: Path, clip: Clip, config: PrepareConfig) -> bool:
-    """True when `folder` holds this clip prepared with the same size and margin."""
+    """True when `folder` holds this clip prepared with the same settings, verified: the
+    landmarks are finite, one set per frame, and every frame decodes."""
     npz = folder / "landmarks.npz"
     if not npz.is_file():
         return False
     try:
         with np.load(npz) as data:
+            landmarks = data["landmarks"]
             same = (
                 int(data["size"]) == config.size
                 and abs(float(data["margin"]) - config.margin) < 1e-9
                 and tuple(int(n) for n in data["frame_numbers"]) == clip.frame_numbers
-                and data["landmarks"].shape == (clip.n_frames, 68, 2)
+                and landmarks.shape == (clip.n_frames, 68, 2)
+                and bool(np.isfinite(landmarks).all())
                 # files written before the option hold per-frame dlib landmarks
                 and str(data.get("landmark_method", "dlib")) == config.landmarks
             )
     except Exception:  # a damaged file: prepare the clip again
         return False
-    last = folder / "frames" / frame_name(clip.n_frames - 1)
-    return same and last.is_file()
+    return same and frames_intact(folder, clip.n_frames, config.size)
 
 
 def _gray(path: Path) -> np.ndarray:
@@ -252,6 +278,25 @@ def _merge_rows(path: Path, dataset_names: set[str], rows: list[dict[str, object
     return kept + rows
 
 
+def _key(row: dict) -> tuple[str, str, str]:
+    return (str(row.get("dataset")), str(row.get("subject")), str(row.get("clip_id")))
+
+
+def _merge_manifest(out: Path, rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The manifest's rows in their order, each replaced by this run's row of the same clip;
+    a row of a clip this run did not prepare or verify is kept while its folder is still on
+    disk; this run's other rows come last."""
+    new = {_key(r): r for r in rows}
+    merged: list[dict[str, object]] = []
+    for row in read_csv_rows(out / MANIFEST):
+        key = _key(row)
+        if key in new:
+            merged.append(new.pop(key))
+        elif (out / str(row.get("path", "")) / "landmarks.npz").is_file():
+            merged.append(row)
+    return merged + list(new.values())
+
+
 def prepare_clips(
     clips: Sequence[Clip],
     out: str | Path,
@@ -298,7 +343,7 @@ def prepare_clips(
         elapsed = sum(result.timings.values())
         bar.set_postfix(fps=f"{result.frames / max(elapsed, 1e-9):.0f}")
     names = {c.dataset for c in clips} | {x.dataset for x in left_out}
-    write_csv(out / MANIFEST, MANIFEST_COLUMNS, _merge_rows(out / MANIFEST, names, rows))
+    write_csv(out / MANIFEST, MANIFEST_COLUMNS, _merge_manifest(out, rows))
     report = [p.row() for p in result.problems]
     write_csv(out / REPORT, REPORT_COLUMNS, _merge_rows(out / REPORT, names, report))
     result.seconds = time.perf_counter() - start

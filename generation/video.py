@@ -67,12 +67,19 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
 def read_image(path: str | Path) -> np.ndarray:
     """One image as (H, W, 3) uint8; grayscale is replicated to 3 channels."""
     path = Path(path)
+    if path.is_dir():
+        raise VideoError("is a folder, expected an image file", path, "Give one face photo.")
     if not path.is_file():
         raise VideoError("image not found", path)
     try:
         with Image.open(path) as im:
             im.load()
-            arr = np.asarray(im.convert("RGB"))
+            if im.mode.startswith("I"):  # 16/32-bit grayscale: convert("RGB") would clip it white
+                wide = np.asarray(im, dtype=np.float64)
+                top = 65535.0 if im.mode.startswith("I;16") or wide.max(initial=0) > 255 else 255.0
+                arr = np.clip(np.rint(wide * (255.0 / top)), 0, 255).astype(np.uint8)
+            else:
+                arr = np.asarray(im.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise VideoError(
             f"cannot decode image ({err.__class__.__name__}: {err})",
@@ -110,6 +117,11 @@ def read_video(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise VideoError("video not found", path)
     container = _open(path)
+    if not container.streams.video:
+        container.close()
+        raise VideoError(
+            "has no video stream (audio only?)", path, "Give a video with picture frames."
+        )
     frames = []
     try:
         with container:

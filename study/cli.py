@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from fme.errors import ConfigError
+from fme.options import non_negative_int, port_number
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
@@ -95,9 +96,15 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from fme.outputs import output_dir
     from study.export import export_csv
 
+    output_dir(args.out, existing="replace")  # votes.csv and ratings.csv are written again
+
+    from study.design import get_study
+
     with _session(args.db) as session:
+        get_study(session, args.name)  # an unknown study is refused before a folder is made
         paths = export_csv(session, args.name, args.out)
     for what, path in paths.items():
         print(f"{what}: {path}")
@@ -214,10 +221,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", action="append", metavar="LABEL=DIR", help="a method's folder")
     p.add_argument("--set", action="append", metavar="A:B", help="a comparison set A vs B")
     p.add_argument("--preset", choices=["paper"], help="the paper's four comparison sets")
-    p.add_argument("--catch", type=int, default=0, help="catch trials per participant (0)")
+    p.add_argument(
+        "--catch", type=non_negative_int, default=0, help="catch trials per participant (0)"
+    )
     p.add_argument(
         "--max-catch-failures",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="exclude participants with more failed catch trials than this (0)",
     )
@@ -245,6 +254,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = study.add_parser("serve", help="serve the app (Streamlit) on localhost")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind ({DEFAULT_HOST})")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
+    p.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
     _common(p)
     p.set_defaults(func=_serve)

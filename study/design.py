@@ -10,12 +10,14 @@ Each participant (`enroll`) gets a seeded random order of all pairs, with A's si
 that every participant sees A on the left for half of the pairs and, over each two
 consecutive participants, every pair has A once on each side. Catch trials put a visibly
 corrupted copy of a video beside the original; `Study.max_catch_failures` is the exclusion
-rule (more failures than that excludes the participant).
+rule (more failures than that excludes the participant). A study's catch clips live in a
+folder of its own, named by its id and a random token (`studies/<name>/catch-<id>-<token>`
+or under `--media`), so two studies never write over each other's clips, even when their
+names map to one folder or they sit in two databases.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import secrets
@@ -41,6 +43,7 @@ from db.models import (
     Video,
     utcnow,
 )
+from fme.digest import sha256_file
 from fme.errors import ConfigError, DataError, VideoError
 
 log = logging.getLogger(__name__)
@@ -114,14 +117,6 @@ def parse_sample(path: str | Path) -> tuple[str, str]:
     if not sep or not driving or not template:
         return stem, ""
     return driving, template
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_inside(path: str | Path, folder: str | Path) -> bool:
@@ -279,8 +274,8 @@ def create_study(
 ) -> StudyCreated:
     """Create study `name` from method folders and comparison sets (A, B); commits.
 
-    `catch` catch trials per participant (corrupted clips are written to `media_dir`,
-    default `studies/<name>/catch`); `driving_dir` holds the driving clips `<driving>.mp4`
+    `catch` catch trials per participant (corrupted clips are written to the study's own
+    folder `catch-<id>-<token>` under `media_dir`, default `studies/<name>`); `driving_dir` holds the driving clips `<driving>.mp4`
     shown to experts; `allowed_root` (the app's FME_VIDEO_ROOT) confines every folder.
     Raises ConfigError/DataError/VideoError before writing anything.
     """
@@ -332,26 +327,32 @@ def create_study(
 
     # Everything checked: write the catch clips, then the rows, in one transaction.
     rng = np.random.default_rng([seed, 7])
-    media = Path(media_dir) if media_dir else Path("studies") / _safe_dirname(name) / "catch"
+    media_root = Path(media_dir) if media_dir else Path("studies") / _safe_dirname(name)
     catch_sources: list[tuple[str, VideoFile]] = []
     if catch:
+        from fme.outputs import output_dir
+
+        output_dir(media_root, "--media", existing="reuse")  # the study adds its own folder
         pool = [(label, v) for label in methods for v in scanned[label]]
         picks = rng.choice(len(pool), size=catch, replace=catch > len(pool))
         catch_sources = [pool[i] for i in picks]
-        media.mkdir(parents=True, exist_ok=True)
-        media = media.resolve()
 
     study = Study(
         name=name,
         seed=seed,
         max_catch_failures=max_catch_failures,
         catch_per_participant=catch,
-        media_dir=str(media) if catch else None,
         driving_dir=str(driving_root) if driving_root else None,
     )
     session.add(study)
+    media = media_root
     try:
         session.flush()
+        if catch:
+            media = media_root / f"catch-{study.id}-{secrets.token_hex(4)}"
+            media.mkdir(parents=True)  # new: never another study's folder
+            media = media.resolve()
+            study.media_dir = str(media)
         method_rows = {}
         video_rows: dict[tuple[str, str], Video] = {}
         for label, folder in folders.items():
@@ -416,6 +417,10 @@ def create_study(
         session.commit()
     except Exception:
         session.rollback()
+        if media is not media_root:  # this study's own folder: nothing else is in it
+            import shutil
+
+            shutil.rmtree(media, ignore_errors=True)
         raise
     return StudyCreated(
         study_id=study.id,

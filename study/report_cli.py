@@ -20,6 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fme.errors import DataError
+from fme.options import (
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+    probability,
+    unit_interval,
+    voting_rate,
+)
 from study.cli import _study_subparsers
 
 if TYPE_CHECKING:
@@ -51,9 +59,10 @@ def _open_session(url: str) -> Session:
     from sqlalchemy.engine import make_url
     from sqlalchemy.orm import Session
 
-    from db.engine import make_engine
+    from db.engine import database_errors, open_engine
 
-    parsed = make_url(url)
+    with database_errors(url):
+        parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         if not Path(parsed.database).is_file():
             raise DataError(
@@ -61,7 +70,7 @@ def _open_session(url: str) -> Session:
                 path=parsed.database,
                 hint="Pass --db URL or set FME_DATABASE_URL, or use --votes CSV.",
             )
-    return Session(make_engine(url))  # the project's engine: WAL, busy timeout, foreign keys
+    return Session(open_engine(url))  # the project's engine: WAL, busy timeout, foreign keys
 
 
 def _from_database(name: str, url: str, what: str) -> pd.DataFrame:
@@ -89,8 +98,10 @@ def _study_max_failures(name: str, url: str) -> int | None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from fme.outputs import output_dir
     from study.report import study_report
 
+    output_dir(args.out, existing="replace")  # the report's own files are written again
     if args.votes:
         votes = _read_csv(args.votes)
         title = f"Study report: {Path(args.votes).name}"
@@ -133,8 +144,11 @@ def _report(args: argparse.Namespace) -> int:
 
 def _expert(args: argparse.Namespace) -> int:
     from eval.expert import expert_table
+    from fme.outputs import output_dir
     from study.report import StudyReport, markdown_table
 
+    if args.out:
+        output_dir(args.out, existing="replace")
     if args.ratings:
         ratings = _read_csv(args.ratings)
         source = args.ratings
@@ -223,7 +237,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--votes", help="votes CSV exported by the admin page (instead of NAME)")
         p.add_argument("--ratings", help="expert ratings CSV (adds the expert table)")
         p.add_argument("--out", required=True, help="output folder")
-        p.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+        p.add_argument("--alpha", type=probability, default=0.05, help="significance level (0.05)")
         p.add_argument(
             "--keep-failed-catch",
             action="store_true",
@@ -231,18 +245,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         )
         p.add_argument(
             "--max-catch-failures",
-            type=int,
+            type=non_negative_int,
             help="exclude participants with more failed catch trials than this "
             "(default: the study's own rule when reading the database)",
         )
         p.add_argument(
             "--min-catch-pass-rate",
-            type=float,
+            type=unit_interval,
             help="or: exclude participants whose catch pass rate is below this "
             "(default 1.0: any failure excludes)",
         )
         p.add_argument("--no-mixed", action="store_true", help="skip the mixed-effects model")
-        p.add_argument("--boot", type=int, default=200, help="bootstrap resamples for BT (200)")
+        p.add_argument(
+            "--boot", type=non_negative_int, default=200, help="bootstrap resamples for BT (200)"
+        )
         p.add_argument("--no-png", action="store_true", help="HTML figures only")
         p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
         p.set_defaults(func=_report)
@@ -256,24 +272,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         )
         w.add_argument(
             "--effect",
-            type=float,
+            type=voting_rate,
             nargs="+",
             default=[0.55, 0.6, 0.65, 0.7],
             help="true voting rate(s) of the better method",
         )
-        w.add_argument("--pairs", type=int, default=18, help="pairs per set (18)")
+        w.add_argument("--pairs", type=positive_int, default=18, help="pairs per set (18)")
         w.add_argument(
             "--pair-sd",
-            type=float,
+            type=non_negative_float,
             nargs="+",
             default=[0.0, 0.05, 0.1],
             help="spread of the true rate across pairs",
         )
-        w.add_argument("--alpha", type=float, default=0.05)
-        w.add_argument("--power", type=float, default=0.8)
+        w.add_argument("--alpha", type=probability, default=0.05)
+        w.add_argument("--power", type=probability, default=0.8)
         w.add_argument(
             "--simulate",
-            type=int,
+            type=non_negative_int,
             default=0,
             metavar="N_SIM",
             help="also simulate the test this many times at the N found",

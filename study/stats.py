@@ -189,11 +189,26 @@ def check_votes(votes: pd.DataFrame) -> pd.DataFrame:
     bad = df.loc[~df["choice"].isin(["A", "B"]), "choice"]
     if len(bad):
         raise DataError(f"choice must be A or B; found {sorted(set(bad))[:5]}")
+    empty = df["pair_id"].isna() | (df["pair_id"].astype(str).str.strip() == "")
+    if empty.any():
+        raise DataError(
+            f"pair_id is empty in {int(empty.sum())} row(s) (e.g. row {int(empty.idxmax()) + 2})",
+            hint="Every vote needs the pair it was cast on; export the votes again.",
+        )
     for col in ("set_name", "method_a", "method_b", "participant", "pair_id"):
-        df[col] = df[col].astype(str)
+        df[col] = df[col].astype(str).str.strip()
     if "sample" not in df.columns:
         df["sample"] = df["pair_id"]
     df["sample"] = df["sample"].astype(str)
+    for col in ("is_catch", "catch_passed"):
+        if col in df.columns:
+            unknown = _as_bool(df[col]).isna() & df[col].notna()
+            if unknown.any():
+                raise DataError(
+                    f"{col} must be true/false (or 1/0, yes/no); found "
+                    f"{sorted(set(df.loc[unknown, col].astype(str)))[:3]}",
+                    hint="Fix those rows of the votes CSV or export it again.",
+                )
     df["is_catch"] = (
         _as_bool(df["is_catch"]).fillna(False).astype(bool) if "is_catch" in df.columns else False
     )
@@ -201,6 +216,17 @@ def check_votes(votes: pd.DataFrame) -> pd.DataFrame:
         df["catch_passed"] = _as_bool(df["catch_passed"])
     else:
         df["catch_passed"] = pd.Series(pd.NA, index=df.index, dtype="boolean")
+    scored = df.loc[~df["is_catch"]]
+    ids = scored.groupby(["set_name", "sample"])["pair_id"].nunique()
+    if (ids > 1).any():
+        (set_name, sample) = ids.index[ids.to_numpy() > 1][0]
+        same = (scored["set_name"] == set_name) & (scored["sample"] == sample)
+        shown = sorted(scored.loc[same, "pair_id"].unique())
+        raise DataError(
+            f"sample {sample!r} of set {set_name!r} has several pair_ids {shown[:4]}: a pair "
+            "would count twice",
+            hint="Give each pair one pair_id (as the admin page exports them).",
+        )
     if "a_side" in df.columns:
         df["a_side"] = df["a_side"].astype(str).str.strip().str.lower()
     return df

@@ -58,7 +58,9 @@ def _check_set(out, n_drivers, n_templates, n_frames):
     with (out / "manifest.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == n_drivers * n_templates
-    assert list(rows[0]) == ["driving", "template", "dataset", "emotion", "label", "path"]
+    assert list(rows[0]) == [
+        *("driving", "template", "dataset", "emotion", "label", "path", "checkpoint_sha256")
+    ]
     for row in rows:
         assert row["path"] == f"{row['driving']}-{row['template']}.mp4"
         info = probe(out / row["path"])

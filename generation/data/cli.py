@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from fme.options import float_range, int_range
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -20,10 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", help="casme2, samm or smic")
     p.add_argument("root", help="the dataset's folder as shipped")
     p.add_argument("out", help="output folder (may already hold other prepared datasets)")
-    p.add_argument("--size", type=int, default=256, help="side of the prepared frames")
+    p.add_argument(
+        "--size", type=int_range(16, 2048), default=256, help="side of the prepared frames"
+    )
     p.add_argument(
         "--margin",
-        type=float,
+        type=float_range(0, 2),
         default=0.25,
         help="margin around the face box, as a fraction of its side",
     )
@@ -41,8 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fme.outputs import output_dir
     from generation.data.readers import READERS, dataset_name
     from generation.prepare import PrepareConfig, prepare_clips
+
+    output_dir(args.out, "OUT", existing="reuse")  # finished clips are verified and kept
 
     config = PrepareConfig(
         size=args.size, margin=args.margin, seed=args.seed, landmarks=args.landmarks

@@ -316,6 +316,20 @@ class SheetRow:
     offset: int | None
     aus: tuple[str, ...]
     emotion: str
+    #: frame cells that are neither a number nor a "not known" mark ("OnsetFrame 'abc'")
+    bad_frames: tuple[str, ...] = ()
+
+
+def _not_a_frame(value: object) -> bool:
+    """A cell that is text other than a number or an "unknown" mark (`abc`, not `/` or 46)."""
+    text = _cell(value).strip()
+    if parse_frame(value) is not None or text.lower() in _UNKNOWN:
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return True
+    return False
 
 
 def _read_table(path: Path) -> list[list[object]]:
@@ -372,6 +386,12 @@ def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
         subject, filename = _cell(get("subject")), _cell(get("filename"))
         if not subject and not filename:
             continue  # blank line or a note below the table
+        shown = _SHOWN.get(dataset, _SHOWN["casme2"])
+        bad = tuple(
+            f"{shown[k]} {_cell(get(k))!r}"
+            for k in ("onset", "apex", "offset")
+            if _not_a_frame(get(k))
+        )
         out.append(
             SheetRow(
                 line=i,
@@ -382,6 +402,7 @@ def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
                 offset=parse_frame(get("offset")),
                 aus=parse_aus(get("aus")),
                 emotion=_cell(get("emotion")).lower(),
+                bad_frames=bad,
             )
         )
     if not out:
@@ -449,7 +470,10 @@ def _make_clip(
 
     files = list_frame_files(folder)
     if not files:
-        return left(f"no image frames ({'/'.join(IMAGE_SUFFIXES)}) in the clip folder")
+        return left(
+            f"no image frames ({'/'.join(IMAGE_SUFFIXES)}) in the clip folder; copy the clip's "
+            "frames from the dataset again, or remove its sheet row"
+        )
     numbers = [n for n, _ in files]
     if len(set(numbers)) != len(numbers):
         dup = sorted(n for n, k in Counter(numbers).items() if k > 1)[:5]
@@ -458,7 +482,10 @@ def _make_clip(
     onset = first if onset is None else onset
     offset = last if offset is None else offset
     if offset < onset:
-        return left(f"offset frame {offset} is before onset frame {onset}")
+        return left(
+            f"offset frame {offset} is before onset frame {onset}; fix the clip's row in the "
+            "coding sheet"
+        )
     wanted = {"onset": onset, "offset": offset}
     if apex is not None:
         wanted["apex"] = apex
@@ -524,6 +551,10 @@ def _from_sheet(
             report.left_out.append(LeftOut(dataset, subject, clip_id, "duplicate sheet row", where))
             continue
         seen.add((subject, clip_id.lower()))
+        if row.bad_frames:
+            reason = f"{', '.join(row.bad_frames)} is not a frame number; fix the sheet row"
+            report.left_out.append(LeftOut(dataset, subject, clip_id, reason, where))
+            continue
         number = int(_NUMBER.findall(subject)[-1])
         dirs = subject_dirs.get(number, [])
         if len(dirs) != 1:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from fme.options import existing_dir, frame_rate, positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -16,12 +18,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("out", help="output folder (new, empty, or an earlier corpus to replace)")
-    p.add_argument("--subjects", type=int, default=4, help="identities, one per subject")
-    p.add_argument("--clips-per-subject", type=int, default=3, help="clips of each subject")
+    p.add_argument("--subjects", type=positive_int, default=4, help="identities, one per subject")
+    p.add_argument(
+        "--clips-per-subject", type=positive_int, default=3, help="clips of each subject"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same corpus)")
-    p.add_argument("--size", type=int, default=256, help="frame side in pixels")
-    p.add_argument("--fps", type=float, default=100.0, help="frames per second")
-    p.add_argument("--faces", default=None, help="folder of extra neutral face photos")
+    p.add_argument("--size", type=positive_int, default=256, help="frame side in pixels")
+    p.add_argument("--fps", type=frame_rate, default=100.0, help="frames per second")
+    p.add_argument(
+        "--faces", type=existing_dir, default=None, help="folder of extra neutral face photos"
+    )
     p.set_defaults(func=run)
 
 
