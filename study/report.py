@@ -334,7 +334,7 @@ def study_report(
         )
 
     if ratings_df is not None and len(ratings_df):
-        from eval.expert import expert_table
+        from study.expert import expert_table
 
         table = expert_table(ratings_df)
         report.tables["expert"] = table

@@ -132,7 +132,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _expert(args: argparse.Namespace) -> int:
-    from eval.expert import expert_table
+    from study.expert import expert_table
     from study.report import StudyReport, markdown_table
 
     if args.ratings:

@@ -791,7 +791,7 @@ class CatchRule:
 
 
 def expert_table(ratings: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
-    """MEGC expert scores per method (see `eval.expert.expert_table`)."""
-    from eval.expert import expert_table as _expert_table
+    """MEGC expert scores per method (see `study.expert.expert_table`)."""
+    from study.expert import expert_table as _expert_table
 
     return _expert_table(ratings, **kwargs)  # type: ignore[arg-type]
