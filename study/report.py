@@ -83,12 +83,17 @@ class StudyReport:
             return self.layouts[name]
         return generic(name, self.tables[name], name.replace("_", " "))
 
-    def write(self, out_dir: str | Path, *, png: bool | None = None) -> list[Path]:
+    def write(
+        self, out_dir: str | Path, *, png: bool | None = None, figures: bool = True
+    ) -> list[Path]:
         """Write tables/NAME.{csv,md,tex}, figures/NAME.html (+ .png when kaleido works,
-        or never with png=False) and report.md; return the paths written."""
+        or never with png=False; no figures with figures=False) and report.md; return the
+        paths written."""
         out = Path(out_dir)
         (out / "tables").mkdir(parents=True, exist_ok=True)
-        (out / "figures").mkdir(parents=True, exist_ok=True)
+        shown = self.figures if figures else {}
+        if shown:
+            (out / "figures").mkdir(parents=True, exist_ok=True)
         written: list[Path] = []
         index = [f"# {self.title}", ""]
         index += [*self.notes, ""] if self.notes else []
@@ -104,9 +109,9 @@ class StudyReport:
         want_png = png is not False and _kaleido_available()
         if png and not want_png:
             log.warning("kaleido is not installed; figures are written as HTML only")
-        if self.figures:
+        if shown:
             index += ["## Figures", ""]
-        for name, fig in self.figures.items():
+        for name, fig in shown.items():
             html = out / "figures" / f"{name}.html"
             # One plotly.min.js beside the figures, so the HTML works offline.
             fig.write_html(html, include_plotlyjs="directory", full_html=True)
@@ -333,10 +338,13 @@ def _crossed_table(report: StudyReport, votes: pd.DataFrame, counts: pd.DataFram
                 Column("t_b", "t", "$t$", "fixed", 2),
                 Column("df", "df", kind="fixed", digits=1),
                 Column("p_value", "p (two-sided)", "$p$ (two-sided)", "p"),
-                Column("side_log_odds", "left-side log-odds", kind="fixed", digits=2),
+                Column("side_log_odds", "side log-odds", kind="fixed", digits=2),
             ],
             "Participants and samples both random: P(M_b) is the population-averaged chance "
             "of a vote for M_b (logistic model, two-way cluster-robust errors, t reference)",
+            "Participants and samples both random: $P(M_b)$ is the population-averaged "
+            "chance of a vote for $M_b$ (logistic model, two-way cluster-robust errors, "
+            "$t$ reference)",
             notes=notes,
         )
     )

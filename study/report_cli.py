@@ -137,7 +137,11 @@ def _report(args: argparse.Namespace) -> int:
         title=title,
         catch_rule_source=source,
     )
-    written = report.write(args.out, png=False if args.no_png else None)
+    if args.title:
+        report.title = args.title
+    written = report.write(
+        args.out, png=False if args.no_png else None, figures=not args.no_figures
+    )
     print(report.layout("table_iv").markdown())
     for note in report.notes:
         print(note)
@@ -285,6 +289,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         )
         p.add_argument("--boot", type=int, default=200, help="bootstrap resamples for BT (200)")
         p.add_argument("--no-png", action="store_true", help="HTML figures only")
+        p.add_argument("--no-figures", action="store_true", help="tables and report.md only")
+        p.add_argument("--title", help="title of report.md (default: the study or CSV name)")
         p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
         p.set_defaults(func=_report)
     if "power" not in study.choices:

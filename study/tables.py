@@ -42,8 +42,20 @@ _LATEX_ESCAPES = {
 }
 
 
+# Symbols a caption or note names in plain text and LaTeX should set as math.
+_TEX_SYMBOLS = {r"M\_a": "$M_a$", r"M\_b": "$M_b$", "M $-$ 1": "$M-1$", "N/2": "$N/2$"}
+
+
 def tex_escape(s: str) -> str:
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(s))
+
+
+def tex_text(s: str) -> str:
+    """A caption or note for LaTeX: escaped, with M_a, M_b, M - 1 and N/2 as math."""
+    out = tex_escape(s)
+    for plain, math_ in _TEX_SYMBOLS.items():
+        out = out.replace(plain, math_)
+    return out
 
 
 def _missing(v: object) -> bool:
@@ -152,8 +164,8 @@ class Table:
         spec = "".join("r" if c.numeric else "l" for c in self.columns)
         header = " & ".join(c.tex or tex_escape(c.header) for c in self.columns) + r" \\"
         body = [" & ".join(cell.tex for cell in r) + r" \\" for r in self.cells()]
-        caption = self.tex_caption or tex_escape(self.caption)
-        notes = [tex_escape(n) for n in self.notes]
+        caption = self.tex_caption or tex_text(self.caption)
+        notes = [tex_text(n) for n in self.notes]
         lines = [f"% {self.name}: needs {PREAMBLE}"]
         if len(body) > LONG_ROWS:
             width = len(self.columns)
