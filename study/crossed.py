@@ -36,6 +36,8 @@ from scipy import stats as sstats
 
 from fme.errors import DataError
 
+SEPARATED = 12.0  # |log-odds| beyond this (P > 0.99999) means the fit ran off to infinity
+
 
 @dataclass(frozen=True)
 class CrossedBatch:
@@ -122,7 +124,11 @@ def crossed_fit(
         se = np.sqrt(v)
         t = beta[:, 0] / se
     df = np.clip(np.nan_to_num(df, nan=1.0), 1.0, None)
-    side_b = beta[:, 1] if with_side else np.zeros(len(y))
+    # No finite estimate (all votes one way, or one side's votes all one way): the
+    # likelihood grows without bound. Such a set has no crossed test; the exact tests decide.
+    separated = np.max(np.abs(beta), axis=1) > SEPARATED
+    t, se, df = (np.where(separated, np.nan, v) for v in (t, se, df))
+    side_b = np.where(separated, np.nan, beta[:, 1] if with_side else 0.0)
     return CrossedBatch(beta[:, 0], se, t, df, side_b)
 
 
@@ -131,7 +137,9 @@ class CrossedResult:
     """One set's crossed analysis. `prob_a` = sigmoid(log_odds), the population-averaged
     chance of a vote for A at a balanced side, with its `ci` interval (`ci_low`, `ci_high`);
     `t` on `df` degrees of freedom; `p_value` two-sided, `p_greater` A over B, `p_less` B
-    over A; `side_log_odds` the effect of showing A on the left."""
+    over A; `side_log_odds` the effect of showing A on the left. When the votes have no
+    finite estimate (all one way, or separated by side) t, se, the interval and the p-values
+    are NaN."""
 
     n_votes: int
     n_participants: int
@@ -155,7 +163,7 @@ class CrossedResult:
 
 
 def _sigmoid(v: float) -> float:
-    return 1.0 / (1.0 + math.exp(-v))
+    return 0.5 * (1.0 + math.tanh(v / 2.0))  # no overflow at +-inf; NaN stays NaN
 
 
 def crossed_test(votes: pd.DataFrame, *, set_name: str = "", ci: float = 0.95) -> CrossedResult:
@@ -170,6 +178,9 @@ def crossed_test(votes: pd.DataFrame, *, set_name: str = "", ci: float = 0.95) -
     fit = crossed_fit(y, votes["participant"].to_numpy(), votes["sample"].to_numpy(), side)
     b, se, t, df = float(fit.log_odds[0]), float(fit.se[0]), float(fit.t[0]), float(fit.df[0])
     q = float(sstats.t.isf((1 - ci) / 2, df))
+    if math.isnan(t):  # no finite estimate: report the observed share, nothing more
+        share = float(y.mean())
+        b = math.log(share / (1 - share)) if 0 < share < 1 else math.copysign(math.inf, share - 0.5)
     return CrossedResult(
         n_votes=len(y),
         n_participants=int(votes["participant"].nunique()),

@@ -324,7 +324,10 @@ def _crossed_table(report: StudyReport, votes: pd.DataFrame, counts: pd.DataFram
             frame[col] = math.nan
     notes = []
     if frame["t_b"].isna().any():
-        notes.append("A set with one pair or one participant has no crossed analysis (—).")
+        notes.append(
+            "A set with one pair, one participant, or votes all one way (no finite "
+            "estimate) has no crossed analysis (—); the exact tests decide it."
+        )
     report.add(
         Table(
             "crossed",
@@ -589,7 +592,7 @@ def study_report(
                     SET,
                     Column("n", "votes", kind="int"),
                     Column("left", "left chosen", kind="int"),
-                    Column("left_rate", "left rate", kind="pct", digits=1),
+                    Column("left_rate", "left rate", kind="fixed", digits=3),
                     Column("ci_low", "95% CI", r"95\% CI", "ci", 3, of="ci_high"),
                     Column("p_value", "p", "$p$", "p"),
                 ],

@@ -405,3 +405,59 @@ def test_cli_report_without_catch_column_keeps_everyone(tmp_path, capsys):
         assert args.func(args) == 0
         sets = pd.read_csv(out / "tables" / "sets.csv", index_col=0)
         assert sets["n_participants"].tolist() == [n_kept]
+
+
+def test_cli_report_of_a_study_created_without_catch_trials(tmp_path, capsys):
+    """`fme study create`'s default (no catch trials) from the database: a whole report."""
+    helpers = pytest.importorskip("study_helpers")
+    from sqlalchemy import select
+
+    from db.models import Assignment, Vote
+    from study import design
+
+    samples = [f"d{i}-t{j}" for i in range(3) for j in range(2)]
+    dirs = helpers.make_method_dirs(tmp_path / "m", ["FOMM", "FOMM+EWP"], samples)
+    url, _engine, sessions = helpers.make_db(tmp_path / "fme.db")
+    with sessions() as s:
+        design.create_study(
+            s,
+            "nocatch",
+            {k: str(v) for k, v in dirs.items()},
+            [("FOMM", "FOMM+EWP")],
+            seed=0,
+            media_dir=tmp_path / "media",
+        )
+        for k in range(4):
+            p = design.enroll(s, "nocatch")
+            for a in s.scalars(select(Assignment).where(Assignment.participant_id == p.id)):
+                choice = "B" if (a.pair_id + k) % 3 else "A"
+                s.add(Vote(participant_id=p.id, pair_id=a.pair_id, choice=choice, response_ms=9))
+            s.commit()
+    out = tmp_path / "rep"
+    for extra in ([], ["--keep-failed-catch"]):
+        argv = ["study", "report", "nocatch", "--db", url, "--out", str(out), "--no-png"]
+        args = _parser().parse_args([*argv, "--boot", "0", "--calibration", "0", *extra])
+        assert args.func(args) == 0
+        assert "Catch trials: none" in capsys.readouterr().out
+        sets = pd.read_csv(out / "tables" / "sets.csv", index_col=0)
+        assert sets["n_participants"].tolist() == [4] and sets["n_pairs"].tolist() == [6]
+        assert (out / "tables" / "crossed.tex").is_file()
+
+
+def test_simulate_study_csv_is_a_votes_csv(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "scripts" / "simulate_study.py"
+    spec = importlib.util.spec_from_file_location("simulate_study", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    csv = tmp_path / "v.csv"
+    argv = ["--csv", str(csv), "--participants", "6", "--pairs", "4", "--catch", "1"]
+    assert module.main([*argv, "--careless", "1", "--strength", "FOMM+AWP=1"]) == 0
+    votes = st.check_votes(pd.read_csv(csv))
+    assert len(votes) == 4 * 4 * 6 + 6
+    assert votes.groupby("set_name")["pair_id"].nunique().drop("catch").tolist() == [4] * 4
+    rule = st.CatchRule()
+    rule.apply(votes)
+    assert len(rule.excluded) == 1  # the careless volunteer fails the catch trial

@@ -414,6 +414,12 @@ def test_crossed_test_from_votes_and_its_direction():
     assert res.p_value == pytest.approx(2 * min(res.p_greater, res.p_less))
     with pytest.raises(DataError, match="2 samples"):
         crossed_test(votes.loc[votes["sample"] == votes["sample"].iat[0]])
+    # All votes one way: the likelihood has no maximum; no test, the observed share.
+    unanimous = crossed_test(votes.assign(choice="B"))
+    assert unanimous.prob_a == 0.0 and math.isnan(unanimous.t) and math.isnan(unanimous.p_value)
+    # One side's votes all one way (A always chosen on the left): separated, no test.
+    by_side = votes.assign(choice=np.where(votes["a_side"] == "left", "A", "B"))
+    assert math.isnan(crossed_test(by_side).p_value)
 
 
 @pytest.mark.parametrize(("participant_sd", "sample_sd"), [(0.0, 0.0), (0.3, 0.2), (0.8, 0.4)])
