@@ -579,7 +579,7 @@ def study_report(
             bt.frame,
             bt_cols,
             "Bradley-Terry ranking of all methods from every vote (mean score 0; intervals "
-            "from resampling participants)",
+            "from resampling participants and samples)",
         )
     )
     if "a_side" in scored.columns and scored["a_side"].isin(["left", "right"]).any():

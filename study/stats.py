@@ -428,11 +428,15 @@ def bradley_terry(
     n_boot: int = 0,
     ci: float = 0.95,
     seed: int = 0,
+    resample: str = "both",
 ) -> BradleyTerry:
     """Rank all methods with choix's `ilsr_pairwise` (Bradley-Terry maximum likelihood,
     `alpha` a small L2 regularisation so that a method that never loses stays finite).
 
-    With `n_boot` > 0 the interval comes from resampling participants with replacement.
+    With `n_boot` > 0 the percentile interval comes from a cluster bootstrap: participants
+    and samples are each drawn with replacement (`resample="both"`, the default: a vote
+    counts as often as its participant times its sample was drawn), or participants only
+    (`resample="participants"`).
     When the sets do not connect all methods, the scores of separate groups are not
     comparable; `connected` says so.
     """
@@ -455,16 +459,23 @@ def bradley_terry(
         loser, minlength=len(methods)
     )
     if n_boot > 0:
+        from tqdm.auto import tqdm
+
+        if resample not in ("both", "participants"):
+            raise ValueError(f"resample must be 'both' or 'participants', got {resample!r}")
         rng = np.random.default_rng(seed)
-        people = df["participant"].to_numpy()
-        groups = {p: np.flatnonzero(people == p) for p in np.unique(people)}
-        keys = list(groups)
+        _, people = np.unique(df["participant"].to_numpy(), return_inverse=True)
+        _, samples = np.unique(df["sample"].to_numpy(), return_inverse=True)
+        n_people, n_samples = people.max() + 1, samples.max() + 1
         boots = np.empty((n_boot, len(methods)))
-        w_arr, l_arr = winner, loser
-        for k in range(n_boot):
-            pick = rng.choice(len(keys), size=len(keys), replace=True)
-            rows = np.concatenate([groups[keys[j]] for j in pick])
-            boots[k] = _bt_scores(len(methods), list(zip(w_arr[rows], l_arr[rows])), alpha)
+        rows_all = np.arange(len(df))
+        for k in tqdm(range(n_boot), desc="Bradley-Terry bootstrap", leave=False, disable=None):
+            weight = np.bincount(rng.integers(0, n_people, n_people), minlength=n_people)[people]
+            if resample == "both":
+                drawn = np.bincount(rng.integers(0, n_samples, n_samples), minlength=n_samples)
+                weight = weight * drawn[samples]
+            rows = np.repeat(rows_all, weight)
+            boots[k] = _bt_scores(len(methods), list(zip(winner[rows], loser[rows])), alpha)
         q = (1.0 - ci) / 2.0
         frame["ci_low"] = np.quantile(boots, q, axis=0)
         frame["ci_high"] = np.quantile(boots, 1.0 - q, axis=0)

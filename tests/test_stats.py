@@ -445,6 +445,9 @@ def test_no_preference_false_positive_rate(participant_sd, sample_sd):
     assert c.se(0.05) < 0.004
     assert 0.03 <= c.crossed <= 0.07
     assert 0.03 <= c.crossed_greater <= 0.07
+    if participant_sd == 0:
+        # With no leaning voters, Student's t on the pair margins holds the level too.
+        assert 0.03 <= c.t_pairs <= 0.07
     if participant_sd >= 0.8:
         # The tests over pairs treat the voters as fixed and cannot hold the level here.
         assert c.paper_z > 0.1 and c.t_pairs > 0.1
@@ -460,3 +463,30 @@ def test_crossed_power_at_a_stated_effect():
         f"paper Z {c.paper_z:.3f}, t {c.t_pairs:.3f}"
     )
     assert 0.6 < c.crossed < c.crossed_greater < 0.95
+
+
+def test_bradley_terry_bootstrap_over_samples_widens_the_interval_when_samples_vary():
+    rng = np.random.default_rng(4)
+    n, m = 20, 12
+    lean = rng.normal(0, 1.5, m)  # samples differ a lot in which method they favour
+    rows = [
+        dict(
+            set_name="s",
+            method_a="X",
+            method_b="Y",
+            pair_id=j,
+            sample=f"d{j}",
+            participant=f"p{i}",
+            choice="A" if rng.random() < 1 / (1 + np.exp(-lean[j])) else "B",
+        )
+        for i in range(n)
+        for j in range(m)
+    ]
+    votes = pd.DataFrame(rows)
+    both = st.bradley_terry(votes, n_boot=200, seed=0).frame
+    people = st.bradley_terry(votes, n_boot=200, seed=0, resample="participants").frame
+    width = lambda f: float(f.loc["X", "ci_high"] - f.loc["X", "ci_low"])  # noqa: E731
+    assert width(both) > 1.5 * width(people)
+    assert both.loc["X", "score"] == people.loc["X", "score"]
+    with pytest.raises(ValueError, match="resample"):
+        st.bradley_terry(votes, n_boot=2, resample="pairs")
