@@ -498,7 +498,7 @@ def study_report(
     seed: int = 0,
     power_effects: tuple[float, ...] = (0.55, 0.6, 0.65, 0.7),
     target_power: float = 0.8,
-    n_calibration: int = 1000,
+    n_calibration: int = 2000,
     title: str = "Study report",
     catch_rule_source: str | None = None,
 ) -> StudyReport:

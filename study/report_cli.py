@@ -283,9 +283,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument(
             "--calibration",
             type=int,
-            default=1000,
+            default=2000,
             metavar="N_SIM",
-            help="simulated sets per scenario for the level/power table (1000; 0: none)",
+            help="simulated sets per scenario for the level/power table (2000; 0: none)",
         )
         p.add_argument("--boot", type=int, default=200, help="bootstrap resamples for BT (200)")
         p.add_argument("--no-png", action="store_true", help="HTML figures only")

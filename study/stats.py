@@ -730,8 +730,8 @@ def simulated_power(
     mean = d.mean(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = mean / (sd / math.sqrt(n_pairs))
-    # Equal margins on every pair: +inf when A leads (as set_summary), never significant else.
-    z = np.where(sd == 0, np.where(mean > 0, np.inf, -np.inf), z)
+    # Equal margins on every pair: Z undefined (as set_summary), never significant.
+    z = np.where(sd == 0, np.nan, z)
     return float(np.mean(z > critical_value(alpha)))
 
 
