@@ -322,6 +322,15 @@ def _crossed_table(report: StudyReport, votes: pd.DataFrame, counts: pd.DataFram
     for col in ("prob_b", "ci_low_b", "ci_high_b", "t_b", "df", "p_value", "side_log_odds"):
         if col not in frame:
             frame[col] = math.nan
+    # Holm over the sets: the family of questions "does M_b beat M_a?" the study asks.
+    frame["p_holm_sets"] = math.nan
+    tested = frame["p_value"].notna()
+    if tested.any():
+        from statsmodels.stats.multitest import multipletests
+
+        frame.loc[tested, "p_holm_sets"] = multipletests(
+            frame.loc[tested, "p_value"], method="holm"
+        )[1]
     notes = []
     if frame["t_b"].isna().any():
         notes.append(
@@ -340,14 +349,15 @@ def _crossed_table(report: StudyReport, votes: pd.DataFrame, counts: pd.DataFram
                 Column("ci_low_b", "95% CI", r"95\% CI", "ci", 3, of="ci_high_b"),
                 Column("t_b", "t", "$t$", "fixed", 2),
                 Column("df", "df", kind="fixed", digits=1),
-                Column("p_value", "p (two-sided)", "$p$ (two-sided)", "p"),
-                Column("side_log_odds", "side log-odds", kind="fixed", digits=2),
+                Column("p_value", "p", "$p$", "p"),
+                Column("p_holm_sets", "Holm p", "Holm $p$", "p"),
             ],
             "Participants and samples both random: P(M_b) is the population-averaged chance "
-            "of a vote for M_b (logistic model, two-way cluster-robust errors, t reference)",
+            "of a vote for M_b (logistic model, two-way cluster-robust errors, t reference); "
+            "p two-sided, Holm over the sets",
             "Participants and samples both random: $P(M_b)$ is the population-averaged "
             "chance of a vote for $M_b$ (logistic model, two-way cluster-robust errors, "
-            "$t$ reference)",
+            "$t$ reference); $p$ two-sided, Holm over the sets",
             notes=notes,
         )
     )

@@ -65,6 +65,9 @@ def test_keeping_failed_participants_and_alpha(votes):
     rate_b = real.groupby("set_name")["choice"].apply(lambda c: (c == "B").mean())
     assert crossed["prob_b"].tolist() == pytest.approx(rate_b.tolist(), abs=0.03)
     assert (crossed["ci_low_b"] < crossed["prob_b"]).all()
+    holm = sorted(zip(crossed["p_value"], crossed["p_holm_sets"]))
+    assert holm[0][1] == pytest.approx(min(1.0, 4 * holm[0][0]))  # Holm: smallest p times 4
+    assert all(h >= p for p, h in holm)
     # The set with the largest Z has the largest crossed t too (same data, same direction).
     assert crossed["t_b"].idxmax() == r.tables["sets"]["z_b"].idxmax()
 
