@@ -17,9 +17,10 @@ degrees of freedom do not shrink with the noise of the estimate:
 
     df = (v_p + v_s - v_c)^2 / (v_p^2 / (G_p - 1) + v_s^2 / (G_s - 1)),  v_x = max(V_x, V_c).
 
-Under no preference this rejects 4.5-5.7 % of simulated studies at alpha 0.05 for N = 31 and
-M = 18 whatever the participant and sample spreads (SD 0 to 1 on the log-odds scale), where
-the variational mixed model rejected 2.5-37 % and the paper's Z 6-24 %
+Under no preference this rejects 4.5-6 % of simulated studies at alpha 0.05 for N = 29-31
+and M = 18 whatever the participant and sample spreads (SD 0 to 1 on the log-odds scale; the
+upper end, about 5.5-6 %, with no random effects at all), where the variational mixed model
+rejected 2.5-37 % and the paper's Z 6-24 %
 (`tests/test_stats.py`, `study.calibration`). b0 is the population-averaged log-odds of a vote
 for A at a balanced side; b1 the position effect. The core works on a batch of vote vectors
 over one design, which is what lets the calibration simulate thousands of studies in seconds.

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -468,7 +468,7 @@ def _calibration_table(report: StudyReport, counts: pd.DataFrame, n_sim: int, se
                 n_sim=n_sim,
                 seed=seed + k,
             )
-            rows.append(c.frame.iloc[0].to_dict())
+            rows.append(asdict(c))
     if not rows:
         return
     frame = pd.DataFrame(rows).set_index(["n_participants", "n_pairs"])

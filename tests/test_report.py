@@ -464,3 +464,32 @@ def test_simulate_study_csv_is_a_votes_csv(tmp_path):
     rule = st.CatchRule()
     rule.apply(votes)
     assert len(rule.excluded) == 1  # the careless volunteer fails the catch trial
+
+
+def test_power_table_from_the_data(report, votes):
+    power = report.tables["power"].reset_index()
+    kept = st.CatchRule().apply(votes)
+    counts = st.vote_counts(kept.loc[~kept["is_catch"]])
+    for name, g in counts.groupby("set_name"):
+        rows = power.loc[power["set_name"] == name]
+        sd = st.pair_sd(g["votes_b"], g["n"])
+        assert rows["pair_sd"].tolist() == pytest.approx([sd] * 4)
+        for _, row in rows.iterrows():
+            assert row["power"] == pytest.approx(
+                st.z_test_power(row["voting_rate_b"], 8, 6, pair_sd=sd), rel=1e-12
+            )
+            need = st.required_volunteers(row["voting_rate_b"], 6, pair_sd=sd).n_participants
+            assert (pd.isna(row["n_needed"]) and need is None) or row["n_needed"] == need
+        assert rows["power"].is_monotonic_increasing and rows["power"].nunique() > 1
+
+
+def test_calibration_table_at_the_study_design(edge_report):
+    cal = edge_report.tables["calibration"].reset_index()
+    # One block per design with at least 2 pairs: (N, M) = (31, 2) and (31, 6); not M = 1.
+    designs = list(zip(cal["n_participants"], cal["n_pairs"]))
+    assert designs == [(31, 2)] * 4 + [(31, 6)] * 4
+    assert cal["log_odds"].tolist() == [0.0, 0.0, 0.0, 0.3] * 2
+    for col in ("paper_z", "t_pairs", "crossed", "crossed_greater"):
+        assert cal[col].between(0, 1).all()
+    six = cal.iloc[4:]
+    assert six["crossed"].iloc[3] > six["crossed"].iloc[:3].max()  # power above the level
