@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sourced by .ci/run (and usable by hand): installs Debian's chromium, postgresql, nginx (the
-# reverse-proxy tests) and pdflatex with booktabs (the LaTeX-table test) when missing, starts a throw-away PostgreSQL server on a local port, and exports the variables
+# reverse-proxy tests) and pdflatex with booktabs, longtable and adjustbox (the LaTeX-table test) when missing, starts a throw-away PostgreSQL server on a local port, and exports the variables
 # the browser and PostgreSQL tests look for. Failures here skip those tests; they never
 # stop the run.
 pg_port=${FME_PG_PORT:-55432}
@@ -8,7 +8,7 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
-command -v pdflatex >/dev/null 2>&1 || need+=(texlive-latex-base texlive-latex-recommended)
+{ command -v pdflatex >/dev/null 2>&1 && kpsewhich adjustbox.sty >/dev/null 2>&1; } || need+=(texlive-latex-base texlive-latex-recommended texlive-latex-extra)
 if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "ci-services: apt-get install ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

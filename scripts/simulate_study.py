@@ -8,6 +8,13 @@ Used to show what the reports look like before people vote; never mix it with re
     python scripts/simulate_study.py demo --db sqlite:///demo/fme.db --participants 31 \
         --strength FOMM=0 --strength FOMM+EWP=0.05 --strength FOMM+AWP=0.35 \
         --strength MRAA=-0.6 --strength MRAA+AWP=-0.3
+
+With `--csv FILE` no database is needed: the paper's design (its four comparison sets,
+`--pairs` pairs each, every volunteer votes on every pair, A's side balanced) is written as a
+votes CSV in the columns of `study.export.votes_frame`, with volunteers who lean by
+Normal(0, --participant-sd) and samples by Normal(0, --sample-sd) on the log-odds scale, a
+left-side effect --left-bias, `--catch` catch trials each and `--careless` volunteers who vote
+at random and fail their catch trials. The example report in docs/ is made this way.
 """
 
 from __future__ import annotations
@@ -23,16 +30,87 @@ from db.models import Assignment, Pair
 from db.votes import record_vote
 from study.design import enroll
 
+PAPER_SETS = [
+    ("FOMM", "FOMM+EWP"),
+    ("FOMM+EWP", "FOMM+AWP"),
+    ("MRAA", "MRAA+AWP"),
+    ("MRAA+AWP", "FOMM+AWP"),
+]
+
+
+def simulated_votes_csv(args: argparse.Namespace, strengths: dict[str, float]) -> int:
+    """The paper's design as a votes CSV (see the module docstring)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(args.seed)
+    n, m = args.participants, args.pairs
+    lean = rng.normal(0.0, args.participant_sd, n)
+    careless = set(rng.choice(n, size=args.careless, replace=False).tolist())
+    rows = []
+    for k, (a, b) in enumerate(PAPER_SETS):
+        sample_effect = rng.normal(0.0, args.sample_sd, m)
+        for i in range(m):
+            for j in range(n):
+                a_left = (i + j + k) % 2 == 0
+                logit = strengths.get(a, 0.0) - strengths.get(b, 0.0) + sample_effect[i]
+                logit += lean[j] + (args.left_bias if a_left else -args.left_bias)
+                p_a = 0.5 if j in careless else 1.0 / (1.0 + math.exp(-logit))
+                rows.append(
+                    dict(
+                        set_name=f"set{k + 1}",
+                        method_a=a,
+                        method_b=b,
+                        pair_id=k * m + i + 1,
+                        sample=f"d{i // 2 + 1}-t{i % 2 + 1}",
+                        participant=f"p{j + 1:04d}",
+                        choice="A" if rng.random() < p_a else "B",
+                        a_side="left" if a_left else "right",
+                        is_catch=False,
+                        catch_passed=pd.NA,
+                    )
+                )
+    for j in range(n):
+        for c in range(args.catch):
+            rows.append(
+                dict(
+                    set_name="catch",
+                    method_a=PAPER_SETS[0][0],
+                    method_b="corrupted",
+                    pair_id=10_000 + j * args.catch + c,
+                    sample=f"catch-{c + 1}",
+                    participant=f"p{j + 1:04d}",
+                    choice="B" if j in careless else "A",
+                    a_side="left",
+                    is_catch=True,
+                    catch_passed=j not in careless,
+                )
+            )
+    pd.DataFrame(rows).to_csv(args.csv, index=False)
+    print(f"{n} simulated volunteers, {len(rows)} votes written to {args.csv}")
+    return 0
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("study")
-    p.add_argument("--db", required=True, help="SQLAlchemy URL of the study database")
+    p.add_argument("study", nargs="?", help="study in the database (not with --csv)")
+    p.add_argument("--db", help="SQLAlchemy URL of the study database")
+    p.add_argument("--csv", help="write a simulated votes CSV of the paper's design instead")
     p.add_argument("--participants", type=int, default=31)
+    p.add_argument("--pairs", type=int, default=18, help="pairs per set (--csv)")
+    p.add_argument("--participant-sd", type=float, default=0.0, help="(--csv)")
+    p.add_argument("--sample-sd", type=float, default=0.0, help="(--csv)")
+    p.add_argument("--left-bias", type=float, default=0.0, help="(--csv)")
+    p.add_argument("--catch", type=int, default=0, help="catch trials per volunteer (--csv)")
+    p.add_argument("--careless", type=int, default=0, help="random voters (--csv)")
     p.add_argument("--strength", action="append", default=[], metavar="LABEL=S")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     strengths = {k: float(v) for k, v in (s.split("=", 1) for s in args.strength)}
+    if args.csv:
+        return simulated_votes_csv(args, strengths)
+    if not args.study or not args.db:
+        p.error("give STUDY and --db URL, or --csv FILE")
     rng = random.Random(args.seed)
     with migrated_sessions(args.db)() as session:
         for _ in range(args.participants):

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 DEFAULT_DB = "sqlite:///fme.db"
+DEFAULT_MAX_CATCH_FAILURES = 0  # `fme study create --max-catch-failures` default
 
 
 def _database_url(arg: str | None) -> str:
@@ -102,15 +103,29 @@ def _report(args: argparse.Namespace) -> int:
     from study.report import study_report
 
     output_dir(args.out, existing="replace")  # the report's own files are written again
+    source = None
+    if args.max_catch_failures is not None:
+        source = "--max-catch-failures"
+    elif args.min_catch_pass_rate is not None:
+        source = "--min-catch-pass-rate"
     if args.votes:
         votes = _read_csv(args.votes)
         title = f"Study report: {Path(args.votes).name}"
+        if source is None and not args.keep_failed_catch:
+            # A votes CSV does not carry the study's rule: use `fme study create`'s default.
+            args.max_catch_failures = DEFAULT_MAX_CATCH_FAILURES
+            source = (
+                f"a votes CSV does not carry the study's rule: the default of `fme study "
+                f"create`, {DEFAULT_MAX_CATCH_FAILURES}; set it with --max-catch-failures"
+            )
     elif args.name:
         url = _database_url(args.db)
         votes = _from_database(args.name, url, "votes")
         title = f"Study report: {args.name}"
         if args.max_catch_failures is None and args.min_catch_pass_rate is None:
             args.max_catch_failures = _study_max_failures(args.name, url)
+            if args.max_catch_failures is not None:
+                source = f"the study's own rule, max_catch_failures = {args.max_catch_failures}"
     else:
         raise DataError("name a study or give --votes CSV", hint="See `fme study report -h`.")
     if len(votes) == 0:
@@ -127,15 +142,20 @@ def _report(args: argparse.Namespace) -> int:
         exclude_failed_catch=not args.keep_failed_catch,
         min_catch_pass_rate=1.0 if args.min_catch_pass_rate is None else args.min_catch_pass_rate,
         max_catch_failures=args.max_catch_failures,
-        mixed=not args.no_mixed,
         n_boot=args.boot,
+        n_calibration=args.calibration,
         seed=args.seed,
         title=title,
+        catch_rule_source=source,
     )
-    written = report.write(args.out, png=False if args.no_png else None)
-    from study.report import markdown_table
-
-    print(markdown_table(report.tables["sets"]))
+    if args.title:
+        report.title = args.title
+    written = report.write(
+        args.out, png=False if args.no_png else None, figures=not args.no_figures
+    )
+    print(report.layout("table_iv").markdown())
+    for note in report.notes:
+        print(note)
     if report.excluded:
         print(f"\nexcluded after failed catch trials: {', '.join(report.excluded)}")
     print(f"\nwrote {len(written)} files to {args.out} (index: {Path(args.out) / 'report.md'})")
@@ -143,9 +163,9 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _expert(args: argparse.Namespace) -> int:
-    from eval.expert import expert_table
     from fme.outputs import output_dir
-    from study.report import StudyReport, markdown_table
+    from study.expert import expert_table
+    from study.report import StudyReport, expert_layout
 
     if args.out:
         output_dir(args.out, existing="replace")
@@ -162,12 +182,13 @@ def _expert(args: argparse.Namespace) -> int:
         require_complete=not args.allow_incomplete,
         source=source,
     )
-    print(markdown_table(table, digits=6))
+    layout = expert_layout(table)
+    print(layout.markdown())
     if args.out:
         from study import figures
 
         report = StudyReport(title="Expert scores")
-        report.tables["expert"] = table
+        report.add(layout)
         report.figures["expert"] = figures.expert_figure(table)
         written = report.write(args.out, png=False if args.no_png else None)
         print(f"\nwrote {len(written)} files to {args.out}", file=sys.stderr)
@@ -177,8 +198,8 @@ def _expert(args: argparse.Namespace) -> int:
 def _power(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from study.report import markdown_table
     from study.stats import required_volunteers, simulated_power
+    from study.tables import Column, Table
 
     rows = []
     for sd in args.pair_sd:
@@ -190,7 +211,8 @@ def _power(args: argparse.Namespace) -> int:
                 "voting_rate": effect,
                 "pair_sd": sd,
                 "n_pairs": args.pairs,
-                "volunteers": res.n_participants if res.n_participants else "none",
+                "volunteers": res.n_participants,
+                "simulated_power": float("nan"),
             }
             if args.simulate and res.n_participants:
                 row["simulated_power"] = simulated_power(
@@ -203,7 +225,22 @@ def _power(args: argparse.Namespace) -> int:
                     seed=args.seed,
                 )
             rows.append(row)
-    print(markdown_table(pd.DataFrame(rows)))
+    frame = pd.DataFrame(rows)
+    frame["volunteers"] = frame["volunteers"].astype("Int64")
+    columns = [
+        Column("voting_rate", "true VotingRate", kind="fixed", digits=2),
+        Column("pair_sd", "pair SD", kind="fixed", digits=2),
+        Column("n_pairs", "M", kind="int"),
+        Column(
+            "volunteers",
+            f"N for {100 * args.power:.0f} % power",
+            kind="int",
+            missing="none (add pairs)",
+        ),
+    ]
+    if args.simulate:
+        columns.append(Column("simulated_power", "simulated power", kind="fixed", digits=3))
+    print(Table("power", frame, columns, "Volunteers a set needs").markdown())
     return 0
 
 
@@ -228,9 +265,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         p = study.add_parser(
             "report",
             help="tables and figures of a study (from the database or a votes CSV)",
-            description="Per-set Z tests (the paper's Tables III-V), per-pair binomial tests, "
-            "Bradley-Terry ranking, position bias, agreement, power, expert table; CSV, "
-            "Markdown and LaTeX tables and plotly HTML figures under --out.",
+            description="The paper's Tables IV and V and voting rates, the Z test with "
+            "Student's t beside it, sign/Wilcoxon and per-pair exact tests, a crossed "
+            "random-effects analysis (participants and samples), Bradley-Terry ranking, "
+            "position bias, agreement, power from the data, simulated level and power, "
+            "expert table; CSV, Markdown and LaTeX tables and plotly HTML figures under --out.",
         )
         p.add_argument("name", nargs="?", help="study name in the database")
         p.add_argument("--db", help=f"SQLAlchemy URL (default $FME_DATABASE_URL or {DEFAULT_DB})")
@@ -247,7 +286,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "--max-catch-failures",
             type=non_negative_int,
             help="exclude participants with more failed catch trials than this "
-            "(default: the study's own rule when reading the database)",
+            "(default: the study's own rule from the database; 0 for a votes CSV)",
         )
         p.add_argument(
             "--min-catch-pass-rate",
@@ -255,11 +294,19 @@ def register(sub: argparse._SubParsersAction) -> None:
             help="or: exclude participants whose catch pass rate is below this "
             "(default 1.0: any failure excludes)",
         )
-        p.add_argument("--no-mixed", action="store_true", help="skip the mixed-effects model")
+        p.add_argument(
+            "--calibration",
+            type=non_negative_int,
+            default=2000,
+            metavar="N_SIM",
+            help="simulated sets per scenario for the level/power table (2000; 0: none)",
+        )
         p.add_argument(
             "--boot", type=non_negative_int, default=200, help="bootstrap resamples for BT (200)"
         )
         p.add_argument("--no-png", action="store_true", help="HTML figures only")
+        p.add_argument("--no-figures", action="store_true", help="tables and report.md only")
+        p.add_argument("--title", help="title of report.md (default: the study or CSV name)")
         p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
         p.set_defaults(func=_report)
     if "power" not in study.choices:

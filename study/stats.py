@@ -12,13 +12,16 @@ the same sample); `VC_i(A|B)` is A's votes on pair i. The paper (Table III-V) re
 statistic). When pairs have different numbers of voters (excluded participants, unfinished
 sessions) Z is taken over d_i = VC_i - N_i/2, which is the paper's formula when every N_i = N.
 
-Beyond the paper: an exact binomial test per pair (`pair_tests`), sign and Wilcoxon tests over
-pairs (`across_pairs`), a mixed-effects logistic model with participant and sample as random
-effects (`mixed_model`), a Bradley-Terry ranking of all methods (`bradley_terry`), left/right
-position bias (`position_bias`), agreement between participants (`agreement`), and the number
-of volunteers a set needs (`required_volunteers`, checked by `simulated_power`).
+Beyond the paper: Student's t on the same statistic (M - 1 df), an exact binomial test per
+pair (`pair_tests`), sign and Wilcoxon tests over pairs (`across_pairs`), a Bradley-Terry
+ranking of all methods (`bradley_terry`), left/right position bias (`position_bias`),
+agreement between participants (`agreement`), the spread of true preference across pairs
+estimated from the votes (`pair_sd`), the power of the Z test and the volunteers a set needs
+(`z_test_power`, `required_volunteers`, checked by `simulated_power`). The analysis with
+participants and samples both random is `study.crossed`.
 
-Every test returns a dataclass with its numbers and a `.frame` for the report tables. The
+All tests over pairs (Z, t, sign, Wilcoxon) treat the N voters as fixed: they generalise to
+new samples judged by these people. Every test returns a dataclass with its numbers and a `.frame` for the report tables. The
 functions here take arrays or pandas frames only (no database), with the columns of
 `study.export.votes_frame`: set_name, method_a, method_b, pair_id, sample, participant,
 choice ("A"/"B"), a_side ("left"/"right"), is_catch, catch_passed.
@@ -27,7 +30,6 @@ choice ("A"/"B"), a_side ("left"/"right"), is_catch, catch_passed.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -50,7 +52,10 @@ class SetSummary:
 
     `z`, `p_value`, `significant` test A over B (right-tailed); `z_b` = -z, `p_value_b`
     and `significant_b` the same test of B over A (the paper lists the improved method
-    second, so its Z values are B's when A is the baseline).
+    second, so its Z values are B's when A is the baseline). `t_p_value`(`_b`) refer the
+    same statistic to Student's t with M - 1 df. `wins_a`/`wins_b` are the pair counts
+    behind PrefRate (k of M). When `z_defined` is False (s = 0 or one pair) Z and its p are
+    NaN and `significant` is None.
     """
 
     n_pairs: int
@@ -65,10 +70,15 @@ class SetSummary:
     p_value: float
     alpha: float
     critical_value: float
-    significant: bool
+    significant: bool | None
     z_b: float
     p_value_b: float
-    significant_b: bool
+    significant_b: bool | None
+    t_p_value: float
+    t_p_value_b: float
+    z_defined: bool
+    wins_a: int
+    wins_b: int
     method_a: str = "A"
     method_b: str = "B"
     set_name: str = ""
@@ -111,26 +121,32 @@ def set_summary(
     `vote_counts[i]` is method A's votes on pair i; `n_participants` is N (the voters on
     every pair) or one N_i per pair. Z uses statsmodels' one-sample z test of the mean of
     VC_i - N_i/2 against 0 with alternative "larger" (sample standard deviation, ddof=1).
+    Beside it, `t_p_value` refers the same statistic to Student's t with M - 1 degrees of
+    freedom (s is estimated from M pairs; the normal reference rejects about 6 % at M = 18).
+
+    Z is undefined (NaN, `z_defined` False, `significant` None) when s = 0 (every pair has
+    the same margin, e.g. two pairs at 16/31) or M = 1: the statistic would be +-inf or 0/0,
+    not evidence. The exact tests (`pair_tests`, `across_pairs`) decide such sets.
     """
     from statsmodels.stats.weightstats import ztest
 
     vc = np.asarray(vote_counts, dtype=float)
-    if vc.ndim != 1 or vc.size < 2:
-        raise DataError(f"a comparison set needs votes on at least 2 pairs, got {vc.size}")
+    if vc.ndim != 1 or vc.size < 1:
+        raise DataError(f"a comparison set needs votes on at least 1 pair, got {vc.size}")
     n = _participants_per_pair(n_participants, vc.size)
     if np.any(n < 1) or np.any(vc < 0) or np.any(vc > n):
         raise DataError("vote counts must lie between 0 and the number of participants per pair")
     votes_b = n - vc
     d = vc - n / 2.0
-    sd = float(np.std(d, ddof=1))  # = sd of VC_i when every N_i = N
-    if sd == 0.0:
-        # Every pair has the same margin: the statistic is +-inf (or undefined at 0).
-        mean_d = float(d.mean())
-        z = math.copysign(math.inf, mean_d) if mean_d != 0 else math.nan
-        p = 0.0 if mean_d > 0 else (1.0 if mean_d < 0 else math.nan)
-    else:
+    sd = float(np.std(d, ddof=1)) if vc.size > 1 else math.nan  # = sd of VC_i when N_i = N
+    defined = vc.size > 1 and sd > 0.0
+    if defined:
         z_, p_ = ztest(d, value=0.0, alternative="larger")
         z, p = float(z_), float(p_)
+        t_p, t_p_b = float(sstats.t.sf(z, vc.size - 1)), float(sstats.t.cdf(z, vc.size - 1))
+        p_b = float(sstats.norm.cdf(z))
+    else:
+        z = p = t_p = t_p_b = p_b = math.nan
     crit = critical_value(alpha)
     return SetSummary(
         n_pairs=int(vc.size),
@@ -145,10 +161,15 @@ def set_summary(
         p_value=p,
         alpha=float(alpha),
         critical_value=crit,
-        significant=bool(z > crit),
+        significant=bool(z > crit) if defined else None,
         z_b=-z,
-        p_value_b=float(sstats.norm.sf(-z)) if not math.isnan(z) else math.nan,
-        significant_b=bool(-z > crit),
+        p_value_b=p_b,
+        significant_b=bool(-z > crit) if defined else None,
+        t_p_value=t_p,
+        t_p_value_b=t_p_b,
+        z_defined=defined,
+        wins_a=int(np.sum(vc > votes_b)),
+        wins_b=int(np.sum(votes_b > vc)),
         method_a=method_a,
         method_b=method_b,
         set_name=set_name,
@@ -157,6 +178,14 @@ def set_summary(
 
 # ---------------------------------------------------------------------------------------------
 # Votes frame helpers
+
+
+def natural_key(value: object) -> tuple:
+    """Sort key that orders "p2" before "p10" and 2 before 10 (digits compared as numbers)."""
+    import re
+
+    parts = re.split(r"(\d+)", str(value))
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p != "")
 
 
 def _as_bool(values: pd.Series) -> pd.Series:
@@ -245,7 +274,11 @@ def vote_counts(votes: pd.DataFrame) -> pd.DataFrame:
     )
     out["n"] = out["votes_a"] + out["votes_b"]
     out["voting_rate_a"] = out["votes_a"] / out["n"]
-    return out
+    order = sorted(
+        range(len(out)),
+        key=lambda i: (natural_key(out["set_name"].iat[i]), natural_key(out["pair_id"].iat[i])),
+    )
+    return out.iloc[order].reset_index(drop=True)
 
 
 def summarize_sets(votes: pd.DataFrame, alpha: float = 0.05) -> list[SetSummary]:
@@ -254,7 +287,8 @@ def summarize_sets(votes: pd.DataFrame, alpha: float = 0.05) -> list[SetSummary]
     df = check_votes(votes)
     df = df.loc[~df["is_catch"]]
     results = []
-    for (name, a, b), g in counts.groupby(["set_name", "method_a", "method_b"], sort=True):
+    groups = counts.groupby(["set_name", "method_a", "method_b"], sort=False)
+    for (name, a, b), g in sorted(groups, key=lambda kv: natural_key(kv[0][0])):
         s = set_summary(
             g["votes_a"].to_numpy(),
             g["n"].to_numpy(),
@@ -371,98 +405,6 @@ def across_pairs(
 
 
 # ---------------------------------------------------------------------------------------------
-# Mixed-effects logistic model
-
-
-@dataclass(frozen=True)
-class MixedModelResult:
-    """P(choose A) with random intercepts for participant and sample (variational Bayes).
-
-    `log_odds` is the posterior mean of the intercept (A's log-odds of being chosen at a
-    balanced left/right position), `sd` its posterior standard deviation, `z` = log_odds/sd,
-    `p_value` the right-tailed normal tail of z (A preferred), `p_two_sided` the two-sided
-    one; `participant_sd` and `sample_sd` are the
-    posterior means of the random effects' standard deviations; `side_log_odds` the effect of
-    showing A on the left (0 when the frame has no a_side column).
-    """
-
-    n_votes: int
-    log_odds: float
-    sd: float
-    prob_a: float
-    z: float
-    p_value: float
-    p_two_sided: float
-    participant_sd: float
-    sample_sd: float
-    side_log_odds: float
-    set_name: str = ""
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(self)]).set_index("set_name")
-
-
-def mixed_model(votes: pd.DataFrame, *, set_name: str | None = None) -> MixedModelResult:
-    """Fit statsmodels' `BinomialBayesMixedGLM` to one set's votes (y = chose A).
-
-    Why this model: the paper's Z test treats the M pair counts as independent and ignores
-    that the same N people vote on every pair; some people (and some samples) lean one way.
-    Crossed random intercepts for participant and sample take that out of the fixed effect.
-    statsmodels' frequentist `MixedLM` is Gaussian only and its GLMM for binary data,
-    `BinomialBayesMixedGLM`, handles crossed (non-nested) random effects; it is fitted by
-    variational Bayes (`fit_vb`), fast enough for a study of a few thousand votes. The
-    side of A (centred +-1/2) enters as a fixed effect so position bias does not leak into
-    the preference estimate.
-    """
-    from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
-
-    df = check_votes(votes)
-    df = df.loc[~df["is_catch"]]
-    if set_name is not None:
-        df = df.loc[df["set_name"] == str(set_name)]
-    if df.empty:
-        raise DataError(f"no votes for set {set_name!r}")
-    data = pd.DataFrame(
-        {
-            "y": (df["choice"] == "A").astype(float).to_numpy(),
-            "participant": df["participant"].to_numpy(),
-            "sample": df["sample"].to_numpy(),
-        }
-    )
-    has_side = "a_side" in df.columns and df["a_side"].isin(["left", "right"]).all()
-    formula = "y ~ 1"
-    if has_side:
-        data["side"] = np.where(df["a_side"].to_numpy() == "left", 0.5, -0.5)
-        if data["side"].nunique() > 1:
-            formula = "y ~ 1 + side"
-    vc = {"participant": "0 + C(participant)", "sample": "0 + C(sample)"}
-    model = BinomialBayesMixedGLM.from_formula(formula, vc, data)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = model.fit_vb()
-    names = list(model.exog_names)
-    mean = float(fit.fe_mean[0])
-    sd = float(fit.fe_sd[0])
-    side = float(fit.fe_mean[names.index("side")]) if "side" in names else 0.0
-    vcp = dict(zip(model.vcp_names, np.exp(fit.vcp_mean)))
-    z = mean / sd if sd > 0 else math.nan
-    return MixedModelResult(
-        n_votes=int(len(data)),
-        log_odds=mean,
-        sd=sd,
-        prob_a=float(1.0 / (1.0 + math.exp(-mean))),
-        z=float(z),
-        p_value=float(sstats.norm.sf(z)),
-        p_two_sided=float(2 * sstats.norm.sf(abs(z))),
-        participant_sd=float(vcp.get("participant", math.nan)),
-        sample_sd=float(vcp.get("sample", math.nan)),
-        side_log_odds=side,
-        set_name="" if set_name is None else str(set_name),
-    )
-
-
-# ---------------------------------------------------------------------------------------------
 # Bradley-Terry ranking of all methods
 
 
@@ -512,11 +454,15 @@ def bradley_terry(
     n_boot: int = 0,
     ci: float = 0.95,
     seed: int = 0,
+    resample: str = "both",
 ) -> BradleyTerry:
     """Rank all methods with choix's `ilsr_pairwise` (Bradley-Terry maximum likelihood,
     `alpha` a small L2 regularisation so that a method that never loses stays finite).
 
-    With `n_boot` > 0 the interval comes from resampling participants with replacement.
+    With `n_boot` > 0 the percentile interval comes from a cluster bootstrap: participants
+    and samples are each drawn with replacement (`resample="both"`, the default: a vote
+    counts as often as its participant times its sample was drawn), or participants only
+    (`resample="participants"`).
     When the sets do not connect all methods, the scores of separate groups are not
     comparable; `connected` says so.
     """
@@ -539,16 +485,23 @@ def bradley_terry(
         loser, minlength=len(methods)
     )
     if n_boot > 0:
+        from tqdm.auto import tqdm
+
+        if resample not in ("both", "participants"):
+            raise ValueError(f"resample must be 'both' or 'participants', got {resample!r}")
         rng = np.random.default_rng(seed)
-        people = df["participant"].to_numpy()
-        groups = {p: np.flatnonzero(people == p) for p in np.unique(people)}
-        keys = list(groups)
+        _, people = np.unique(df["participant"].to_numpy(), return_inverse=True)
+        _, samples = np.unique(df["sample"].to_numpy(), return_inverse=True)
+        n_people, n_samples = people.max() + 1, samples.max() + 1
         boots = np.empty((n_boot, len(methods)))
-        w_arr, l_arr = winner, loser
-        for k in range(n_boot):
-            pick = rng.choice(len(keys), size=len(keys), replace=True)
-            rows = np.concatenate([groups[keys[j]] for j in pick])
-            boots[k] = _bt_scores(len(methods), list(zip(w_arr[rows], l_arr[rows])), alpha)
+        rows_all = np.arange(len(df))
+        for k in tqdm(range(n_boot), desc="Bradley-Terry bootstrap", leave=False, disable=None):
+            weight = np.bincount(rng.integers(0, n_people, n_people), minlength=n_people)[people]
+            if resample == "both":
+                drawn = np.bincount(rng.integers(0, n_samples, n_samples), minlength=n_samples)
+                weight = weight * drawn[samples]
+            rows = np.repeat(rows_all, weight)
+            boots[k] = _bt_scores(len(methods), list(zip(winner[rows], loser[rows])), alpha)
         q = (1.0 - ci) / 2.0
         frame["ci_low"] = np.quantile(boots, q, axis=0)
         frame["ci_high"] = np.quantile(boots, 1.0 - q, axis=0)
@@ -700,6 +653,46 @@ class PowerResult:
         return pd.DataFrame([asdict(self)])
 
 
+def pair_sd(vote_counts: Sequence[int] | np.ndarray, n_participants: int | Sequence[int]) -> float:
+    """The spread (SD) of the true voting rate p_i across pairs, estimated from the votes.
+
+    The observed rate r_i = VC_i / N_i varies by Var(p_i) plus binomial noise whose mean,
+    E[p_i (1 - p_i) / N_i], is estimated without bias by r_i (1 - r_i) / (N_i - 1). So
+    tau^2 = s^2(r) - mean_i r_i (1 - r_i) / (N_i - 1), set to 0 when negative (method of
+    moments). NaN with fewer than 2 pairs.
+    """
+    vc = np.asarray(vote_counts, dtype=float)
+    n = _participants_per_pair(n_participants, vc.size)
+    if vc.size < 2 or np.any(n < 2):
+        return math.nan
+    r = vc / n
+    tau2 = float(np.var(r, ddof=1) - np.mean(r * (1 - r) / (n - 1)))
+    return math.sqrt(max(tau2, 0.0))
+
+
+def z_test_power(
+    effect: float,
+    n_participants: int,
+    n_pairs: int,
+    *,
+    pair_sd: float = 0.0,
+    alpha: float = 0.05,
+) -> float:
+    """Power of the paper's right-tailed Z test over `n_pairs` pairs of `n_participants`
+    voters when the true voting rate has mean `effect` and SD `pair_sd` across pairs
+    (the model of `required_volunteers`; statsmodels' `NormalIndPower`)."""
+    from statsmodels.stats.power import NormalIndPower
+
+    tau2 = pair_sd**2
+    var = tau2 + (effect * (1.0 - effect) - tau2) / n_participants
+    es = (effect - 0.5) / math.sqrt(var)
+    return float(
+        NormalIndPower().power(
+            effect_size=es, nobs1=n_pairs, alpha=alpha, ratio=0.0, alternative="larger"
+        )
+    )
+
+
 def required_volunteers(
     effect: float,
     n_pairs: int = 18,
@@ -763,8 +756,8 @@ def simulated_power(
     mean = d.mean(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = mean / (sd / math.sqrt(n_pairs))
-    # Equal margins on every pair: +inf when A leads (as set_summary), never significant else.
-    z = np.where(sd == 0, np.where(mean > 0, np.inf, -np.inf), z)
+    # Equal margins on every pair: Z undefined (as set_summary), never significant.
+    z = np.where(sd == 0, np.nan, z)
     return float(np.mean(z > critical_value(alpha)))
 
 
@@ -776,36 +769,56 @@ def simulated_power(
 class CatchRule:
     """Who is left out: participants with more than `max_failures` failed catch trials when
     that is set (the study's own rule, `Study.max_catch_failures`), else those whose pass
-    rate is below `min_pass_rate` (1.0: one failure excludes). Participants without catch
-    trials stay; `enabled=False` keeps everyone."""
+    rate is below `min_pass_rate` (1.0: one failure excludes). Only a catch trial known to
+    have failed (`catch_passed` False) counts against a participant: one whose outcome is
+    unknown (no `catch_passed` column, or an empty cell) is counted as `catch_unknown` and
+    never excludes anyone. Participants without catch trials stay; `enabled=False` keeps
+    everyone."""
 
     min_pass_rate: float = 1.0
     max_failures: int | None = None
     enabled: bool = True
     excluded: list[str] = field(default_factory=list)
 
+    def describe(self) -> str:
+        """The rule in words, for the report."""
+        if not self.enabled:
+            return "no exclusion (participants who failed catch trials are kept)"
+        if self.max_failures is not None:
+            return f"exclude after more than {self.max_failures} failed catch trial(s)"
+        if self.min_pass_rate >= 1.0:
+            return "exclude after any failed catch trial"
+        return f"exclude when the catch pass rate is below {self.min_pass_rate:g}"
+
     def table(self, votes: pd.DataFrame) -> pd.DataFrame:
-        """Per participant: catch trials seen, passed, pass rate and whether excluded."""
+        """Per participant: catch trials seen, passed, failed, of unknown outcome, the pass
+        rate over the known ones and whether excluded."""
         df = check_votes(votes)
+        people = sorted(df["participant"].unique(), key=natural_key)
         c = df.loc[df["is_catch"]]
-        people = sorted(df["participant"].unique())
-        passed = c.groupby("participant")["catch_passed"].apply(
-            lambda s: int(s.fillna(False).astype(bool).sum())
+        outcome = c["catch_passed"]
+        counts = pd.DataFrame(
+            {
+                "participant": c["participant"],
+                "passed": (outcome == True).fillna(False).astype(int),  # noqa: E712
+                "failed": (outcome == False).fillna(False).astype(int),  # noqa: E712
+                "unknown": outcome.isna().astype(int),
+            }
         )
-        seen = c.groupby("participant").size()
+        per = counts.groupby("participant")[["passed", "failed", "unknown"]].sum()
+        per = per.reindex(people, fill_value=0).astype(int)
         out = pd.DataFrame(index=pd.Index(people, name="participant"))
-        out["catch_trials"] = seen.reindex(out.index).fillna(0).astype(int)
-        out["catch_passed"] = passed.reindex(out.index).fillna(0).astype(int)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["pass_rate"] = out["catch_passed"] / out["catch_trials"].where(
-                out["catch_trials"] > 0
-            )
-        out["catch_failed"] = out["catch_trials"] - out["catch_passed"]
+        out["catch_trials"] = (per["passed"] + per["failed"] + per["unknown"]).to_numpy()
+        out["catch_passed"] = per["passed"].to_numpy()
+        out["catch_failed"] = per["failed"].to_numpy()
+        out["catch_unknown"] = per["unknown"].to_numpy()
+        known = out["catch_passed"] + out["catch_failed"]
+        out["pass_rate"] = (out["catch_passed"] / known.where(known > 0)).astype(float)
         if self.max_failures is not None:
             failing = out["catch_failed"] > self.max_failures
         else:
             failing = out["pass_rate"].fillna(1.0) < self.min_pass_rate - 1e-12
-        out["excluded"] = self.enabled & (out["catch_trials"] > 0) & failing
+        out["excluded"] = (self.enabled & (out["catch_failed"] > 0) & failing).astype(bool)
         return out
 
     def apply(self, votes: pd.DataFrame) -> pd.DataFrame:
@@ -817,7 +830,7 @@ class CatchRule:
 
 
 def expert_table(ratings: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
-    """MEGC expert scores per method (see `eval.expert.expert_table`)."""
-    from eval.expert import expert_table as _expert_table
+    """MEGC expert scores per method (see `study.expert.expert_table`)."""
+    from study.expert import expert_table as _expert_table
 
     return _expert_table(ratings, **kwargs)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from eval.expert import MAX_PER_VIDEO
+from study.expert import MAX_PER_VIDEO
 
 PAPER_SETS = [
     ("FOMM", "FOMM+EWP"),

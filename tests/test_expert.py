@@ -1,4 +1,4 @@
-"""eval.expert: the published MEGC2021 expert table (DESIGN.md) from per-video ratings."""
+"""study.expert: the published MEGC2021 expert table (DESIGN.md) from per-video ratings."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from stats_helpers import EXPERTS, PUBLISHED, published_ratings
 
-from eval.expert import expert_table, expert_totals, table_from_totals
 from fme.errors import DataError
+from study.expert import expert_table, expert_totals, table_from_totals
 
 
 def test_published_table_exactly():

@@ -89,9 +89,43 @@ def test_set_summary_rejects_bad_counts():
     with pytest.raises(DataError):
         st.set_summary([40, 10], N)
     with pytest.raises(DataError):
-        st.set_summary([10], N)
+        st.set_summary([], N)
     with pytest.raises(DataError):
         st.set_summary([10, 12, 13], [31, 31])
+
+
+def test_t_reference_is_scipys_one_sample_t_test():
+    s = st.set_summary(VC, N)
+    d = VC - N / 2
+    assert s.t_p_value == pytest.approx(
+        sstats.ttest_1samp(d, 0.0, alternative="greater").pvalue, rel=1e-12
+    )
+    assert s.t_p_value_b == pytest.approx(
+        sstats.ttest_1samp(d, 0.0, alternative="less").pvalue, rel=1e-12
+    )
+    assert s.t_p_value > s.p_value  # heavier tails than the normal at the same statistic
+    assert (s.wins_a, s.wins_b) == (6, 2)
+
+
+def test_equal_margins_leave_z_undefined_and_the_exact_tests_decide():
+    # Two pairs at 16/31 each: s = 0. Z would be +inf with p = 0; it is undefined instead.
+    s = st.set_summary([16, 16], N)
+    assert s.sd_votes == 0.0 and not s.z_defined
+    assert math.isnan(s.z) and math.isnan(s.p_value) and s.significant is None
+    assert s.pref_rate == 1.0 and s.wins_a == 2
+    exact = st.across_pairs([16, 16], N)
+    assert exact.sign_p_value == pytest.approx(0.25)  # both pairs won: (1/2)^2
+    tests = st.pair_tests([16, 16], N).frame
+    assert tests["p_value"].tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_one_pair_set_has_rates_and_exact_test_but_no_z():
+    s = st.set_summary([22], N)
+    assert s.n_pairs == 1 and not s.z_defined and math.isnan(s.sd_votes)
+    assert s.voting_rate == pytest.approx(22 / 31) and s.pref_rate == 1.0
+    p = st.pair_tests([22], N).frame.loc[0, "p_value"]
+    assert p == pytest.approx(sstats.binomtest(22, 31).pvalue)
+    assert st.across_pairs([22], N).sign_p_value == pytest.approx(0.5)
 
 
 def test_summaries_from_votes_equal_hand_counts():
@@ -212,18 +246,6 @@ def test_power_matches_simulation_of_the_z_test(effect, pair_sd):
     assert st.simulated_power(n - 1, effect, 18, pair_sd=pair_sd, n_sim=4000, seed=7) <= sim
 
 
-def test_mixed_model_recovers_preference():
-    votes = simulate_votes({"A": 0.8, "B": 0.0}, [("A", "B")], n_participants=12, n_pairs=8)
-    mm = st.mixed_model(votes, set_name="set1")
-    rate = (votes["choice"] == "A").mean()
-    assert mm.n_votes == 96
-    assert mm.prob_a == pytest.approx(rate, abs=0.06)
-    assert mm.z > st.critical_value(0.05) and mm.p_value < 0.05
-    assert mm.p_two_sided == pytest.approx(2 * mm.p_value)
-    null = simulate_votes({"A": 0.0, "B": 0.0}, [("A", "B")], n_participants=12, n_pairs=8)
-    assert abs(st.mixed_model(null).z) < 2.5
-
-
 def test_catch_rule_excludes_failed_participants():
     votes = simulate_votes(
         {"A": 0.0, "B": 0.0},
@@ -254,6 +276,45 @@ def test_catch_rule_excludes_failed_participants():
     assert counts["n"].sum() == 5 * 3
 
 
+def test_catch_rule_without_catch_trials_keeps_everyone():
+    votes = simulate_votes({"A": 0.0, "B": 0.0}, [("A", "B")], n_participants=4, n_pairs=3)
+    for rule in (st.CatchRule(), st.CatchRule(enabled=False), st.CatchRule(max_failures=0)):
+        table = rule.table(votes)
+        assert table["catch_trials"].tolist() == [0, 0, 0, 0]
+        assert not table["excluded"].any()
+        assert len(rule.apply(votes)) == len(votes)
+
+
+def test_missing_catch_passed_means_unknown_never_failed():
+    votes = simulate_votes(
+        {"A": 0.0, "B": 0.0},
+        [("A", "B")],
+        n_participants=15,
+        n_pairs=2,
+        catch_per_participant=2,
+        failing=(3,),
+    ).drop(columns=["catch_passed"])
+    rule = st.CatchRule()
+    kept = rule.apply(votes)
+    assert rule.excluded == [] and kept["participant"].nunique() == 15
+    table = rule.table(votes)
+    assert (table["catch_unknown"] == 2).all() and (table["catch_failed"] == 0).all()
+    # One known failure among unknowns: only that participant is excluded.
+    votes = votes.assign(catch_passed=pd.NA)
+    first = votes.index[votes["is_catch"] & (votes["participant"] == "P003")][0]
+    votes.loc[first, "catch_passed"] = False
+    rule.apply(votes)
+    assert rule.excluded == ["P003"]
+    assert st.CatchRule(max_failures=1).apply(votes)["participant"].nunique() == 15
+
+
+def test_pairs_sort_numerically():
+    votes = simulate_votes({"A": 0.0, "B": 0.0}, [("A", "B")], n_participants=2, n_pairs=12)
+    votes["pair_id"] = votes["pair_id"].str.replace("set1-p", "").astype(int).astype(str)
+    assert st.vote_counts(votes)["pair_id"].tolist() == [str(i) for i in range(12)]
+    assert sorted(["p10", "p2", "p1"], key=st.natural_key) == ["p1", "p2", "p10"]
+
+
 def test_votes_from_csv_strings_are_parsed(tmp_path):
     votes = simulate_votes(
         {"A": 0.0, "B": 0.0},
@@ -274,3 +335,158 @@ def test_votes_from_csv_strings_are_parsed(tmp_path):
     bad.loc[0, "choice"] = "C"
     with pytest.raises(DataError):
         st.check_votes(bad)
+
+
+# --- power from the data ---------------------------------------------------------------------
+
+
+def test_pair_sd_by_hand_and_recovers_a_known_spread():
+    vc, n = np.array([20, 12, 18, 25]), 31
+    r = vc / n
+    hand = math.sqrt(np.var(r, ddof=1) - np.mean(r * (1 - r) / (n - 1)))
+    assert st.pair_sd(vc, n) == pytest.approx(hand, rel=1e-12)
+    rng = np.random.default_rng(0)
+    for tau in (0.0, 0.1):
+        k = 0.6 * 0.4 / tau**2 - 1 if tau else None
+        p = rng.beta(0.6 * k, 0.4 * k, 4000) if tau else np.full(4000, 0.6)
+        est = st.pair_sd(rng.binomial(31, p), 31)
+        assert est == pytest.approx(tau, abs=0.012)
+
+
+def test_z_test_power_agrees_with_required_volunteers_and_simulation():
+    res = st.required_volunteers(0.6, 18, pair_sd=0.05)
+    n = res.n_participants
+    assert st.z_test_power(0.6, n, 18, pair_sd=0.05) >= 0.8
+    assert st.z_test_power(0.6, n - 1, 18, pair_sd=0.05) < 0.8
+    power = st.z_test_power(0.6, 20, 18, pair_sd=0.05)
+    sim = st.simulated_power(20, 0.6, 18, pair_sd=0.05, n_sim=4000, seed=1)
+    assert sim == pytest.approx(power, abs=0.04)
+    assert 0.05 < power < 0.999  # a power, not the target repeated
+
+
+# --- participants and samples both random ---------------------------------------------------
+
+
+def test_crossed_fit_is_the_glm_with_two_way_cluster_robust_errors():
+    import statsmodels.api as sm
+
+    from study.calibration import simulate_votes as sim_votes
+    from study.crossed import crossed_fit
+
+    y, p, s, x = sim_votes(1, 12, 8, participant_sd=0.5, sample_sd=0.3, side_effect=0.4, seed=3)
+    fit = crossed_fit(y, p, s, x)
+    X = sm.add_constant(x)
+    glm = sm.GLM(y[0], X, family=sm.families.Binomial())
+    assert [fit.log_odds[0], fit.side_log_odds[0]] == pytest.approx(glm.fit().params, rel=1e-8)
+
+    def one_way(groups):
+        kw = {"groups": groups, "use_correction": False}
+        return glm.fit(cov_type="cluster", cov_kwds=kw).cov_params()[0, 0]
+
+    cell = p * 100 + s
+    raw = [one_way(p), one_way(s), one_way(cell)]
+    # statsmodels' two-way (Cameron-Gelbach-Miller) without correction is V_p + V_s - V_cell.
+    two_way = glm.fit(
+        cov_type="cluster", cov_kwds={"groups": np.column_stack([p, s]), "use_correction": False}
+    ).cov_params()[0, 0]
+    assert two_way == pytest.approx(raw[0] + raw[1] - raw[2], rel=1e-8)
+    # Ours scales each by G/(G-1): 12 participants, 8 samples, 96 cells.
+    ours = 12 / 11 * raw[0] + 8 / 7 * raw[1] - 96 / 95 * raw[2]
+    assert fit.se[0] ** 2 == pytest.approx(ours, rel=1e-8)
+    vp, vs, vc = 12 / 11 * raw[0], 8 / 7 * raw[1], 96 / 95 * raw[2]
+    fp, fs = max(vp, vc), max(vs, vc)
+    df = (fp + fs - vc) ** 2 / (fp**2 / 11 + fs**2 / 7)
+    assert fit.df[0] == pytest.approx(df, rel=1e-8)
+    assert fit.p_two_sided()[0] == pytest.approx(2 * sstats.t.sf(abs(fit.t[0]), df), rel=1e-8)
+
+
+def test_crossed_test_from_votes_and_its_direction():
+    from study.crossed import crossed_test
+
+    votes = st.check_votes(
+        simulate_votes({"A": 0.8, "B": 0.0}, [("A", "B")], n_participants=12, n_pairs=8)
+    )
+    res = crossed_test(votes, set_name="set1")
+    assert res.n_votes == 96 and res.n_participants == 12 and res.n_samples == 8
+    assert res.prob_a == pytest.approx((votes["choice"] == "A").mean(), abs=0.02)
+    assert res.ci_low < res.prob_a < res.ci_high
+    assert res.p_greater < 0.05 and res.p_less > 0.95
+    assert res.p_value == pytest.approx(2 * min(res.p_greater, res.p_less))
+    with pytest.raises(DataError, match="2 samples"):
+        crossed_test(votes.loc[votes["sample"] == votes["sample"].iat[0]])
+    # All votes one way: the likelihood has no maximum; no test, the observed share.
+    unanimous = crossed_test(votes.assign(choice="B"))
+    assert unanimous.prob_a == 0.0 and math.isnan(unanimous.t) and math.isnan(unanimous.p_value)
+    # One side's votes all one way (A always chosen on the left): separated, no test.
+    by_side = votes.assign(choice=np.where(votes["a_side"] == "left", "A", "B"))
+    assert math.isnan(crossed_test(by_side).p_value)
+
+
+@pytest.mark.parametrize(("participant_sd", "sample_sd"), [(0.0, 0.0), (0.3, 0.2), (0.8, 0.4)])
+def test_no_preference_false_positive_rate(participant_sd, sample_sd):
+    """4000 simulated paper-sized sets (N = 31, M = 18) with no true preference and a position
+    effect: the crossed test rejects 5 % +- 0.34 % (binomial SE), inside [0.03, 0.07]."""
+    from study.calibration import calibrate
+
+    c = calibrate(
+        31,
+        18,
+        participant_sd=participant_sd,
+        sample_sd=sample_sd,
+        side_effect=0.3,
+        n_sim=4000,
+        seed=11,
+    )
+    print(
+        f"\nSD {participant_sd}+{sample_sd}: false positives paper Z {c.paper_z:.3f}, "
+        f"t {c.t_pairs:.3f}, crossed {c.crossed:.3f} (one-sided {c.crossed_greater:.3f}); "
+        f"SE {c.se(0.05):.4f}"
+    )
+    assert c.se(0.05) < 0.004
+    assert 0.03 <= c.crossed <= 0.07
+    assert 0.03 <= c.crossed_greater <= 0.07
+    if participant_sd == 0:
+        # With no leaning voters, Student's t on the pair margins holds the level too.
+        assert 0.03 <= c.t_pairs <= 0.07
+    if participant_sd >= 0.8:
+        # The tests over pairs treat the voters as fixed and cannot hold the level here.
+        assert c.paper_z > 0.1 and c.t_pairs > 0.1
+
+
+def test_crossed_power_at_a_stated_effect():
+    """Power at log-odds 0.3 (P = 0.574 for the better method), SD 0.3 + 0.2, N = 31, M = 18."""
+    from study.calibration import calibrate
+
+    c = calibrate(31, 18, participant_sd=0.3, sample_sd=0.2, log_odds=0.3, n_sim=2000, seed=5)
+    print(
+        f"\npower at log-odds 0.3: crossed {c.crossed:.3f} (one-sided {c.crossed_greater:.3f}), "
+        f"paper Z {c.paper_z:.3f}, t {c.t_pairs:.3f}"
+    )
+    assert 0.6 < c.crossed < c.crossed_greater < 0.95
+
+
+def test_bradley_terry_bootstrap_over_samples_widens_the_interval_when_samples_vary():
+    rng = np.random.default_rng(4)
+    n, m = 20, 12
+    lean = rng.normal(0, 1.5, m)  # samples differ a lot in which method they favour
+    rows = [
+        dict(
+            set_name="s",
+            method_a="X",
+            method_b="Y",
+            pair_id=j,
+            sample=f"d{j}",
+            participant=f"p{i}",
+            choice="A" if rng.random() < 1 / (1 + np.exp(-lean[j])) else "B",
+        )
+        for i in range(n)
+        for j in range(m)
+    ]
+    votes = pd.DataFrame(rows)
+    both = st.bradley_terry(votes, n_boot=200, seed=0).frame
+    people = st.bradley_terry(votes, n_boot=200, seed=0, resample="participants").frame
+    width = lambda f: float(f.loc["X", "ci_high"] - f.loc["X", "ci_low"])  # noqa: E731
+    assert width(both) > 1.5 * width(people)
+    assert both.loc["X", "score"] == people.loc["X", "score"]
+    with pytest.raises(ValueError, match="resample"):
+        st.bradley_terry(votes, n_boot=2, resample="pairs")

@@ -1,4 +1,4 @@
-"""MEGC expert scoring of generated micro-expression videos.
+"""MEGC expert scoring of generated micro-expression videos (collected by the study app).
 
 The MEGC2021 generation task had FACS experts score each generated video on three items,
 0-3 each (the paper's rubric, at most 9 per video):
