@@ -1,7 +1,9 @@
 """Augmented recognition (the paper's Table VII): recognizers trained on real plus
 generated clips, L = L_real + lambda * L_gen.
 
-Protocol: the MEGC2019 composite split 7:3 by subject. Generated clips come only from
+Protocol: the MEGC2019 composite split 7:3 by subject. The composite is the published list
+(`generation.data.composite`): `fme prepare` labels a clip with the list's label and leaves
+the clips the list leaves out unlabelled, and only labelled clips take part here. Generated clips come only from
 the training split: each training clip's first (onset) frame is a target, and other
 training clips drive it (n training clips give up to n(n-1) generated clips). The ratio
 R.D.:G.D. = 1:k asks for k generated clips per real training clip. No subject of the test
@@ -262,6 +264,20 @@ def run_protocol(
     return rows, record
 
 
+def composite_coverage(clips: Sequence[SourceClip]) -> dict[str, dict[str, int]]:
+    """Per dataset: labelled clips used, and how many clips the published list holds."""
+    from generation.data.composite import COMPOSITE_COUNTS
+
+    used: dict[str, int] = {}
+    for c in clips:
+        dataset = c.key.split("/", 1)[0]
+        used[dataset] = used.get(dataset, 0) + 1
+    return {
+        d: {"used": n, "listed_in_composite": COMPOSITE_COUNTS.get(d, 0)}
+        for d, n in sorted(used.items())
+    }
+
+
 def table_vii(rows: Sequence[AugmentRow]):
     """One row per R.D.:G.D. ratio, F1 and accuracy per backbone (the Table VII layout)."""
     import pandas as pd
@@ -328,6 +344,7 @@ def run_augment(args: argparse.Namespace, generator: Generator | None = None) ->
         args.max_generated,
         progress=not args.quiet,
     )
+    record["clips_per_dataset"] = composite_coverage(clips)
     frame = table_vii(rows)
     write_tables(
         frame,

@@ -28,11 +28,13 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from generation.data.clip import LABELS, Clip
 from fme.errors import ConfigError, DataError
+from generation.data.clip import LABELS, Clip
+from generation.data.composite import CompositeEntry, composite_label, not_found
+from generation.data.facs import AUCell, parse_au_cell
 
 log = logging.getLogger(__name__)
 
@@ -103,29 +105,10 @@ def megc2019_label(dataset: str, emotion: str) -> str | None:
 
 
 def parse_aus(value: object) -> tuple[str, ...]:
-    """AU tokens of a sheet cell: 'R12+L14' -> ('R12', 'L14'); 'AU4+AU7' or 4 -> ('4', ...).
-
-    Side prefixes (L, R, T, B) and intensity suffixes (A-E) are kept; an 'AU' prefix, spaces
-    and brackets are dropped. Empty cells, '/' and '-' give ().
-    """
-    if value is None:
-        return ()
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ()
-        if value.is_integer():
-            value = int(value)
-    text = str(value).strip()
-    if text.lower() in _UNKNOWN:
-        return ()
-    tokens = []
-    for raw in re.split(r"[+,;/&]|\s+", text):
-        tok = re.sub(r"[()\[\]\s]", "", raw).upper()
-        tok = re.sub(r"^AU", "", tok)
-        tok = tok.removesuffix(".0")
-        if tok:
-            tokens.append(tok)
-    return tuple(tokens)
+    """The AUs a sheet cell codes as present: 'R12+L14' -> ('R12', 'L14'); 'AU4+AU7' or 4 ->
+    ('4', ...). Alternatives, `ref(...)` and notes are left out here; `parse_au_cell`
+    (generation.data.facs) keeps them. Empty cells, '/' and '-' give ()."""
+    return parse_au_cell(value).aus
 
 
 def au_number(token: str) -> int | None:
@@ -140,23 +123,36 @@ def aus_text(aus: Iterable[str]) -> str:
 
 
 def parse_frame(value: object) -> int | None:
-    """A sheet's frame number (46, 46.0, '046', ' 46 ') or None when unknown ('/', -1, 0)."""
+    """A sheet's frame number (46, 46.0, '046', ' 46 ') or None when unknown ('/', -1, 0) or
+    not a number (`read_frame` tells the two apart)."""
+    return read_frame(value)[0]
+
+
+def read_frame(value: object) -> tuple[int | None, str | None]:
+    """(frame number or None, None) for a number or an unknown mark ('', '/', -1, 0);
+    (None, the text) for a cell that is not a number ('12a', 'see notes')."""
     if value is None:
-        return None
+        return None, None
+    if isinstance(value, bool):
+        return None, str(value)
     if isinstance(value, float):
         if math.isnan(value):
-            return None
-        return int(value) if value.is_integer() and value > 0 else None
+            return None, None
+        if not value.is_integer():
+            return None, str(value)
+        return (int(value) if value > 0 else None), None
     if isinstance(value, int):
-        return value if value > 0 else None
+        return (value if value > 0 else None), None
     text = str(value).strip()
     if text.lower() in _UNKNOWN:
-        return None
+        return None, None
     try:
         number = float(text)
     except ValueError:
-        return None
-    return int(number) if number.is_integer() and number > 0 else None
+        return None, text
+    if not number.is_integer():
+        return None, text
+    return (int(number) if number > 0 else None), None
 
 
 def _numbers(name: str) -> tuple[int, ...]:
@@ -216,12 +212,20 @@ class LeftOut:
 
 @dataclass
 class DatasetReport:
-    """What a reader found: the clips, the clips left out, and the composite's counts."""
+    """What a reader found: the clips, the clips left out, and the composite's counts.
+
+    `label_source` is "composite" (labels from the published list) or "emotion" (the
+    emotion rule; the synthetic corpus, or a user's choice). `composite_missing` are the
+    listed clips of this dataset that were not read (folder missing, row left out). `notes`
+    say which sheet and frame folder were taken, and why.
+    """
 
     dataset: str
     root: Path
     clips: list[Clip] = field(default_factory=list)
     left_out: list[LeftOut] = field(default_factory=list)
+    label_source: str = "composite"
+    notes: list[str] = field(default_factory=list)
 
     @property
     def label_counts(self) -> dict[str, int]:
@@ -234,15 +238,58 @@ class DatasetReport:
         """Readable clips the composite leaves out, counted by the dataset's emotion."""
         return dict(sorted(Counter(c.emotion for c in self.clips if c.label is None).items()))
 
+    @property
+    def corrected(self) -> list[Clip]:
+        """Clips whose sheet row the reader corrected (kept, with `clip.corrections`)."""
+        return [c for c in self.clips if c.corrections]
+
+    @property
+    def composite_missing(self) -> list[CompositeEntry]:
+        if self.label_source != "composite":
+            return []
+        return not_found(self.dataset, [(c.subject, c.clip_id) for c in self.clips])
+
     def summary(self) -> str:
         """A short Markdown table of the counts."""
-        rows = [("clips read", len(self.clips))]
-        rows += [(f"composite {k}", v) for k, v in self.label_counts.items()]
+        rows: list[tuple[str, object]] = [("clips read", len(self.clips))]
+        source = "published list" if self.label_source == "composite" else "emotion rule"
+        rows += [(f"composite {k} ({source})", v) for k, v in self.label_counts.items()]
         rows += [(f"left out of the composite: {k}", v) for k, v in self.composite_left_out.items()]
+        if self.label_source == "composite":
+            missing = self.composite_missing
+            shown = ", ".join(e.name for e in missing[:3]) + (" ..." if len(missing) > 3 else "")
+            rows.append(("listed in the composite but not read", f"{len(missing)} {shown}".strip()))
+        rows.append(("rows corrected (kept)", len(self.corrected)))
         rows.append(("left out: unreadable", len(self.left_out)))
         lines = [f"| {self.dataset} | clips |", "|---|---:|"]
         lines += [f"| {k} | {v} |" for k, v in rows]
         return "\n".join(lines)
+
+
+LABEL_SOURCES: tuple[str, ...] = ("composite", "emotion")
+
+
+def clip_labels(
+    dataset: str, subject: str, clip_id: str, emotion: str, source: str
+) -> tuple[str | None, str | None]:
+    """(label, emotion_label) of a clip: the composite label from the published list (or from
+    the emotion rule when `source` is "emotion"), and the emotion rule's label."""
+    by_emotion = megc2019_label(dataset, emotion) if dataset in _COMPOSITE else None
+    if source == "emotion":
+        return by_emotion, by_emotion
+    return composite_label(dataset, subject, clip_id), by_emotion
+
+
+def _label_source(root: Path, labels: str | None) -> str:
+    """The label source asked for, or the default: the published list, except for the
+    synthetic corpus (a folder with synth.json), which no list holds."""
+    if labels is None:
+        return "emotion" if (root / "synth.json").is_file() else "composite"
+    if labels not in LABEL_SOURCES:
+        raise ConfigError(
+            f"unknown label source {labels!r}", hint=f"Choose one of {', '.join(LABEL_SOURCES)}."
+        )
+    return labels
 
 
 # --- shared pieces -----------------------------------------------------------------------
@@ -316,6 +363,10 @@ class SheetRow:
     offset: int | None
     aus: tuple[str, ...]
     emotion: str
+    au_cell: AUCell = field(default_factory=AUCell)
+    # cells that should hold a frame number and hold text: column name -> the text
+    not_numbers: tuple[tuple[str, str], ...] = ()
+    apex_raw: str = ""  # the apex cell as written
 
 
 def _read_table(path: Path) -> list[list[object]]:
@@ -372,16 +423,26 @@ def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
         subject, filename = _cell(get("subject")), _cell(get("filename"))
         if not subject and not filename:
             continue  # blank line or a note below the table
+        frames, bad = {}, []
+        for key in ("onset", "apex", "offset"):
+            frames[key], text = read_frame(get(key))
+            if text is not None:
+                header = rows[best][best_found[key]]
+                bad.append((_cell(header) or key, text))
+        cell = parse_au_cell(get("aus"))
         out.append(
             SheetRow(
                 line=i,
                 subject=subject,
                 filename=filename,
-                onset=parse_frame(get("onset")),
-                apex=parse_frame(get("apex")),
-                offset=parse_frame(get("offset")),
-                aus=parse_aus(get("aus")),
+                onset=frames["onset"],
+                apex=frames["apex"],
+                offset=frames["offset"],
+                aus=cell.aus,
                 emotion=_cell(get("emotion")).lower(),
+                au_cell=cell,
+                not_numbers=tuple(bad),
+                apex_raw=_cell(get("apex")),
             )
         )
     if not out:
@@ -440,9 +501,19 @@ def _make_clip(
     apex: int | None,
     offset: int | None,
     emotion: str,
-    aus: tuple[str, ...],
+    au_cell: AUCell = AUCell(),
+    label_source: str = "composite",
+    sheet_apex: object = None,
 ) -> Clip | LeftOut:
-    """A Clip from a frame folder and its annotations, or why it cannot be one."""
+    """A Clip from a frame folder and its annotations, or why it cannot be one.
+
+    Rules for quirky rows, recorded in `clip.corrections` (the clip is kept):
+    - a missing onset (or offset) is the first (last) frame present;
+    - an apex that is missing (empty, `/`, -1) or outside onset..offset is the middle
+      frame, onset + (offset - onset) // 2 (MEB sets SMIC's missing apexes the same way;
+      for SAMM 028_4_1 and 032_3_1 it substitutes optical-flow estimates instead).
+    `sheet_apex` is what the sheet said, for the correction's wording (None: no sheet).
+    """
 
     def left(reason: str) -> LeftOut:
         return LeftOut(dataset, subject, clip_id, reason, str(folder))
@@ -455,14 +526,21 @@ def _make_clip(
         dup = sorted(n for n, k in Counter(numbers).items() if k > 1)[:5]
         return left(f"several files for frame number(s) {dup}; keep one image per frame")
     first, last = numbers[0], numbers[-1]
-    onset = first if onset is None else onset
-    offset = last if offset is None else offset
+    corrections = []
+    has_sheet = sheet_apex is not None
+    if onset is None:
+        onset = first
+        if has_sheet:
+            corrections.append(f"onset missing: set to the first frame {first}")
+    if offset is None:
+        offset = last
+        if has_sheet:
+            corrections.append(f"offset missing: set to the last frame {last}")
     if offset < onset:
         return left(f"offset frame {offset} is before onset frame {onset}")
-    wanted = {"onset": onset, "offset": offset}
-    if apex is not None:
-        wanted["apex"] = apex
-    outside = [f"{k} {v}" for k, v in wanted.items() if not first <= v <= last]
+    outside = [
+        f"{k} {v}" for k, v in (("onset", onset), ("offset", offset)) if not first <= v <= last
+    ]
     if outside:
         return left(
             f"frames missing: {', '.join(outside)} outside the frames present ({first}-{last})"
@@ -472,8 +550,18 @@ def _make_clip(
     if gaps:
         shown = ", ".join(map(str, gaps[:5])) + (" ..." if len(gaps) > 5 else "")
         return left(f"{len(gaps)} frame(s) missing ({shown}); restore them or remove the clip")
-    if apex is None:  # unknown apex: the middle frame between onset and offset
-        apex = onset + (offset - onset) // 2
+    middle = onset + (offset - onset) // 2
+    if apex is None:
+        if has_sheet:
+            said = repr(_cell(sheet_apex)) if _cell(sheet_apex) else "empty"
+            corrections.append(f"apex {said} missing: set to the middle frame {middle}")
+        apex = middle
+    elif not onset <= apex <= offset:
+        corrections.append(
+            f"apex {apex} outside onset..offset ({onset}-{offset}): set to the middle frame {middle}"
+        )
+        apex = middle
+    label, emotion_label = clip_labels(dataset, subject, clip_id, emotion, label_source)
     return Clip(
         dataset=dataset,
         subject=subject,
@@ -484,8 +572,11 @@ def _make_clip(
         apex=apex,
         offset=offset,
         emotion=emotion,
-        label=megc2019_label(dataset, emotion),
-        aus=aus,
+        label=label,
+        aus=au_cell.aus,
+        emotion_label=emotion_label,
+        au_cell=au_cell,
+        corrections=tuple(corrections),
     )
 
 
@@ -496,8 +587,9 @@ def _from_sheet(
     frames_root: Path,
     subject_name: Callable[[str], str | None],
     subject_folder_rx: str,
+    label_source: str = "composite",
 ) -> DatasetReport:
-    report = DatasetReport(dataset, root)
+    report = DatasetReport(dataset, root, label_source=label_source)
     rows = read_sheet(sheet, dataset)
     rx = re.compile(subject_folder_rx, re.IGNORECASE)
     subject_dirs: dict[int, list[Path]] = {}
@@ -520,6 +612,19 @@ def _from_sheet(
         if not clip_id:
             report.left_out.append(LeftOut(dataset, subject, "", "empty Filename", where))
             continue
+        bad = [(col, text) for col, text in row.not_numbers if col.lower().find("apex") < 0]
+        if bad:
+            cells = ", ".join(f"{col} {text!r}" for col, text in bad)
+            report.left_out.append(
+                LeftOut(
+                    dataset,
+                    subject,
+                    clip_id,
+                    f"sheet row {row.line}: {cells} is not a frame number; correct the cell",
+                    where,
+                )
+            )
+            continue
         if (subject, clip_id.lower()) in seen:
             report.left_out.append(LeftOut(dataset, subject, clip_id, "duplicate sheet row", where))
             continue
@@ -539,8 +644,20 @@ def _from_sheet(
             )
             continue
         result = _make_clip(
-            dataset, subject, clip_id, folder, row.onset, row.apex, row.offset, row.emotion, row.aus
+            dataset,
+            subject,
+            clip_id,
+            folder,
+            row.onset,
+            row.apex,
+            row.offset,
+            row.emotion,
+            row.au_cell,
+            label_source,
+            sheet_apex=row.apex_raw,
         )
+        if isinstance(result, Clip) and result.corrections:
+            result = replace(result, corrections=tuple(f"{where}: {c}" for c in result.corrections))
         (report.left_out if isinstance(result, LeftOut) else report.clips).append(result)
     return report
 
@@ -556,9 +673,13 @@ def _subject_number(text: str, prefixes: tuple[str, ...]) -> int | None:
 # --- the readers -------------------------------------------------------------------------
 
 
-def read_casme2(root: str | Path) -> DatasetReport:
-    """CASME II (and the synthetic corpus): coding sheet plus RAW_selected or Cropped frames."""
+def read_casme2(root: str | Path, labels: str | None = None) -> DatasetReport:
+    """CASME II (and the synthetic corpus): coding sheet plus RAW_selected or Cropped frames.
+
+    `labels`: "composite" (the published list), "emotion" (the emotion rule) or None (the
+    list, except for the synthetic corpus)."""
     root = _check_root(root, "CASME II")
+    source = _label_source(root, labels)
     sheet = _find_sheet(
         root, ("CASME2-coding-*.xlsx", "CASME2*coding*.xlsx", "CASME2*.csv"), "coding sheet"
     )
@@ -572,12 +693,13 @@ def read_casme2(root: str | Path) -> DatasetReport:
         n = _subject_number(text, ("sub",))
         return f"sub{n:02d}" if n is not None else None
 
-    return _from_sheet("casme2", root, sheet, frames_root, subject_name, r"sub0*(\d+)")
+    return _from_sheet("casme2", root, sheet, frames_root, subject_name, r"sub0*(\d+)", source)
 
 
-def read_samm(root: str | Path) -> DatasetReport:
+def read_samm(root: str | Path, labels: str | None = None) -> DatasetReport:
     """SAMM: the FACS-code sheet (description rows above the table) and 006/006_1_2/ frames."""
     root = _check_root(root, "SAMM")
+    source = _label_source(root, labels)
     sheet = _find_sheet(
         root, ("SAMM_Micro_FACS_Codes*.xlsx", "*FACS*Codes*.xlsx", "SAMM*.csv"), "FACS code sheet"
     )
@@ -587,19 +709,20 @@ def read_samm(root: str | Path) -> DatasetReport:
         n = _subject_number(text, ("samm_", "samm", "s"))
         return f"{n:03d}" if n is not None else None
 
-    return _from_sheet("samm", root, sheet, frames_root, subject_name, r"0*(\d+)")
+    return _from_sheet("samm", root, sheet, frames_root, subject_name, r"0*(\d+)", source)
 
 
 _SMIC_CLASS = {"positive": "positive", "negative": "negative", "surprise": "surprise"}
 
 
-def read_smic(root: str | Path) -> DatasetReport:
+def read_smic(root: str | Path, labels: str | None = None) -> DatasetReport:
     """SMIC-HS: HS/s1/micro/{positive,negative,surprise}/s1_po_01/image*.bmp.
 
     There is no sheet: the emotion is the class folder, onset and offset are the first and
     last frames, the apex the middle one, and there are no AUs.
     """
     root = _check_root(root, "SMIC-HS")
+    source = _label_source(root, labels)
     subject_rx = re.compile(r"s0*(\d+)", re.IGNORECASE)
     is_hs = _has_subfolder(r"s0*\d+")
     hs = None
@@ -616,7 +739,7 @@ def read_smic(root: str | Path) -> DatasetReport:
                 "Give the SMIC root that holds HS/ (or the HS folder itself).",
             )
         hs = found[0]
-    report = DatasetReport("smic", root)
+    report = DatasetReport("smic", root, label_source=source)
     subjects = sorted(
         (int(m.group(1)), p)
         for p in hs.iterdir()
@@ -643,7 +766,15 @@ def read_smic(root: str | Path) -> DatasetReport:
                 continue
             for clip_dir in sorted(p for p in cdir.iterdir() if p.is_dir()):
                 result = _make_clip(
-                    "smic", subject, clip_dir.name, clip_dir, None, None, None, emotion, ()
+                    "smic",
+                    subject,
+                    clip_dir.name,
+                    clip_dir,
+                    None,
+                    None,
+                    None,
+                    emotion,
+                    label_source=source,
                 )
                 (report.left_out if isinstance(result, LeftOut) else report.clips).append(result)
     if not report.clips and not report.left_out:
@@ -651,17 +782,18 @@ def read_smic(root: str | Path) -> DatasetReport:
     return report
 
 
-READERS: dict[str, Callable[[str | Path], DatasetReport]] = {
+READERS: dict[str, Callable[..., DatasetReport]] = {
     "casme2": read_casme2,
     "samm": read_samm,
     "smic": read_smic,
 }
 
 
-def read_dataset_report(name: str, root: str | Path) -> DatasetReport:
-    """Clips and left-out clips of a dataset root; DataError when nothing can be read."""
+def read_dataset_report(name: str, root: str | Path, labels: str | None = None) -> DatasetReport:
+    """Clips and left-out clips of a dataset root; DataError when nothing can be read.
+    `labels` as in `read_casme2`."""
     dataset = dataset_name(name)
-    report = READERS[dataset](root)
+    report = READERS[dataset](root, labels)
     if not report.clips:
         first = "; ".join(x.message for x in report.left_out[:3])
         raise DataError(
@@ -672,9 +804,9 @@ def read_dataset_report(name: str, root: str | Path) -> DatasetReport:
     return report
 
 
-def read_dataset(name: str, root: str | Path) -> list[Clip]:
+def read_dataset(name: str, root: str | Path, labels: str | None = None) -> list[Clip]:
     """The readable clips of a dataset (casme2, samm, smic); left-out clips are logged."""
-    report = read_dataset_report(name, root)
+    report = read_dataset_report(name, root, labels)
     for x in report.left_out:
         log.warning("left out: %s", x.message)
     return report.clips
