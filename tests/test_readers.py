@@ -331,3 +331,72 @@ def test_parse_aus_and_frames():
     assert (
         parse_frame("/") is None and parse_frame(-1) is None and parse_frame(float("nan")) is None
     )
+
+
+# --- quirky rows as the real sheets have them --------------------------------------------
+
+QUIRKY_SAMM = (
+    # SAMM's own rows: apex after the offset, apex before the onset; every frame present
+    Row(28, "028_4_1", 1071, 1134, 1071, 1143, 1134, "(R6 or R12)+R15", "Happiness"),
+    Row(32, "032_3_1", 4896, 4970, 4896, 1930, 4970, "ref(7B)+43", "Surprise"),
+    Row(6, "006_1_2", 10, 14, 10, "/", 14, "10A/B", "Contempt"),
+    Row(6, "006_1_3", 20, 24, 20, 22, 24, "ref(L10)+A12B", "Anger"),
+    Row(7, "007_3_1", 30, 34, 30, 32, 34, "A/L12", "Disgust"),
+    Row(7, "007_5_3", 40, 44, 40, 42, 44, "A9E+ref(10)", "Surprise"),
+    Row(11, "011_2_1", 50, 54, 50, 52, 54, "R14+17+soft focus", "Anger"),
+    Row(11, "011_2_2", 60, 64, 60, 62, 64, "R14A or 17A or 24A", "Anger"),
+    Row(11, "011_3_1", 70, 74, 70, 72, 74, "4A/B", "Contempt"),
+    Row(11, "011_4_1", 80, 84, "80a", 82, 84, "4", "Anger"),  # onset is not a number
+)
+
+
+def test_quirky_samm_rows_are_corrected_and_kept(tmp_path):
+    from generation.prepare import PrepareConfig, prepare_clips
+
+    root = write_samm(tmp_path / "SAMM", rows=QUIRKY_SAMM)
+    report = read_dataset_report("samm", root)
+    clips = _by_id(report.clips)
+    assert len(clips) == 9
+    a, b = clips["028_4_1"], clips["032_3_1"]
+    assert (
+        (a.onset, a.apex, a.offset)
+        == (1071, 1071 + (1134 - 1071) // 2, 1134)
+        == (
+            1071,
+            1102,
+            1134,
+        )
+    )
+    assert (b.onset, b.apex, b.offset) == (4896, 4933, 4970)
+    assert a.label == b.label == "negative"  # both are in the composite (label 0)
+    sheet = root / "SAMM_Micro_FACS_Codes_v2.xlsx"
+    assert a.corrections == (
+        f"{sheet} row 15: apex 1143 outside onset..offset (1071-1134): "
+        "set to the middle frame 1102",
+    )
+    assert "apex 1930 outside onset..offset (4896-4970)" in b.corrections[0]
+    assert "apex '/' missing: set to the middle frame 12" in clips["006_1_2"].corrections[0]
+    assert {c.clip_id for c in report.corrected} == {"028_4_1", "032_3_1", "006_1_2"}
+    # AU cells: the raw text beside the parsed codes
+    assert (a.aus, a.au_cell.raw, a.au_cell.alternatives_text) == (
+        ("R15",),
+        "(R6 or R12)+R15",
+        "R6|R12",
+    )
+    assert (b.aus, b.au_cell.refs_text) == (("43",), "7B")
+    assert clips["011_2_1"].au_cell.notes == ("soft focus",)
+    assert clips["011_2_2"].aus == () and clips["011_3_1"].au_cell.alternatives_text == "4A|4B"
+    # onset that is not a number: an error naming the sheet row, not a silent default
+    (bad,) = report.left_out
+    assert bad.clip_id == "011_4_1"
+    assert bad.reason == "sheet row 24: Onset Frame '80a' is not a frame number; correct the cell"
+    assert f"{sheet} row 24" in bad.message
+    # report.csv lists the corrected clips (kept) beside the problems
+    out = tmp_path / "prep"
+    result = prepare_clips([a, b], out, PrepareConfig(size=16), report.left_out, progress=False)
+    rows = pd.read_csv(out / "report.csv", dtype=str).fillna("")
+    corrected = rows[rows.stage == "corrected"]
+    assert list(corrected.clip_id) == ["028_4_1", "032_3_1"]
+    assert "apex 1143 outside onset..offset" in corrected.reason.iloc[0]
+    assert "011_4_1" in set(rows[rows.stage == "read"].clip_id)
+    assert all(p.stage != "corrected" for p in result.problems)
