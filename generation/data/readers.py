@@ -1,24 +1,35 @@
 """Dataset readers: CASME II, SAMM and SMIC-HS folders -> `Clip` records.
 
 Each reader takes a dataset root as the dataset ships it and returns a `DatasetReport`:
-the readable clips (in sheet or folder order) and the clips it had to leave out, each with
-the reason (folder missing, frames missing, unreadable sheet row). `read_dataset(name, root)`
-returns only the clips. Clips that the MEGC2019 composite leaves out (CASME II's fear,
-sadness and others; SAMM's other) are kept with `label=None` and counted by the report.
+the readable clips (in sheet or folder order), the clips it had to leave out, each with
+the reason (folder missing, frames missing, unreadable sheet row), and notes on the
+choices it made. `read_dataset(name, root)` returns only the clips.
 
-Layouts::
+Labels: a clip's `label` is the published MEGC2019 composite list's
+(`generation.data.composite`), None for clips the list leaves out; `emotion_label` is what
+the dataset's emotion gives by the composite's rule (`megc2019_label`). The synthetic
+corpus (a root with `synth.json`) is labelled by the emotion rule; `labels="emotion"` asks
+for that rule on any dataset.
 
-    CASME II  ROOT/CASME2-coding-*.xlsx       Subject, Filename, OnsetFrame, ApexFrame,
+Layouts (the sheet and the frame tree are found by content up to three levels below the
+root, `generation.data.layout`; the names below are the distributions')::
+
+    CASME II  CASME2-coding-*.xlsx            Subject, Filename, OnsetFrame, ApexFrame,
                                               OffsetFrame, Action Units, Estimated Emotion
-              ROOT/CASME2_RAW_selected/sub01/EP02_01f/img46.jpg   (or Cropped/.../reg_img46.jpg)
-    SAMM      ROOT/SAMM_Micro_FACS_Codes_v2.xlsx (description rows above the table)
-              ROOT/SAMM/006/006_1_2/006_05562.jpg   (or ROOT/006/...)
-    SMIC-HS   ROOT/HS/s1/micro/positive/s1_po_01/image069374.bmp   (or ROOT = the HS folder)
+              CASME2_RAW_selected/sub01/EP02_01f/img46.jpg   (or Cropped/.../reg_img46.jpg,
+              Cropped-updated/Cropped/..., CASME2_RAW/CASME2-RAW/sub01/EP02_01f/img1.jpg)
+    SAMM      SAMM_Micro_FACS_Codes_v2.xlsx (description rows above the table; in a
+              workbook of several sheets, the one with the columns, e.g. MICRO_ONLY)
+              SAMM/006/006_1_2/006_05562.jpg   (or 006/... anywhere below the root)
+    SMIC-HS   HS/s1/micro/positive/s1_po_01/image069374.bmp   (or ROOT = the HS folder)
 
 Copies of the datasets differ; the readers accept `sub1` and `sub01`, `6` and `006`,
-.jpg/.jpeg/.bmp/.png frames, frame numbers with or without leading zeros, AU strings such
-as `R12+L14`, `AU4+AU7` or `4+7`, and header rows above the table. Anything else raises a
-`DataError` that names the missing file, folder or column.
+.jpg/.jpeg/.bmp/.png frames, frame numbers with or without leading zeros, header rows above
+the table, and the FACS grammar of the sheets (`generation.data.facs`). Quirky rows are
+kept and corrected by a stated rule (`_make_clip`), listed in `clip.corrections`; an onset
+or offset cell that is not a number leaves the clip out with the sheet row named. Anything
+else raises a `DataError` that names the missing file, folder or column and what was
+searched.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from fme.errors import ConfigError, DataError
 from generation.data.clip import LABELS, Clip
 from generation.data.composite import CompositeEntry, composite_label, not_found
 from generation.data.facs import AUCell, parse_au_cell
+from generation.data.layout import find_frame_tree, find_sheet, has_frames
 
 log = logging.getLogger(__name__)
 
@@ -306,21 +318,6 @@ def _check_root(root: str | Path, dataset: str) -> Path:
     return root
 
 
-def _find_sheet(root: Path, patterns: tuple[str, ...], what: str) -> Path:
-    for depth in ("", "*/"):
-        for pattern in patterns:
-            found = sorted(
-                p for p in root.glob(depth + pattern) if p.is_file() and not p.name.startswith("~$")
-            )
-            if found:
-                return found[0]
-    raise DataError(
-        f"no {what} ({' or '.join(patterns)}) in this folder or one below",
-        root,
-        f"Put the dataset's {what} in the dataset root.",
-    )
-
-
 # Column key -> accepted spellings (compared lower case without spaces/underscores).
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "subject": ("subject", "sub", "subjectid"),
@@ -367,29 +364,32 @@ class SheetRow:
     # cells that should hold a frame number and hold text: column name -> the text
     not_numbers: tuple[tuple[str, str], ...] = ()
     apex_raw: str = ""  # the apex cell as written
+    sheet: str = ""  # the sheet's name in a workbook of several sheets
 
 
-def _read_table(path: Path) -> list[list[object]]:
+def _read_tables(path: Path) -> list[tuple[str, list[list[object]]]]:
+    """(sheet name, rows) of every sheet of a workbook (one, unnamed, for a .csv)."""
     import pandas as pd
 
     try:
         if path.suffix.lower() == ".csv":
-            frame = pd.read_csv(path, header=None, dtype=object)
+            frames = {"": pd.read_csv(path, header=None, dtype=object)}
         else:
-            frame = pd.read_excel(path, header=None, dtype=object)
+            frames = pd.read_excel(path, header=None, dtype=object, sheet_name=None)
     except Exception as err:  # openpyxl and pandas raise many kinds
         raise DataError(
             f"cannot read the coding sheet ({err.__class__.__name__}: {err})",
             path,
             "Open it in a spreadsheet program and save it again as .xlsx.",
         ) from err
-    return [list(row) for row in frame.itertuples(index=False)]
+    return [
+        (str(name), [list(row) for row in frame.itertuples(index=False)])
+        for name, frame in frames.items()
+    ]
 
 
-def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
-    """The rows of a coding sheet, whatever rows stand above its header."""
-    path = Path(path)
-    rows = _read_table(path)
+def _header(rows: list[list[object]]) -> tuple[int, dict[str, int]]:
+    """The header row's index and column of each key (the row that names the most)."""
     wanted = {key: set(names) for key, names in _COLUMNS.items()}
     best, best_found = -1, {}
     for i, row in enumerate(rows[:60]):
@@ -403,16 +403,32 @@ def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
             best, best_found = i, found
         if len(found) == len(wanted):
             break
+    return best, best_found
+
+
+def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
+    """The rows of a coding sheet, whatever rows stand above its header. In a workbook of
+    several sheets (SAMM's has MICRO_ONLY beside others) the first sheet whose header
+    has every column is read."""
+    path = Path(path)
+    tables = _read_tables(path)
+    headers = [(name, rows, *_header(rows)) for name, rows in tables]
+    complete = [h for h in headers if len(h[3]) == len(_COLUMNS)]
+    sheet_name, rows, best, best_found = (
+        complete[0] if complete else max(headers, key=lambda h: len(h[3]))
+    )
     missing = [k for k in _COLUMNS if k not in best_found]
     if missing:
         shown = _SHOWN.get(dataset, _SHOWN["casme2"])
         header = [_cell(c) for c in rows[best]] if best >= 0 else []
+        sheets = f" in any of its sheets {[n for n, _ in tables]}" if len(tables) > 1 else ""
         raise DataError(
-            f"coding sheet has no column {', '.join(repr(shown[k]) for k in missing)}"
+            f"coding sheet has no column {', '.join(repr(shown[k]) for k in missing)}{sheets}"
             f" (header row found: {[h for h in header if h]})",
             path,
             f"The sheet needs the columns {', '.join(shown.values())}.",
         )
+    sheet_label = sheet_name if len(tables) > 1 else ""
     out = []
     for i, row in enumerate(rows[best + 1 :], start=best + 2):
 
@@ -443,6 +459,7 @@ def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
                 au_cell=cell,
                 not_numbers=tuple(bad),
                 apex_raw=_cell(get("apex")),
+                sheet=sheet_label,
             )
         )
     if not out:
@@ -471,25 +488,17 @@ def _match_folder(parent: Path, name: str, folders: list[Path] | None = None) ->
     return same[0] if len(same) == 1 else None
 
 
-def _frames_root(root: Path, names: tuple[str, ...], looks_right: Callable[[Path], bool]) -> Path:
-    candidates = []
-    for name in names:
-        candidates += [root / name, root / name / name]
-    candidates.append(root)
-    candidates += sorted(p for p in root.iterdir() if p.is_dir())
-    for c in candidates:
-        if c.is_dir() and looks_right(c):
-            return c
-    raise DataError(
-        f"no frame folder ({' or '.join(names)}) with subject folders",
-        root,
-        "Unpack the frames into the dataset root.",
-    )
-
-
-def _has_subfolder(pattern: str) -> Callable[[Path], bool]:
-    rx = re.compile(pattern, re.IGNORECASE)
-    return lambda folder: any(p.is_dir() and rx.fullmatch(p.name) for p in folder.iterdir())
+def _tree_size(folder: Path, subject_rx: re.Pattern, need_frames: bool = True) -> int:
+    """Clip folders with frames (or any, without `need_frames`) in `folder`'s subject
+    folders (0: not a frame tree)."""
+    n = 0
+    try:
+        subjects = [p for p in folder.iterdir() if p.is_dir() and subject_rx.fullmatch(p.name)]
+    except OSError:
+        return 0
+    for sub in subjects:
+        n += sum(1 for c in sub.iterdir() if c.is_dir() and (not need_frames or has_frames(c)))
+    return n
 
 
 def _make_clip(
@@ -580,27 +589,43 @@ def _make_clip(
     )
 
 
+def _subject_dirs(frames_root: Path, rx: re.Pattern) -> dict[int, list[Path]]:
+    out: dict[int, list[Path]] = {}
+    for p in sorted(frames_root.iterdir()):
+        m = rx.fullmatch(p.name)
+        if p.is_dir() and m:
+            out.setdefault(int(m.group(1)), []).append(p)
+    return out
+
+
+def _coverage(frames_root: Path, rows: list[SheetRow], layout: SheetLayout) -> int:
+    """How many sheet rows have a clip folder under `frames_root`."""
+    dirs = _subject_dirs(frames_root, re.compile(layout.subject_rx, re.IGNORECASE))
+    n = 0
+    for row in rows:
+        number = _subject_number(row.subject, layout.subject_prefixes)
+        found = dirs.get(number, []) if number is not None else []
+        if len(found) == 1 and row.filename and _match_folder(found[0], row.filename):
+            n += 1
+    return n
+
+
 def _from_sheet(
     dataset: str,
     root: Path,
     sheet: Path,
+    rows: list[SheetRow],
     frames_root: Path,
     subject_name: Callable[[str], str | None],
     subject_folder_rx: str,
     label_source: str = "composite",
 ) -> DatasetReport:
     report = DatasetReport(dataset, root, label_source=label_source)
-    rows = read_sheet(sheet, dataset)
-    rx = re.compile(subject_folder_rx, re.IGNORECASE)
-    subject_dirs: dict[int, list[Path]] = {}
-    for p in sorted(frames_root.iterdir()):
-        m = rx.fullmatch(p.name)
-        if p.is_dir() and m:
-            subject_dirs.setdefault(int(m.group(1)), []).append(p)
+    subject_dirs = _subject_dirs(frames_root, re.compile(subject_folder_rx, re.IGNORECASE))
     seen: set[tuple[str, str]] = set()
     for row in rows:
         subject = subject_name(row.subject)
-        where = f"{sheet} row {row.line}"
+        where = f"{sheet} [{row.sheet}] row {row.line}" if row.sheet else f"{sheet} row {row.line}"
         if subject is None:
             report.left_out.append(
                 LeftOut(
@@ -620,7 +645,8 @@ def _from_sheet(
                     dataset,
                     subject,
                     clip_id,
-                    f"sheet row {row.line}: {cells} is not a frame number; correct the cell",
+                    f"sheet row {row.line}{f' of {row.sheet}' if row.sheet else ''}: {cells} "
+                    "is not a frame number; correct the cell",
                     where,
                 )
             )
@@ -673,46 +699,136 @@ def _subject_number(text: str, prefixes: tuple[str, ...]) -> int | None:
 # --- the readers -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SheetLayout:
+    """How a sheet-coded dataset names things: its sheet, frame folders and subjects."""
+
+    dataset: str
+    title: str
+    sheet_patterns: tuple[str, ...]
+    frame_dirs: tuple[str, ...]  # the distributions' names, in order of preference
+    subject_rx: str  # a subject folder's name; group 1 is the subject's number
+    subject_prefixes: tuple[str, ...]  # stripped from the sheet's Subject cell
+    subject_format: str  # the subject's name in Clip records
+    example: str  # a frame path, for messages
+
+
+CASME2_LAYOUT = SheetLayout(
+    dataset="casme2",
+    title="CASME II",
+    sheet_patterns=("CASME2-coding-*.xlsx", "CASME2*coding*.xlsx", "CASME2*.csv"),
+    frame_dirs=(
+        "CASME2_RAW_selected",
+        "CASME2-RAW-selected",
+        "Cropped",
+        "CASME2_RAW",
+        "CASME2-RAW",
+    ),
+    subject_rx=r"sub0*(\d+)",
+    subject_prefixes=("sub",),
+    subject_format="sub{:02d}",
+    example="CASME2_RAW_selected/sub01/EP02_01f/img46.jpg",
+)
+SAMM_LAYOUT = SheetLayout(
+    dataset="samm",
+    title="SAMM",
+    sheet_patterns=("SAMM_Micro_FACS_Codes*.xlsx", "*FACS*Codes*.xlsx", "SAMM*.csv"),
+    frame_dirs=("SAMM", "SAMM_CROPPED", "SAMM_CROP", "samm"),
+    subject_rx=r"0*(\d+)",
+    subject_prefixes=("samm_", "samm", "s"),
+    subject_format="{:03d}",
+    example="SAMM/006/006_1_2/006_05562.jpg",
+)
+
+
+def read_sheet_dataset(
+    layout: SheetLayout, root: str | Path, labels: str | None = None
+) -> DatasetReport:
+    """A sheet-coded dataset: its sheet and frame tree found by content (generation.data.
+    layout), then every sheet row matched to its clip folder."""
+    root = _check_root(root, layout.title)
+    source = _label_source(root, labels)
+
+    def accepts(path: Path) -> bool:
+        try:
+            read_sheet(path, layout.dataset)
+        except DataError:
+            return False
+        return True
+
+    try:
+        sheet = find_sheet(root, layout.sheet_patterns, accepts)
+    except LookupError as err:
+        raise DataError(
+            f"{layout.title}: {err}", root, f"Put the dataset's coding sheet in {root}."
+        ) from None
+    rows = read_sheet(sheet.path, layout.dataset)
+    rx = re.compile(layout.subject_rx, re.IGNORECASE)
+    what = (
+        f"frame folder (a folder of subject folders holding clip folders of frames, "
+        f"e.g. {layout.example}; distributed as {' or '.join(layout.frame_dirs)})"
+    )
+    try:
+        try:
+            tree = find_frame_tree(
+                root,
+                lambda f: _tree_size(f, rx),
+                lambda f: _coverage(f, rows, layout),
+                layout.frame_dirs,
+                what,
+            )
+        except LookupError:  # clip folders without frames: read, and reported per clip
+            tree = find_frame_tree(
+                root,
+                lambda f: _tree_size(f, rx, need_frames=False),
+                lambda f: _coverage(f, rows, layout),
+                layout.frame_dirs,
+                what,
+            )
+    except LookupError as err:
+        raise DataError(
+            f"{layout.title}: {err}", root, "Unpack the frames into the dataset root."
+        ) from None
+
+    def subject_name(text: str) -> str | None:
+        n = _subject_number(text, layout.subject_prefixes)
+        return layout.subject_format.format(n) if n is not None else None
+
+    report = _from_sheet(
+        layout.dataset, root, sheet.path, rows, tree.path, subject_name, layout.subject_rx, source
+    )
+    report.notes += [n for n in (sheet.note, tree.note) if n]
+    for note in report.notes:
+        log.info("%s: %s", layout.title, note)
+    return report
+
+
 def read_casme2(root: str | Path, labels: str | None = None) -> DatasetReport:
-    """CASME II (and the synthetic corpus): coding sheet plus RAW_selected or Cropped frames.
+    """CASME II (and the synthetic corpus): coding sheet plus RAW_selected, Cropped or RAW
+    frames, found up to three levels below `root`.
 
     `labels`: "composite" (the published list), "emotion" (the emotion rule) or None (the
     list, except for the synthetic corpus)."""
-    root = _check_root(root, "CASME II")
-    source = _label_source(root, labels)
-    sheet = _find_sheet(
-        root, ("CASME2-coding-*.xlsx", "CASME2*coding*.xlsx", "CASME2*.csv"), "coding sheet"
-    )
-    frames_root = _frames_root(
-        root,
-        ("CASME2_RAW_selected", "CASME2-RAW-selected", "Cropped", "CASME2_RAW", "CASME2-RAW"),
-        _has_subfolder(r"sub0*\d+"),
-    )
-
-    def subject_name(text: str) -> str | None:
-        n = _subject_number(text, ("sub",))
-        return f"sub{n:02d}" if n is not None else None
-
-    return _from_sheet("casme2", root, sheet, frames_root, subject_name, r"sub0*(\d+)", source)
+    return read_sheet_dataset(CASME2_LAYOUT, root, labels)
 
 
 def read_samm(root: str | Path, labels: str | None = None) -> DatasetReport:
     """SAMM: the FACS-code sheet (description rows above the table) and 006/006_1_2/ frames."""
-    root = _check_root(root, "SAMM")
-    source = _label_source(root, labels)
-    sheet = _find_sheet(
-        root, ("SAMM_Micro_FACS_Codes*.xlsx", "*FACS*Codes*.xlsx", "SAMM*.csv"), "FACS code sheet"
-    )
-    frames_root = _frames_root(root, ("SAMM", "SAMM_CROPPED", "samm"), _has_subfolder(r"0*\d+"))
-
-    def subject_name(text: str) -> str | None:
-        n = _subject_number(text, ("samm_", "samm", "s"))
-        return f"{n:03d}" if n is not None else None
-
-    return _from_sheet("samm", root, sheet, frames_root, subject_name, r"0*(\d+)", source)
+    return read_sheet_dataset(SAMM_LAYOUT, root, labels)
 
 
 _SMIC_CLASS = {"positive": "positive", "negative": "negative", "surprise": "surprise"}
+
+
+def _smic_size(folder: Path, subject_rx: re.Pattern) -> int:
+    """Clip folders with frames under `folder`/s*/micro/<class>/ (0: not an HS folder)."""
+    n = 0
+    for sub in (p for p in folder.iterdir() if p.is_dir() and subject_rx.fullmatch(p.name)):
+        micro = _match_folder(sub, "micro")
+        if micro is not None:
+            for cls in (p for p in micro.iterdir() if p.is_dir()):
+                n += sum(1 for c in cls.iterdir() if c.is_dir() and has_frames(c))
+    return n
 
 
 def read_smic(root: str | Path, labels: str | None = None) -> DatasetReport:
@@ -724,22 +840,23 @@ def read_smic(root: str | Path, labels: str | None = None) -> DatasetReport:
     root = _check_root(root, "SMIC-HS")
     source = _label_source(root, labels)
     subject_rx = re.compile(r"s0*(\d+)", re.IGNORECASE)
-    is_hs = _has_subfolder(r"s0*\d+")
-    hs = None
-    for c in (root / "HS", root / "SMIC" / "HS", root / "SMIC_all_raw" / "HS", root):
-        if c.is_dir() and is_hs(c):
-            hs = c
-            break
-    if hs is None:
-        found = sorted(p for p in root.glob("*/HS") if p.is_dir() and is_hs(p))
-        if not found:
-            raise DataError(
-                "no HS folder with subject folders (HS/s1/micro/positive/...)",
-                root,
-                "Give the SMIC root that holds HS/ (or the HS folder itself).",
-            )
-        hs = found[0]
+    try:
+        found = find_frame_tree(
+            root,
+            lambda f: _smic_size(f, subject_rx),
+            lambda f: _smic_size(f, subject_rx),
+            ("HS",),
+            "HS folder (subject folders holding micro/<class>/<clip>/ frames, e.g. "
+            "HS/s1/micro/positive/s1_po_01/image069374.bmp)",
+        )
+    except LookupError as err:
+        raise DataError(
+            f"SMIC-HS: {err}", root, "Give the SMIC root that holds HS/ (or the HS folder itself)."
+        ) from None
+    hs = found.path
     report = DatasetReport("smic", root, label_source=source)
+    if found.note:
+        report.notes.append(found.note)
     subjects = sorted(
         (int(m.group(1)), p)
         for p in hs.iterdir()
