@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.clips import FRAMES, SIZE, ClipBank, label_index, sample_indices, square_resize
+from eval.clips import FRAMES, SIZE, ClipBank, fit_frames, label_index, sample_indices
 from fme.errors import ConfigError, DataError
 from generation.data.clip import LABELS
 
@@ -81,15 +81,18 @@ def source_clips(roots: Sequence[str | Path]) -> list[SourceClip]:
 
 
 def real_bank(
-    clips: Sequence[SourceClip], frames: int, size: int, progress: bool = True
+    clips: Sequence[SourceClip],
+    frames: int,
+    size: int,
+    progress: bool = True,
+    transform: str = "square",
 ) -> ClipBank:
     from tqdm import tqdm
 
     arrays = []
     for c in tqdm(clips, desc="reading real clips", unit="clip", disable=not progress):
-        arrays.append(
-            square_resize(c.frames_at(sample_indices(0, len(c.frame_paths) - 1, frames)), size)
-        )
+        index = sample_indices(0, len(c.frame_paths) - 1, frames)
+        arrays.append(fit_frames(c.frames_at(index), size, transform))
     labels = np.array([label_index(c.label, c.key) for c in clips], dtype=int)
     return ClipBank(np.stack(arrays), labels, [c.subject for c in clips], [c.key for c in clips])
 
@@ -133,6 +136,7 @@ def generate_bank(
     frames: int = FRAMES,
     size: int = SIZE,
     progress: bool = True,
+    transform: str = "square",
 ) -> tuple[ClipBank, int]:
     """Generated clips for `pairs` (label = the driver's), from the cache when present.
     Returns the bank and how many clips were newly generated."""
@@ -159,7 +163,7 @@ def generate_bank(
                 driver.frames_at(idx),
                 driver.landmarks[idx],
             )
-            clip = square_resize(np.asarray(out, dtype=np.uint8), size)
+            clip = fit_frames(np.asarray(out, dtype=np.uint8), size, transform)
             tmp = path.with_name(path.stem + ".part.npz")
             np.savez_compressed(tmp, clip=clip, label=driver.label)
             tmp.replace(path)
@@ -215,9 +219,12 @@ def run_protocol(
     base_config,
     max_generated: int | None = None,
     progress: bool = True,
+    kinetics: dict | None = None,
 ) -> tuple[list[AugmentRow], dict]:
     """Split 7:3 by subject, generate from the training split only, train and score every
-    (ratio, backbone). Returns the rows and a record of what was used."""
+    (ratio, backbone). `kinetics` (backbone -> eval.kinetics.KineticsWeights) starts each
+    backbone from its file, every clip then seen as those weights were trained. Returns
+    the rows and a record of what was used."""
     from dataclasses import replace
 
     from eval.scores import ClassificationScores
@@ -230,12 +237,15 @@ def run_protocol(
     if not train or not test:
         raise DataError("the 7:3 split left no training or no test clips; add subjects")
     frames, size = base_config.frames, base_config.size
+    kinetics = kinetics or {}
+    transform = "kinetics" if kinetics else "square"
     want = max(ratios) * len(train)
     if max_generated is not None:
         want = min(want, max_generated)
     pairs = plan_pairs(train, want, base_config.seed, test_s)
-    cache = out / "generated" / f"{generator_id}-t{frames}-s{size}"
-    gen_all, made = generate_bank(train, pairs, generator, cache, frames, size, progress)
+    suffix = "-kinetics" if transform == "kinetics" else ""
+    cache = out / "generated" / f"{generator_id}-t{frames}-s{size}{suffix}"
+    gen_all, made = generate_bank(train, pairs, generator, cache, frames, size, progress, transform)
     record = {
         "train_subjects": train_s,
         "test_subjects": test_s,
@@ -247,15 +257,23 @@ def run_protocol(
             {train[i].subject for i, _ in pairs} | {train[j].subject for _, j in pairs}
         ),
         "cache": str(cache),
+        "transform": transform,
+        "kinetics": {b: w.record() for b, w in kinetics.items()},
     }
-    real_train = real_bank(train, frames, size, progress)
-    real_test = real_bank(test, frames, size, progress)
+    real_train = real_bank(train, frames, size, progress, transform)
+    real_test = real_bank(test, frames, size, progress, transform)
     rows = []
     for backbone in backbones:
         for ratio in ratios:
             n_gen = min(ratio * len(train), len(gen_all))
             gen = gen_all.subset(np.arange(n_gen)) if n_gen else None
-            config = replace(base_config, backbone=backbone)
+            weights = kinetics.get(backbone)
+            config = replace(
+                base_config,
+                backbone=backbone,
+                kinetics=weights.path if weights else None,
+                transform=transform,
+            )
             res = train_recognizer(config, real_train, gen, progress=progress)
             pred = predict(res.model, real_test, device=config.device).argmax(1)
             sc = ClassificationScores.of(real_test.labels, pred, len(LABELS))
@@ -305,13 +323,15 @@ def run_augment(args: argparse.Namespace, generator: Generator | None = None) ->
 
     from eval.recognizers import parse_backbones
     from eval.table import write_tables
-    from eval.train import TrainConfig, resolve_device
+    from eval.train import TrainConfig, kinetics_files, resolve_device
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     ratios = sorted({int(r) for r in str(args.ratios).split(",") if r.strip()})
     if not ratios or min(ratios) < 0:
         raise ConfigError(f"--ratios {args.ratios!r}: give non-negative integers, e.g. 0,1,10")
+    backbones = parse_backbones(args.backbones)
+    kinetics = kinetics_files(args, backbones)  # checked before generating or training
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(args.device)
     if generator is None:
         if not args.checkpoint:
@@ -339,10 +359,11 @@ def run_augment(args: argparse.Namespace, generator: Generator | None = None) ->
         gen_id,
         out,
         ratios,
-        parse_backbones(args.backbones),
+        backbones,
         config,
         args.max_generated,
         progress=not args.quiet,
+        kinetics=kinetics,
     )
     record["clips_per_dataset"] = composite_coverage(clips)
     frame = table_vii(rows)
