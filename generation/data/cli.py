@@ -17,7 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "clips are skipped on a re-run; clips that fail are listed in OUT/report.csv."
         ),
     )
-    p.add_argument("dataset", help="casme2, samm or smic")
+    p.add_argument(
+        "dataset", help="casme2, samm, smic, casme_sq (CAS(ME)²) or casme3 (CAS(ME)³ part A)"
+    )
     p.add_argument("root", help="the dataset's folder as shipped")
     p.add_argument("out", help="output folder (may already hold other prepared datasets)")
     p.add_argument("--size", type=int, default=256, help="side of the prepared frames")

@@ -44,13 +44,18 @@ from pathlib import Path
 
 from fme.errors import ConfigError, DataError
 from generation.data.clip import LABELS, Clip
-from generation.data.composite import CompositeEntry, composite_label, not_found
+from generation.data.composite import (
+    COMPOSITE_DATASETS,
+    CompositeEntry,
+    composite_label,
+    not_found,
+)
 from generation.data.facs import AUCell, parse_au_cell
 from generation.data.layout import find_frame_tree, find_sheet, has_frames
 
 log = logging.getLogger(__name__)
 
-DATASETS: tuple[str, ...] = ("casme2", "samm", "smic")
+DATASETS: tuple[str, ...] = ("casme2", "samm", "smic", "casme_sq", "casme3")
 
 # MEGC2019 composite: the dataset's own emotion (lower case) -> 3-class label.
 _COMPOSITE: dict[str, dict[str, str]] = {
@@ -77,6 +82,25 @@ _COMPOSITE: dict[str, dict[str, str]] = {
         "surprise": "surprise",
         "sur": "surprise",
     },
+    # CAS(ME)² codes each expression's emotion type as positive, negative, surprise or
+    # others: the three map to themselves, as SMIC's do; others is left out
+    "casme_sq": {
+        "positive": "positive",
+        "negative": "negative",
+        "surprise": "surprise",
+    },
+    # CAS(ME)³ part A's seven emotions, mapped as MEGC2019 maps CASME II's and SAMM's:
+    # happy positive; disgust, fear, anger, sad negative; surprise; others left out
+    "casme3": {
+        "happy": "positive",
+        "happiness": "positive",
+        "disgust": "negative",
+        "fear": "negative",
+        "anger": "negative",
+        "sad": "negative",
+        "sadness": "negative",
+        "surprise": "surprise",
+    },
 }
 
 _ALIASES = {
@@ -88,6 +112,9 @@ _ALIASES = {
     "smic": "smic",
     "smichs": "smic",
     "hs": "smic",
+    "casmesq": "casme_sq",
+    "casme3": "casme3",
+    "casmeiii": "casme3",
 }
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -96,8 +123,12 @@ _UNKNOWN = {"", "/", "-", "nan", "none", "n/a", "na", "?", "unknown"}
 
 
 def dataset_name(name: str) -> str:
-    """Canonical dataset name (casme2, samm, smic) of a user's spelling, or ConfigError."""
-    key = re.sub(r"[^a-z0-9]", "", str(name).lower())
+    """Canonical dataset name (casme2, samm, smic, casme_sq, casme3) of a user's spelling,
+    or ConfigError. `CAS(ME)^2`, `CAS(ME)²` and `casme_sq` are CAS(ME)², not CASME II."""
+    low = str(name).lower().replace("²", "^2").replace("³", "^3")
+    if "(me)" in low or "^" in low:
+        low = low.replace("^2", "sq").replace("^3", "3")
+    key = re.sub(r"[^a-z0-9]", "", low)
     if key not in _ALIASES:
         raise ConfigError(f"unknown dataset {name!r}", hint=f"Choose one of {', '.join(DATASETS)}.")
     return _ALIASES[key]
@@ -287,8 +318,8 @@ def clip_labels(
     """(label, emotion_label) of a clip: the composite label from the published list (or from
     the emotion rule when `source` is "emotion"), and the emotion rule's label."""
     by_emotion = megc2019_label(dataset, emotion) if dataset in _COMPOSITE else None
-    if source == "emotion":
-        return by_emotion, by_emotion
+    if source == "emotion" or dataset not in COMPOSITE_DATASETS:
+        return by_emotion, by_emotion  # no published list: the emotion rule
     return composite_label(dataset, subject, clip_id), by_emotion
 
 
@@ -326,7 +357,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "apex": ("apexframe", "apex", "apexframe1"),
     "offset": ("offsetframe", "offset"),
     "aus": ("actionunits", "actionunit", "aus", "au"),
-    "emotion": ("estimatedemotion", "emotion", "objectiveclass"),
+    "emotion": ("estimatedemotion", "emotion", "objectiveclass"),  # first listed wins
 }
 _SHOWN = {
     "casme2": {
@@ -346,6 +377,15 @@ _SHOWN = {
         "offset": "Offset Frame",
         "aus": "Action Units",
         "emotion": "Estimated Emotion",
+    },
+    "casme3": {
+        "subject": "Subject",
+        "filename": "Filename",
+        "onset": "Onset",
+        "apex": "Apex",
+        "offset": "Offset",
+        "aus": "AU",
+        "emotion": "emotion",
     },
 }
 
@@ -390,18 +430,20 @@ def _read_tables(path: Path) -> list[tuple[str, list[list[object]]]]:
 
 def _header(rows: list[list[object]]) -> tuple[int, dict[str, int]]:
     """The header row's index and column of each key (the row that names the most)."""
-    wanted = {key: set(names) for key, names in _COLUMNS.items()}
     best, best_found = -1, {}
     for i, row in enumerate(rows[:60]):
+        # each key's column: the cell of its first-listed spelling (CAS(ME)³ has both
+        # "Objective class" and "emotion"; the emotion is wanted)
         found: dict[str, int] = {}
+        rank: dict[str, int] = {}
         for j, cell in enumerate(row):
             name = _norm_col(cell)
-            for key, names in wanted.items():
-                if key not in found and name in names:
-                    found[key] = j
+            for key, names in _COLUMNS.items():
+                if name in names and names.index(name) < rank.get(key, len(names)):
+                    found[key], rank[key] = j, names.index(name)
         if len(found) > len(best_found):
             best, best_found = i, found
-        if len(found) == len(wanted):
+        if len(found) == len(_COLUMNS):
             break
     return best, best_found
 
@@ -513,8 +555,11 @@ def _make_clip(
     au_cell: AUCell = AUCell(),
     label_source: str = "composite",
     sheet_apex: object = None,
+    span: bool = False,
 ) -> Clip | LeftOut:
-    """A Clip from a frame folder and its annotations, or why it cannot be one.
+    """A Clip from a frame folder and its annotations, or why it cannot be one. With
+    `span` the folder is a long video (CAS(ME)², CAS(ME)³) and the clip is its frames from
+    onset to offset.
 
     Rules for quirky rows, recorded in `clip.corrections` (the clip is kept):
     - a missing onset (or offset) is the first (last) frame present;
@@ -554,6 +599,10 @@ def _make_clip(
         return left(
             f"frames missing: {', '.join(outside)} outside the frames present ({first}-{last})"
         )
+    if span:
+        files = [(n, p) for n, p in files if onset <= n <= offset]
+        numbers = [n for n, _ in files]
+        first, last = numbers[0], numbers[-1]
     have = set(numbers)
     gaps = [n for n in range(first, last + 1) if n not in have]
     if gaps:
@@ -899,10 +948,26 @@ def read_smic(root: str | Path, labels: str | None = None) -> DatasetReport:
     return report
 
 
+def read_casme_sq(root: str | Path, labels: str | None = None) -> DatasetReport:
+    """CAS(ME)² part A micro-expressions (`generation.data.casme_sq`)."""
+    from generation.data.casme_sq import read_casme_sq as read
+
+    return read(root, labels)
+
+
+def read_casme3(root: str | Path, labels: str | None = None) -> DatasetReport:
+    """CAS(ME)³ part A micro-expressions (`generation.data.casme3`)."""
+    from generation.data.casme3 import read_casme3 as read
+
+    return read(root, labels)
+
+
 READERS: dict[str, Callable[..., DatasetReport]] = {
     "casme2": read_casme2,
     "samm": read_samm,
     "smic": read_smic,
+    "casme_sq": read_casme_sq,
+    "casme3": read_casme3,
 }
 
 
