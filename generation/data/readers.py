@@ -530,16 +530,19 @@ def _match_folder(parent: Path, name: str, folders: list[Path] | None = None) ->
     return same[0] if len(same) == 1 else None
 
 
-def _tree_size(folder: Path, subject_rx: re.Pattern, need_frames: bool = True) -> int:
-    """Clip folders with frames (or any, without `need_frames`) in `folder`'s subject
-    folders (0: not a frame tree)."""
-    n = 0
+def _tree_size(folder: Path, subject_rx: re.Pattern, need: str = "frames") -> int:
+    """How much of a frame tree `folder` is: its subject folders' clip folders with frames
+    (`need` "frames"), any clip folders ("clips"), or its subject folders ("subjects");
+    0: not a frame tree."""
     try:
         subjects = [p for p in folder.iterdir() if p.is_dir() and subject_rx.fullmatch(p.name)]
     except OSError:
         return 0
+    if need == "subjects":
+        return len(subjects)
+    n = 0
     for sub in subjects:
-        n += sum(1 for c in sub.iterdir() if c.is_dir() and (not need_frames or has_frames(c)))
+        n += sum(1 for c in sub.iterdir() if c.is_dir() and (need == "clips" or has_frames(c)))
     return n
 
 
@@ -817,26 +820,25 @@ def read_sheet_dataset(
         f"frame folder (a folder of subject folders holding clip folders of frames, "
         f"e.g. {layout.example}; distributed as {' or '.join(layout.frame_dirs)})"
     )
-    try:
+    tree, first = None, None
+    # a tree with frames; else clip folders without frames, or subject folders alone (read,
+    # and each clip reported)
+    for need in ("frames", "clips", "subjects"):
         try:
             tree = find_frame_tree(
                 root,
-                lambda f: _tree_size(f, rx),
+                lambda f, need=need: _tree_size(f, rx, need),
                 lambda f: _coverage(f, rows, layout),
                 layout.frame_dirs,
                 what,
             )
-        except LookupError:  # clip folders without frames: read, and reported per clip
-            tree = find_frame_tree(
-                root,
-                lambda f: _tree_size(f, rx, need_frames=False),
-                lambda f: _coverage(f, rows, layout),
-                layout.frame_dirs,
-                what,
-            )
-    except LookupError as err:
+            break
+        except LookupError as err:
+            if need == "frames":
+                first = err
+    if tree is None:
         raise DataError(
-            f"{layout.title}: {err}", root, "Unpack the frames into the dataset root."
+            f"{layout.title}: {first}", root, "Unpack the frames into the dataset root."
         ) from None
 
     def subject_name(text: str) -> str | None:
