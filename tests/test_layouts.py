@@ -133,3 +133,13 @@ def test_samm_columns_still_checked(tmp_path):
     pd.DataFrame([SAMM_COLUMNS[:3]]).to_excel(root / "SAMM_Micro_FACS_Codes_v2.xlsx")
     with pytest.raises(DataError, match="no column"):
         read_dataset_report("samm", root)
+
+
+def test_the_synthetic_corpus_is_labelled_by_emotion_from_the_folder_above(tmp_path):
+    root = write_casme2(tmp_path / "corpus")
+    (root / "synth.json").write_text("{}")  # what write_corpus leaves beside its sheet
+    for given in (root, tmp_path):
+        report = read_dataset_report("casme2", given)
+        assert report.label_source == "emotion"
+        by_id = {c.clip_id: c.label for c in report.clips}
+        assert by_id["EP02_01f"] == "negative"  # disgust; the published list says positive

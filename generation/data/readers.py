@@ -799,7 +799,6 @@ def read_sheet_dataset(
     """A sheet-coded dataset: its sheet and frame tree found by content (generation.data.
     layout), then every sheet row matched to its clip folder."""
     root = _check_root(root, layout.title)
-    source = _label_source(root, labels)
 
     def accepts(path: Path) -> bool:
         try:
@@ -814,6 +813,8 @@ def read_sheet_dataset(
         raise DataError(
             f"{layout.title}: {err}", root, f"Put the dataset's coding sheet in {root}."
         ) from None
+    # the synthetic corpus keeps synth.json beside its sheet
+    source = _label_source(sheet.path.parent, labels)
     rows = read_sheet(sheet.path, layout.dataset)
     rx = re.compile(layout.subject_rx, re.IGNORECASE)
     what = (
