@@ -124,7 +124,7 @@ def read_casme3(root: str | Path, labels: str | None = None) -> DatasetReport:
                     subject,
                     clip_id,
                     f"sheet row {row.line}: {cells} is not a frame number; correct the cell",
-                    where,
+                    str(sheet.path),
                 )
             )
             continue

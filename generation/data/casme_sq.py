@@ -124,7 +124,7 @@ def read_casme_sq(root: str | Path, labels: str | None = None) -> DatasetReport:
                     subject,
                     name,
                     f"sheet row {i}: {', '.join(bad)} is not a frame number; correct the cell",
-                    where,
+                    str(sheet.path),
                 )
             )
             continue

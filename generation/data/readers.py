@@ -699,7 +699,7 @@ def _from_sheet(
                     clip_id,
                     f"sheet row {row.line}{f' of {row.sheet}' if row.sheet else ''}: {cells} "
                     "is not a frame number; correct the cell",
-                    where,
+                    str(sheet),
                 )
             )
             continue
