@@ -282,6 +282,25 @@ def run_protocol(
     return rows, record
 
 
+def stale_label_notes(roots: Sequence[str | Path]) -> list[str]:
+    """Notes for prepared folders whose manifest predates the published composite list
+    (no `emotion_label` column: their labels came from the emotion rule)."""
+    import csv
+
+    notes = []
+    for root in roots:
+        manifest = Path(root) / "manifest.csv"
+        with manifest.open(newline="") as fh:
+            header = next(csv.reader(fh), [])
+        if "emotion_label" not in header:
+            notes.append(
+                f"{manifest}: prepared before the published MEGC2019 composite list labelled "
+                "the clips (labels from the emotion rule); run `fme prepare` again for the "
+                "composite's clip set"
+            )
+    return notes
+
+
 def composite_coverage(clips: Sequence[SourceClip]) -> dict[str, dict[str, int]]:
     """Per dataset: labelled clips used, and how many clips the published list holds."""
     from generation.data.composite import COMPOSITE_COUNTS
@@ -366,6 +385,10 @@ def run_augment(args: argparse.Namespace, generator: Generator | None = None) ->
         kinetics=kinetics,
     )
     record["clips_per_dataset"] = composite_coverage(clips)
+    record["notes"] = stale_label_notes(args.data)
+    for note in record["notes"]:
+        log.warning(note)
+        print(f"note: {note}")
     frame = table_vii(rows)
     write_tables(
         frame,

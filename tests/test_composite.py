@@ -134,3 +134,17 @@ def test_emotion_labels_on_request(trees):
     report = read_dataset_report("casme2", trees[0], labels="emotion")
     assert report.label_source == "emotion"
     assert sum(report.label_counts.values()) == 150  # the count by the emotion rule
+
+
+def test_table_vii_notes_a_manifest_from_before_the_list(tmp_path):
+    from eval.augment import stale_label_notes
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    (old / "manifest.csv").write_text(
+        "dataset,subject,clip_id,label\ncasme2,sub04,EP12_01f,negative\n"
+    )
+    (new / "manifest.csv").write_text("dataset,subject,clip_id,label,emotion_label\n")
+    (note,) = stale_label_notes([old, new])
+    assert str(old / "manifest.csv") in note and "run `fme prepare` again" in note

@@ -234,3 +234,30 @@ def test_augment_trains_from_the_files_on_kinetics_views(tmp_path, monkeypatch):
     record = json.loads((tmp_path / "o" / "protocol.json").read_text())
     assert record["transform"] == "kinetics"
     assert record["kinetics"]["mc3_18"]["name"] == "mc3_18-0.pth"
+    assert record["notes"] == []  # written with the emotion_label column: labels are the list's
+
+
+def test_auto_scores_with_each_recognizers_own_transform(tmp_path, monkeypatch):
+    import eval.clips
+    from eval.auto import score_bank
+    from eval.clips import ClipBank
+    from eval.recognizers import RecognizerInfo, build, load_recognizer, save_recognizer
+
+    labels = ("negative", "positive", "surprise")
+    recognizers = {}
+    for name, transform in (("r3d_18", "kinetics"), ("mc3_18", "square")):
+        info = RecognizerInfo(name, 0.0625, labels, 4, 112, transform=transform)
+        path = save_recognizer(tmp_path / f"{name}.pt", build(name, 3, 0.0625), info)
+        recognizers[name] = load_recognizer(path)
+    assert recognizers["r3d_18"][1].transform == "kinetics"  # saved and read back
+    asked = []
+
+    def fake_load_bank(items, frames, size, name="clips", progress=True, transform="square"):
+        asked.append(transform)
+        return ClipBank(
+            np.zeros((2, frames, size, size, 3), np.uint8), np.array([0, 1]), ["a", "b"], ["x", "y"]
+        )
+
+    monkeypatch.setattr(eval.clips, "load_bank", fake_load_bank)
+    score_bank("set", recognizers, items=[], progress=False)
+    assert asked == ["kinetics", "square"]
