@@ -1,7 +1,9 @@
 """Augmented recognition (the paper's Table VII): recognizers trained on real plus
 generated clips, L = L_real + lambda * L_gen.
 
-Protocol: the MEGC2019 composite split 7:3 by subject. Generated clips come only from
+Protocol: the MEGC2019 composite split 7:3 by subject. The composite is the published list
+(`generation.data.composite`): `fme prepare` labels a clip with the list's label and leaves
+the clips the list leaves out unlabelled, and only labelled clips take part here. Generated clips come only from
 the training split: each training clip's first (onset) frame is a target, and other
 training clips drive it (n training clips give up to n(n-1) generated clips). The ratio
 R.D.:G.D. = 1:k asks for k generated clips per real training clip. No subject of the test
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.clips import FRAMES, SIZE, ClipBank, label_index, sample_indices, square_resize
+from eval.clips import FRAMES, SIZE, ClipBank, fit_frames, label_index, sample_indices
 from fme.errors import ConfigError, DataError
 from fme.options import int_list, non_negative_float, positive_int
 from generation.data.clip import LABELS
@@ -80,15 +82,18 @@ def source_clips(roots: Sequence[str | Path]) -> list[SourceClip]:
 
 
 def real_bank(
-    clips: Sequence[SourceClip], frames: int, size: int, progress: bool = True
+    clips: Sequence[SourceClip],
+    frames: int,
+    size: int,
+    progress: bool = True,
+    transform: str = "square",
 ) -> ClipBank:
     from tqdm import tqdm
 
     arrays = []
     for c in tqdm(clips, desc="reading real clips", unit="clip", disable=not progress):
-        arrays.append(
-            square_resize(c.frames_at(sample_indices(0, len(c.frame_paths) - 1, frames)), size)
-        )
+        index = sample_indices(0, len(c.frame_paths) - 1, frames)
+        arrays.append(fit_frames(c.frames_at(index), size, transform))
     labels = np.array([label_index(c.label, c.key) for c in clips], dtype=int)
     return ClipBank(np.stack(arrays), labels, [c.subject for c in clips], [c.key for c in clips])
 
@@ -132,6 +137,7 @@ def generate_bank(
     frames: int = FRAMES,
     size: int = SIZE,
     progress: bool = True,
+    transform: str = "square",
 ) -> tuple[ClipBank, int]:
     """Generated clips for `pairs` (label = the driver's), from the cache when present.
     Returns the bank and how many clips were newly generated."""
@@ -158,7 +164,7 @@ def generate_bank(
                 driver.frames_at(idx),
                 driver.landmarks[idx],
             )
-            clip = square_resize(np.asarray(out, dtype=np.uint8), size)
+            clip = fit_frames(np.asarray(out, dtype=np.uint8), size, transform)
             tmp = path.with_name(path.stem + ".part.npz")
             np.savez_compressed(tmp, clip=clip, label=driver.label)
             tmp.replace(path)
@@ -214,9 +220,12 @@ def run_protocol(
     base_config,
     max_generated: int | None = None,
     progress: bool = True,
+    kinetics: dict | None = None,
 ) -> tuple[list[AugmentRow], dict]:
     """Split 7:3 by subject, generate from the training split only, train and score every
-    (ratio, backbone). Returns the rows and a record of what was used."""
+    (ratio, backbone). `kinetics` (backbone -> eval.kinetics.KineticsWeights) starts each
+    backbone from its file, every clip then seen as those weights were trained. Returns
+    the rows and a record of what was used."""
     from dataclasses import replace
 
     from eval.scores import ClassificationScores
@@ -229,12 +238,15 @@ def run_protocol(
     if not train or not test:
         raise DataError("the 7:3 split left no training or no test clips; add subjects")
     frames, size = base_config.frames, base_config.size
+    kinetics = kinetics or {}
+    transform = "kinetics" if kinetics else "square"
     want = max(ratios) * len(train)
     if max_generated is not None:
         want = min(want, max_generated)
     pairs = plan_pairs(train, want, base_config.seed, test_s)
-    cache = out / "generated" / f"{generator_id}-t{frames}-s{size}"
-    gen_all, made = generate_bank(train, pairs, generator, cache, frames, size, progress)
+    suffix = "-kinetics" if transform == "kinetics" else ""
+    cache = out / "generated" / f"{generator_id}-t{frames}-s{size}{suffix}"
+    gen_all, made = generate_bank(train, pairs, generator, cache, frames, size, progress, transform)
     record = {
         "train_subjects": train_s,
         "test_subjects": test_s,
@@ -246,21 +258,62 @@ def run_protocol(
             {train[i].subject for i, _ in pairs} | {train[j].subject for _, j in pairs}
         ),
         "cache": str(cache),
+        "transform": transform,
+        "kinetics": {b: w.record() for b, w in kinetics.items()},
     }
-    real_train = real_bank(train, frames, size, progress)
-    real_test = real_bank(test, frames, size, progress)
+    real_train = real_bank(train, frames, size, progress, transform)
+    real_test = real_bank(test, frames, size, progress, transform)
     rows = []
     for backbone in backbones:
         for ratio in ratios:
             n_gen = min(ratio * len(train), len(gen_all))
             gen = gen_all.subset(np.arange(n_gen)) if n_gen else None
-            config = replace(base_config, backbone=backbone)
+            weights = kinetics.get(backbone)
+            config = replace(
+                base_config,
+                backbone=backbone,
+                kinetics=weights.path if weights else None,
+                transform=transform,
+            )
             res = train_recognizer(config, real_train, gen, progress=progress)
             pred = predict(res.model, real_test, device=config.device).argmax(1)
             sc = ClassificationScores.of(real_test.labels, pred, len(LABELS))
             rows.append(AugmentRow(ratio, backbone, len(train), n_gen, sc.f1, sc.uar, sc.accuracy))
             log.info("%s 1:%d F1 %.3f acc %.3f", backbone, ratio, sc.f1, sc.accuracy)
     return rows, record
+
+
+def stale_label_notes(roots: Sequence[str | Path]) -> list[str]:
+    """Notes for prepared folders whose manifest predates the published composite list
+    (no `emotion_label` column: their labels came from the emotion rule)."""
+    import csv
+
+    notes = []
+    for root in roots:
+        manifest = Path(root) / "manifest.csv"
+        with manifest.open(newline="") as fh:
+            header = next(csv.reader(fh), [])
+        if "emotion_label" not in header:
+            notes.append(
+                f"{manifest}: prepared before the published MEGC2019 composite list labelled "
+                "the clips (labels from the emotion rule); run `fme prepare` again for the "
+                "composite's clip set"
+            )
+    return notes
+
+
+def composite_coverage(clips: Sequence[SourceClip]) -> dict[str, dict[str, int]]:
+    """Per dataset: labelled clips used, and how many clips the published list holds."""
+    from generation.data.composite import COMPOSITE_COUNTS
+
+    used: dict[str, int] = {}
+    for c in clips:
+        dataset = c.key.split("/", 1)[0]
+        used[dataset] = used.get(dataset, 0) + 1
+    return {
+        d: {"used": n, "listed_in_composite": COMPOSITE_COUNTS.get(d, 0)}
+        for d, n in sorted(used.items())
+    }
 
 
 def table_vii(rows: Sequence[AugmentRow]):
@@ -290,16 +343,18 @@ def run_augment(args: argparse.Namespace, generator: Generator | None = None) ->
 
     from eval.recognizers import parse_backbones
     from eval.table import write_tables
-    from eval.train import TrainConfig, resolve_device
+    from eval.train import TrainConfig, kinetics_files, resolve_device
     from fme.outputs import output_dir
 
-    out = output_dir(args.out, existing="replace")
     try:  # a list from the parser, or the text a caller passes
         ratios = sorted(
             set(args.ratios if isinstance(args.ratios, list) else int_list(args.ratios))
         )
     except argparse.ArgumentTypeError as err:
         raise ConfigError(f"--ratios: {err}") from None
+    backbones = parse_backbones(args.backbones)
+    kinetics = kinetics_files(args, backbones)  # checked before generating or training
+    out = output_dir(args.out, existing="replace")
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(args.device)
     if generator is None:
@@ -328,11 +383,17 @@ def run_augment(args: argparse.Namespace, generator: Generator | None = None) ->
         gen_id,
         out,
         ratios,
-        parse_backbones(args.backbones),
+        backbones,
         config,
         args.max_generated,
         progress=not args.quiet,
+        kinetics=kinetics,
     )
+    record["clips_per_dataset"] = composite_coverage(clips)
+    record["notes"] = stale_label_notes(args.data)
+    for note in record["notes"]:
+        log.warning(note)
+        print(f"note: {note}")
     frame = table_vii(rows)
     write_tables(
         frame,

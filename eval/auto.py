@@ -144,13 +144,16 @@ def score_bank(
     from eval.clips import load_bank
     from eval.train import predict
 
-    banks: dict[tuple[int, int], object] = {}
+    banks: dict[tuple[int, int, str], object] = {}
     notes: list[str] = []
     scores, frames = {}, []
     for backbone, (model, info) in recognizers.items():
-        shape = (info.frames, info.size)
+        # frames seen as the recognizer was trained (Kinetics-started ones: 128x171, crop)
+        shape = (info.frames, info.size, info.transform)
         if shape not in banks:
-            banks[shape] = load_bank(items, info.frames, info.size, name=label, progress=progress)
+            banks[shape] = load_bank(
+                items, info.frames, info.size, name=label, progress=progress, transform=shape[2]
+            )
             notes += banks[shape].notes
         bank = banks[shape]
         probs = predict(model, bank, device=device)

@@ -9,6 +9,16 @@ Two sources:
 
 Clips are held in memory as uint8 arrays (a `ClipBank`), converted to normalised float
 tensors (B, 3, T, H, W) batch by batch.
+
+Two frame transforms (`TRANSFORMS`), chosen by whether a recognizer starts from Kinetics
+weights:
+- "square" (default, recognizers trained from scratch): the central square, resized to
+  112 with antialiasing;
+- "kinetics": exactly torchvision's video-classification preset of its Kinetics-400
+  weights (`torchvision/transforms/_presets.py`, `VideoClassification(crop_size=(112, 112),
+  resize_size=(128, 171))`): every frame resized to 128x171 bilinearly without antialias
+  on the uint8 frames (rounded back to uint8), the central 112x112 (top-left at
+  round((128-112)/2), round((171-112)/2)), then /255 and the same MEAN/STD.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fme.errors import DataError
+from fme.errors import ConfigError, DataError
 from generation.data.clip import LABELS
 
 log = logging.getLogger(__name__)
@@ -32,6 +42,9 @@ MEAN: tuple[float, float, float] = (0.43216, 0.394666, 0.37645)
 STD: tuple[float, float, float] = (0.22803, 0.22145, 0.216989)
 SIZE = 112
 FRAMES = 16
+TRANSFORMS: tuple[str, ...] = ("square", "kinetics")
+KINETICS_RESIZE: tuple[int, int] = (128, 171)
+KINETICS_CROP = 112
 
 # Template names of the MEGC generation tasks (MEGC2021 and MEGC2022).
 KNOWN_TEMPLATES: tuple[str, ...] = (
@@ -82,6 +95,38 @@ def square_resize(frames: np.ndarray, size: int) -> np.ndarray:
     return x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
 
 
+def kinetics_resize(
+    frames: np.ndarray, crop: int = KINETICS_CROP, resize: tuple[int, int] = KINETICS_RESIZE
+) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (T, crop, crop, 3) uint8 as torchvision's Kinetics preset makes
+    them: bilinear resize to `resize` (align_corners False, no antialias) rounded to uint8,
+    then the central crop."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=resize, mode="bilinear", align_corners=False, antialias=False)
+    x = x.round().clamp(0, 255).to(torch.uint8)
+    top = int(round((resize[0] - crop) / 2.0))
+    left = int(round((resize[1] - crop) / 2.0))
+    x = x[:, :, top : top + crop, left : left + crop]
+    return np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())
+
+
+def fit_frames(frames: np.ndarray, size: int, transform: str = "square") -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (T, size, size, 3) uint8 by one of TRANSFORMS."""
+    if transform == "kinetics":
+        if size != KINETICS_CROP:
+            raise ConfigError(
+                f"the Kinetics transform crops {KINETICS_CROP} px, not {size}",
+                hint=f"Use --size {KINETICS_CROP} with --kinetics.",
+            )
+        return kinetics_resize(frames)
+    if transform != "square":
+        raise ConfigError(f"unknown clip transform {transform!r}; one of {', '.join(TRANSFORMS)}")
+    return square_resize(frames, size)
+
+
 def to_input(clips: np.ndarray):
     """uint8 (B, T, H, W, 3) -> normalised float tensor (B, 3, T, H, W)."""
     import torch
@@ -110,7 +155,9 @@ class VideoItem:
     # then sampled from onset to offset when the video has the driving clip's length
     span: tuple[int, int, int] | None = None
 
-    def read(self, frames: int = FRAMES, size: int = SIZE) -> tuple[np.ndarray, tuple]:
+    def read(
+        self, frames: int = FRAMES, size: int = SIZE, transform: str = "square"
+    ) -> tuple[np.ndarray, tuple]:
         """(frames, size, size, 3) uint8 and the original (n_frames, height, width)."""
         from generation.video import read_image, read_video
 
@@ -125,7 +172,7 @@ class VideoItem:
             if self.span is not None and self.span[2] == len(video):
                 lo, hi = self.span[0], self.span[1]
             images = video[sample_indices(lo, hi, frames)]
-        return square_resize(images, size), original
+        return fit_frames(images, size, transform), original
 
 
 @dataclass
@@ -175,16 +222,18 @@ def load_bank(
     size: int = SIZE,
     name: str = "clips",
     progress: bool = True,
+    transform: str = "square",
 ) -> ClipBank:
-    """Read every item into memory (tqdm bar); items of another size or frame count than
-    the majority are resampled and a note says so (logged and kept in `bank.notes`)."""
+    """Read every item into memory (tqdm bar), frames made `size` square by `transform`;
+    items of another size or frame count than the majority are resampled and a note says
+    so (logged and kept in `bank.notes`)."""
     from tqdm import tqdm
 
     if not items:
         raise DataError(f"{name}: no clips to load")
     clips, originals = [], []
     for item in tqdm(items, desc=f"reading {name}", unit="clip", disable=not progress):
-        arr, original = item.read(frames, size)
+        arr, original = item.read(frames, size, transform)
         clips.append(arr)
         originals.append(original)
     labels = np.array([label_index(i.label or "", i.path) for i in items], dtype=int)

@@ -333,6 +333,15 @@ def load_kinetics(model: VideoResNet, path: str | Path) -> list[str]:
         k in state and tuple(state[k].shape) != tuple(own[k].shape)
         for k in ("fc.weight", "fc.bias")
     )
+    if model.width != 1:
+        full = build(model.arch_name, model.num_classes, 1.0).state_dict()
+        if all(k in state and state[k].shape == v.shape for k, v in full.items() if "fc." not in k):
+            raise ConfigError(
+                f"Kinetics weights need --width 1 (the model is {model.arch_name} at width "
+                f"{model.width:g})",
+                path,
+                "Drop --width or drop --kinetics.",
+            )
     check_compatible(model, state, path, skip_fc=fc_differs)
     if fc_differs:
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
@@ -353,6 +362,9 @@ class RecognizerInfo:
     frames: int
     size: int = 112
     extra: dict[str, Any] | None = None
+    # how frames become input (eval.clips.TRANSFORMS): "kinetics" for a recognizer that
+    # started from Kinetics weights, "square" otherwise
+    transform: str = "square"
 
 
 def save_recognizer(path: str | Path, model: VideoResNet, info: RecognizerInfo) -> Path:
@@ -365,6 +377,7 @@ def save_recognizer(path: str | Path, model: VideoResNet, info: RecognizerInfo) 
         "classes": list(info.classes),
         "frames": info.frames,
         "size": info.size,
+        "transform": info.transform,
         "extra": info.extra or {},
         "state_dict": model.state_dict(),
     }
@@ -402,6 +415,7 @@ def load_recognizer(
         frames=int(obj["frames"]),
         size=int(obj.get("size", 112)),
         extra=dict(obj.get("extra") or {}),
+        transform=str(obj.get("transform", "square")),
     )
     if expect_backbone is not None and info.backbone != expect_backbone:
         raise ConfigError(

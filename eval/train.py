@@ -48,7 +48,8 @@ class TrainConfig:
     flip: bool = True
     seed: int = 0
     device: str = "cpu"
-    kinetics: str | None = None
+    kinetics: str | None = None  # the torchvision Kinetics-400 file to start from
+    transform: str = "square"  # eval.clips.TRANSFORMS; "kinetics" with Kinetics weights
 
 
 @dataclass
@@ -247,18 +248,17 @@ def split_subjects(subjects: Sequence[str], protocol: str, seed: int):
 # ---- the command ------------------------------------------------------------------------
 
 
-def _config_from_args(args: argparse.Namespace, backbone: str) -> TrainConfig:
-    kinetics = None
-    if args.kinetics:
-        kdir = Path(args.kinetics)
-        candidates = sorted(kdir.glob(f"{backbone}*.pth")) if kdir.is_dir() else [kdir]
-        if not candidates:
-            raise ConfigError(
-                f"no {backbone}*.pth in the Kinetics folder",
-                kdir,
-                "Name the files as torchvision does (r3d_18-b3b3357e.pth, ...).",
-            )
-        kinetics = str(candidates[0])
+def kinetics_files(args: argparse.Namespace, backbones: Sequence[str]) -> dict:
+    """The checked `--kinetics` file of every backbone ({} without the option)."""
+    from eval.kinetics import resolve_kinetics
+
+    return resolve_kinetics(getattr(args, "kinetics", None), backbones, args.width, args.size)
+
+
+def _config_from_args(
+    args: argparse.Namespace, backbone: str, kinetics: dict | None = None
+) -> TrainConfig:
+    weights = (kinetics or {}).get(backbone)
     return TrainConfig(
         backbone=backbone,
         width=args.width,
@@ -270,8 +270,15 @@ def _config_from_args(args: argparse.Namespace, backbone: str) -> TrainConfig:
         class_weights=args.class_weights,
         seed=args.seed,
         device=resolve_device(args.device),
-        kinetics=kinetics,
+        kinetics=weights.path if weights else None,
+        transform="kinetics" if weights else "square",
     )
+
+
+def _start_record(config: TrainConfig, kinetics: dict) -> dict:
+    """What a saved recognizer says about its start: the Kinetics file (name, sha256)."""
+    weights = kinetics.get(config.backbone)
+    return {"kinetics": weights.record() if weights else None, "transform": config.transform}
 
 
 def run_training(args: argparse.Namespace) -> int:
@@ -283,11 +290,17 @@ def run_training(args: argparse.Namespace) -> int:
     from eval.table import write_tables
     from fme.outputs import output_dir
 
+    backbones = parse_backbones(args.backbones)
+    kinetics = kinetics_files(args, backbones)  # every file checked before any training
     out = output_dir(args.out, existing="replace")  # checkpoints and tables written again
     out.mkdir(parents=True, exist_ok=True)
-    backbones = parse_backbones(args.backbones)
     items = prepared_items(args.data)
-    bank = load_bank(items, args.frames, args.size, name="prepared clips")
+    transforms = {"kinetics" if b in kinetics else "square" for b in backbones}
+    banks = {
+        t: load_bank(items, args.frames, args.size, name="prepared clips", transform=t)
+        for t in sorted(transforms)
+    }
+    bank = next(iter(banks.values()))
     folds = split_subjects(bank.subjects, args.protocol, args.seed)
     (out / "splits.json").write_text(
         json.dumps([{"train": tr, "test": te} for tr, te in folds], indent=1)
@@ -295,7 +308,8 @@ def run_training(args: argparse.Namespace) -> int:
     rows, pred_rows, loss_rows = [], [], []
     subj = np.array(bank.subjects)
     for backbone in backbones:
-        config = _config_from_args(args, backbone)
+        config = _config_from_args(args, backbone, kinetics)
+        bank = banks[config.transform]
         y_true, y_pred = [], []
         for k, (train_s, test_s) in enumerate(folds):
             train = bank.subset(np.flatnonzero(np.isin(subj, train_s)))
@@ -336,7 +350,9 @@ def run_training(args: argparse.Namespace) -> int:
                         "train_subjects": train_s,
                         "test_subjects": test_s,
                         "iterations": config.iterations,
+                        **_start_record(config, kinetics),
                     },
+                    transform=config.transform,
                 )
                 save_recognizer(out / f"{backbone}.pt", res.model, info)
         if args.protocol == "loso":
@@ -352,7 +368,9 @@ def run_training(args: argparse.Namespace) -> int:
                     "protocol": "loso-final",
                     "seed": args.seed,
                     "iterations": config.iterations,
+                    **_start_record(config, kinetics),
                 },
+                transform=config.transform,
             )
             save_recognizer(out / f"{backbone}.pt", res.model, info)
         sc = ClassificationScores.of(y_true, y_pred, len(LABELS))
@@ -430,8 +448,14 @@ def add_training_options(p: argparse.ArgumentParser, iterations: int = 150) -> N
     )
     p.add_argument(
         "--kinetics",
+        nargs="+",
         default=None,
-        help="folder (or file) of torchvision Kinetics-400 .pth weights to start from",
+        metavar="BACKBONE=FILE",
+        help="start from torchvision's Kinetics-400 weights, one file per backbone: "
+        "r3d_18=FILE mc3_18=FILE r2plus1d_18=FILE, or a folder of torchvision's files "
+        "(r3d_18-*.pth, ...), or one FILE with one backbone; needs --width 1 and --size 112; "
+        "clips are then resized to 128x171 and centre-cropped to 112 as those weights were "
+        "trained",
     )
     p.add_argument("--device", type=device_name, default="auto", help="auto, cpu or cuda")
     p.add_argument("--seed", type=int, default=0)

@@ -11,7 +11,8 @@ skips a clip folder only once it is verified: a `landmarks.npz` of the same sett
 one set of landmarks per frame, and every frame present, decodable and of the prepared
 size; a damaged clip is prepared again. A clip whose face is not found, or whose frames are
 missing or corrupt, goes to `report.csv` beside the manifest and is skipped; the other clips
-go on.
+go on. A clip whose sheet row the reader corrected (an apex outside onset..offset, see
+`generation.data.readers`) is prepared and listed in `report.csv` with the stage "corrected".
 
 Nothing is lost on a re-run: the manifest keeps the rows of every clip this run did not
 prepare or verify (other datasets, and clips of this one it could not read this time whose
@@ -141,6 +142,11 @@ def manifest_row(clip: Clip, out: Path) -> dict[str, object]:
         "label": clip.label or "",
         "aus": aus_text(clip.aus),
         "path": clip_dir(out, clip).relative_to(out).as_posix(),
+        "emotion_label": clip.emotion_label or "",
+        "au_cell": clip.au_cell.raw,
+        "au_alternatives": clip.au_cell.alternatives_text,
+        "au_refs": clip.au_cell.refs_text,
+        "au_notes": clip.au_cell.notes_text,
     }
 
 
@@ -272,6 +278,22 @@ def prepare_clip(clip: Clip, out: Path, config: PrepareConfig, timings: dict[str
     return final
 
 
+def corrected_rows(clips: Sequence[Clip]) -> list[dict[str, object]]:
+    """report.csv rows (stage "corrected") for clips kept with a corrected sheet row."""
+    return [
+        {
+            "dataset": c.dataset,
+            "subject": c.subject,
+            "clip_id": c.clip_id,
+            "stage": "corrected",
+            "reason": "; ".join(c.corrections),
+            "path": str(c.frames[0].parent),
+        }
+        for c in clips
+        if c.corrections
+    ]
+
+
 def _merge_rows(path: Path, dataset_names: set[str], rows: list[dict[str, object]]):
     """Rows of other datasets already in a CSV, then this run's rows."""
     kept = [r for r in read_csv_rows(path) if r.get("dataset") not in dataset_names]
@@ -344,7 +366,7 @@ def prepare_clips(
         bar.set_postfix(fps=f"{result.frames / max(elapsed, 1e-9):.0f}")
     names = {c.dataset for c in clips} | {x.dataset for x in left_out}
     write_csv(out / MANIFEST, MANIFEST_COLUMNS, _merge_manifest(out, rows))
-    report = [p.row() for p in result.problems]
+    report = [p.row() for p in result.problems] + corrected_rows(clips)
     write_csv(out / REPORT, REPORT_COLUMNS, _merge_rows(out / REPORT, names, report))
     result.seconds = time.perf_counter() - start
     return result

@@ -44,7 +44,7 @@ def _gray_value(path) -> int:
 
 def test_casme2_reads_clips_frames_and_labels(tmp_path):
     root = write_casme2(tmp_path / "CASME2")
-    report = read_dataset_report("casme2", root)
+    report = read_dataset_report("casme2", root, labels="emotion")
     clips = _by_id(report.clips)
     assert len(clips) == 6 and not report.left_out
     c = clips["EP02_01f"]
@@ -64,6 +64,33 @@ def test_casme2_reads_clips_frames_and_labels(tmp_path):
     assert report.label_counts == {"negative": 2, "positive": 1, "surprise": 1}
     assert report.composite_left_out == {"fear": 1, "others": 1}
     assert "| left out of the composite: fear | 1 |" in report.summary()
+    assert all(c.emotion_label == c.label for c in report.clips)
+
+
+def test_casme2_labels_come_from_the_published_list(tmp_path):
+    root = write_casme2(tmp_path / "CASME2")
+    report = read_dataset_report("casme2", root)
+    clips = _by_id(report.clips)
+    # the list: sub01 EP02_01f positive (the fixture's emotion says disgust), sub02
+    # EP01_11f negative, sub02 EP06_01f negative (the sheet's EP06_01 lacks the 'f'),
+    # sub03 EP07_04 negative; sub01 EP03_02 and sub03 EP09_05 are not listed
+    assert {k: c.label for k, c in clips.items()} == {
+        "EP02_01f": "positive",
+        "EP03_02": None,
+        "EP01_11f": "negative",
+        "EP06_01": "negative",
+        "EP07_04": "negative",
+        "EP09_05": None,
+    }
+    assert clips["EP02_01f"].emotion_label == "negative"
+    assert clips["EP06_01"].emotion_label == "surprise"
+    assert clips["EP07_04"].emotion_label is None  # fear
+    assert report.label_counts == {"negative": 3, "positive": 1, "surprise": 0}
+    assert report.label_source == "composite"
+    assert len(report.composite_missing) == 145 - 4
+    assert "| listed in the composite but not read | 141 casme2/sub01/EP19_05f" in (
+        report.summary()
+    )
 
 
 def test_casme2_frame_numbers_cross_the_digit_boundary(tmp_path):
@@ -112,7 +139,8 @@ def test_casme2_sheet_with_header_rows_and_string_frame_numbers(tmp_path):
     pd.DataFrame(table).to_excel(sheet, index=False, header=False)
     (clip,) = read_dataset("casme2", root)
     assert (clip.onset, clip.apex, clip.offset) == (46, 51, 58)
-    assert clip.aus == ("4", "7") and clip.label == "negative"
+    assert clip.aus == ("4", "7") and clip.emotion_label == "negative"
+    assert clip.label == "positive"  # the published list's label
 
 
 def test_casme2_missing_column_names_it(tmp_path):
@@ -178,7 +206,7 @@ def test_no_readable_clip_is_an_error(tmp_path):
 
 def test_samm_reads_below_header_rows(tmp_path):
     root = write_samm(tmp_path / "SAMM_root")
-    report = read_dataset_report("samm", root)
+    report = read_dataset_report("samm", root, labels="emotion")
     clips = _by_id(report.clips)
     assert len(clips) == len(SAMM_ROWS) and not report.left_out
     c = clips["006_1_2"]
@@ -192,6 +220,19 @@ def test_samm_reads_below_header_rows(tmp_path):
     assert clips["011_2_3"].apex == 202  # -1 in the sheet: the middle frame
     assert clips["011_3_1"].label is None
     assert report.composite_left_out == {"other": 1}
+    (fixed,) = report.corrected
+    assert fixed.clip_id == "011_2_3"
+    assert fixed.corrections[0].endswith("apex '-1' missing: set to the middle frame 202")
+    assert "SAMM_Micro_FACS_Codes_v2.xlsx row 18" in fixed.corrections[0]
+    # the published list's labels: 006_5_1 is not listed, 011_2_3 and 011_3_1 are negative
+    listed = _by_id(read_dataset("samm", root))
+    assert {k: c.label for k, c in listed.items()} == {
+        "006_1_2": "negative",
+        "006_5_1": None,
+        "007_7_1": "surprise",
+        "011_2_3": "negative",
+        "011_3_1": "negative",
+    }
 
 
 @pytest.mark.parametrize("variant", [dict(header_rows=0), dict(frames_dir=".", ext=".png", pad=0)])
@@ -290,3 +331,72 @@ def test_parse_aus_and_frames():
     assert (
         parse_frame("/") is None and parse_frame(-1) is None and parse_frame(float("nan")) is None
     )
+
+
+# --- quirky rows as the real sheets have them --------------------------------------------
+
+QUIRKY_SAMM = (
+    # SAMM's own rows: apex after the offset, apex before the onset; every frame present
+    Row(28, "028_4_1", 1071, 1134, 1071, 1143, 1134, "(R6 or R12)+R15", "Happiness"),
+    Row(32, "032_3_1", 4896, 4970, 4896, 1930, 4970, "ref(7B)+43", "Surprise"),
+    Row(6, "006_1_2", 10, 14, 10, "/", 14, "10A/B", "Contempt"),
+    Row(6, "006_1_3", 20, 24, 20, 22, 24, "ref(L10)+A12B", "Anger"),
+    Row(7, "007_3_1", 30, 34, 30, 32, 34, "A/L12", "Disgust"),
+    Row(7, "007_5_3", 40, 44, 40, 42, 44, "A9E+ref(10)", "Surprise"),
+    Row(11, "011_2_1", 50, 54, 50, 52, 54, "R14+17+soft focus", "Anger"),
+    Row(11, "011_2_2", 60, 64, 60, 62, 64, "R14A or 17A or 24A", "Anger"),
+    Row(11, "011_3_1", 70, 74, 70, 72, 74, "4A/B", "Contempt"),
+    Row(11, "011_4_1", 80, 84, "80a", 82, 84, "4", "Anger"),  # onset is not a number
+)
+
+
+def test_quirky_samm_rows_are_corrected_and_kept(tmp_path):
+    from generation.prepare import PrepareConfig, prepare_clips
+
+    root = write_samm(tmp_path / "SAMM", rows=QUIRKY_SAMM)
+    report = read_dataset_report("samm", root)
+    clips = _by_id(report.clips)
+    assert len(clips) == 9
+    a, b = clips["028_4_1"], clips["032_3_1"]
+    assert (
+        (a.onset, a.apex, a.offset)
+        == (1071, 1071 + (1134 - 1071) // 2, 1134)
+        == (
+            1071,
+            1102,
+            1134,
+        )
+    )
+    assert (b.onset, b.apex, b.offset) == (4896, 4933, 4970)
+    assert a.label == b.label == "negative"  # both are in the composite (label 0)
+    sheet = root / "SAMM_Micro_FACS_Codes_v2.xlsx"
+    assert a.corrections == (
+        f"{sheet} row 15: apex 1143 outside onset..offset (1071-1134): "
+        "set to the middle frame 1102",
+    )
+    assert "apex 1930 outside onset..offset (4896-4970)" in b.corrections[0]
+    assert "apex '/' missing: set to the middle frame 12" in clips["006_1_2"].corrections[0]
+    assert {c.clip_id for c in report.corrected} == {"028_4_1", "032_3_1", "006_1_2"}
+    # AU cells: the raw text beside the parsed codes
+    assert (a.aus, a.au_cell.raw, a.au_cell.alternatives_text) == (
+        ("R15",),
+        "(R6 or R12)+R15",
+        "R6|R12",
+    )
+    assert (b.aus, b.au_cell.refs_text) == (("43",), "7B")
+    assert clips["011_2_1"].au_cell.notes == ("soft focus",)
+    assert clips["011_2_2"].aus == () and clips["011_3_1"].au_cell.alternatives_text == "4A|4B"
+    # onset that is not a number: an error naming the sheet row, not a silent default
+    (bad,) = report.left_out
+    assert bad.clip_id == "011_4_1"
+    assert bad.reason == "sheet row 24: Onset Frame '80a' is not a frame number; correct the cell"
+    assert bad.message.startswith(f"{sheet}: samm 011/011_4_1: sheet row 24: Onset Frame")
+    # report.csv lists the corrected clips (kept) beside the problems
+    out = tmp_path / "prep"
+    result = prepare_clips([a, b], out, PrepareConfig(size=16), report.left_out, progress=False)
+    rows = pd.read_csv(out / "report.csv", dtype=str).fillna("")
+    corrected = rows[rows.stage == "corrected"]
+    assert list(corrected.clip_id) == ["028_4_1", "032_3_1"]
+    assert "apex 1143 outside onset..offset" in corrected.reason.iloc[0]
+    assert "011_4_1" in set(rows[rows.stage == "read"].clip_id)
+    assert all(p.stage != "corrected" for p in result.problems)

@@ -19,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "clips are skipped on a re-run; clips that fail are listed in OUT/report.csv."
         ),
     )
-    p.add_argument("dataset", help="casme2, samm or smic")
+    p.add_argument(
+        "dataset", help="casme2, samm, smic, casme_sq (CAS(ME)²) or casme3 (CAS(ME)³ part A)"
+    )
     p.add_argument("root", help="the dataset's folder as shipped")
     p.add_argument("out", help="output folder (may already hold other prepared datasets)")
     p.add_argument(
@@ -39,6 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Lucas-Kanade tracker (default; micro-motion is below dlib's whole pixels); "
         "dlib: dlib on every frame",
     )
+    p.add_argument(
+        "--labels",
+        choices=("composite", "emotion"),
+        default=None,
+        help="3-class labels: composite = the published MEGC2019 list (default; clips it "
+        "leaves out get none), emotion = mapped from the dataset's emotion (the default for "
+        "the synthetic corpus, which no list holds)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (preparation is deterministic)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -55,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         size=args.size, margin=args.margin, seed=args.seed, landmarks=args.landmarks
     )
     config.check()
-    report = READERS[dataset_name(args.dataset)](args.root)  # no clips at all still reports
+    # no clips at all still reports
+    report = READERS[dataset_name(args.dataset)](args.root, args.labels)
     result = prepare_clips(report.clips, args.out, config, report.left_out, not args.quiet)
     fps = result.frames / result.seconds if result.seconds > 0 else 0.0
     print(
@@ -63,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
         f"{fps:.1f} frames/s), {result.cached} already done, {len(result.problems)} left out"
     )
     print(report.summary())
+    for note in report.notes:
+        print(f"note: {note}")
+    for clip in report.corrected:
+        print(f"corrected: {clip.key}: {'; '.join(clip.corrections)}")
     print(f"manifest: {result.manifest}")
     for problem in result.problems:
         print(f"error: {problem.message}", file=sys.stderr)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generation.data.facs import AUCell
+
 # MEGC2019 composite classes, in this order everywhere (recognizer outputs, tables).
 LABELS: tuple[str, ...] = ("negative", "positive", "surprise")
 
@@ -15,8 +17,14 @@ class Clip:
 
     `onset`, `apex` and `offset` are the dataset's own frame numbers (as in the coding
     sheet and file names); `frames[k]` is the path of the k-th frame in temporal order,
-    and `frame_numbers[k]` its dataset frame number. `label` is the MEGC2019 3-class
-    label (one of LABELS) or None when the composite leaves the clip out.
+    and `frame_numbers[k]` its dataset frame number. `label` is the MEGC2019 composite
+    label (one of LABELS): the published list's (`generation.data.composite`), None when the
+    list leaves the clip out (the synthetic corpus, which no list holds, is labelled by
+    its emotion). `emotion_label` is the 3-class label the emotion alone gives
+    (`generation.data.readers.megc2019_label`). `aus` are the AUs coded as present;
+    `au_cell` the whole parsed sheet cell (alternatives, references, notes, the raw text).
+    `corrections` says what the reader changed in the sheet's row (an apex outside
+    onset..offset, a missing onset), one sentence each.
     """
 
     dataset: str
@@ -30,6 +38,9 @@ class Clip:
     emotion: str
     label: str | None
     aus: tuple[str, ...] = field(default_factory=tuple)
+    emotion_label: str | None = None
+    au_cell: AUCell = field(default_factory=AUCell)
+    corrections: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from generation.data.prepared import PreparedClip
 from fme.errors import DataError
+from generation.data.prepared import PreparedClip
 
 
 def _flip_permutation() -> tuple[int, ...]:

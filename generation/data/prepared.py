@@ -38,6 +38,19 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "label",
     "aus",
     "path",
+    "emotion_label",
+    "au_cell",
+    "au_alternatives",
+    "au_refs",
+    "au_notes",
+)
+# columns later versions added: a manifest without them still loads (empty values)
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "emotion_label",
+    "au_cell",
+    "au_alternatives",
+    "au_refs",
+    "au_notes",
 )
 REPORT_COLUMNS: tuple[str, ...] = ("dataset", "subject", "clip_id", "stage", "reason", "path")
 _INTS = {"n_frames", "onset", "apex", "offset", "onset_index", "apex_index", "offset_index"}
@@ -53,8 +66,11 @@ class PreparedClip:
     """One row of a manifest, bound to the folder it was read from.
 
     `onset`, `apex`, `offset` are dataset frame numbers; the `_index` fields are 0-based
-    positions in `frame_paths()`. `label` is None when the composite leaves the clip out;
-    `aus` is the sheet's AU string ('4+7', '' when none).
+    positions in `frame_paths()`. `label` is the MEGC2019 composite label (the published
+    list's), None when the composite leaves the clip out; `emotion_label` the label the
+    emotion alone gives. `aus` is the AUs coded as present ('4+7', '' when none);
+    `au_cell` the sheet's cell as written, `au_alternatives` ('R6|R12'), `au_refs` (codes in
+    `ref(...)`) and `au_notes` ('soft focus') the rest of it.
     """
 
     dataset: str
@@ -72,6 +88,11 @@ class PreparedClip:
     aus: str
     path: str
     root: Path
+    emotion_label: str | None = None
+    au_cell: str = ""
+    au_alternatives: str = ""
+    au_refs: str = ""
+    au_notes: str = ""
 
     @property
     def key(self) -> str:
@@ -112,6 +133,7 @@ class PreparedClip:
         """The manifest row (label '' when None)."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name in MANIFEST_COLUMNS}
         out["label"] = self.label or ""
+        out["emotion_label"] = self.emotion_label or ""
         return out
 
 
@@ -129,7 +151,8 @@ def load_prepared(root: str | Path) -> list[PreparedClip]:
         )
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
+        have = reader.fieldnames or []
+        missing = [c for c in MANIFEST_COLUMNS if c not in have and c not in OPTIONAL_COLUMNS]
         if missing:
             raise DataError(
                 f"manifest has no column {', '.join(missing)}", path, "Run `fme prepare` again."
@@ -138,13 +161,14 @@ def load_prepared(root: str | Path) -> list[PreparedClip]:
         for line, row in enumerate(reader, start=2):
             try:
                 values = {
-                    c: (int(row[c]) if c in _INTS else (row[c] or "")) for c in MANIFEST_COLUMNS
+                    c: (int(row[c]) if c in _INTS else (row.get(c) or "")) for c in MANIFEST_COLUMNS
                 }
             except ValueError as err:
                 raise DataError(
                     f"bad manifest row {line} ({err})", path, "Run `fme prepare` again."
                 ) from err
             values["label"] = values["label"] or None
+            values["emotion_label"] = values["emotion_label"] or None
             clips.append(PreparedClip(**values, root=root))  # type: ignore[arg-type]
     return clips
 
