@@ -264,17 +264,11 @@ def reference_scores(generated: np.ndarray, truth: np.ndarray) -> tuple[float, f
 
 
 def video_au_track(frames: np.ndarray, onset_index: int = 0):
-    """The landmark AU track of a video (T, H, W, 3): the project's tracker (dlib on the
-    onset frame, then Lucas-Kanade) on the frames enlarged to about 256 px, then the AU
-    estimator relative to the onset."""
-    from generation.au.estimator import estimate_from_landmarks
-    from generation.bench import lk_track_video
+    """The landmark AU track of a video (T, H, W, 3) from its onset frame
+    (`generation.au.estimator.estimate_from_frames`, in `face_box`'s box)."""
+    from generation.au.estimator import estimate_from_frames
 
-    frames = np.asarray(frames)
-    scale = max(1, int(np.ceil(256 / max(frames.shape[1], 1))))
-    rect = face_box(frames[onset_index])
-    landmarks = lk_track_video(frames, rect, onset_index, scale)
-    return estimate_from_landmarks(landmarks, onset_index)
+    return estimate_from_frames(frames, onset_index, face_box(frames[onset_index]))
 
 
 def au_fidelity_of(frames: np.ndarray, driving_au, onset_index: int = 0):
@@ -283,7 +277,9 @@ def au_fidelity_of(frames: np.ndarray, driving_au, onset_index: int = 0):
     from generation.au import AUTrack
     from generation.au.fidelity import au_fidelity
 
-    generated = video_au_track(frames, min(onset_index, len(frames) - 1))
+    # the driving onset at the same relative time of a video of another length
+    onset = round(onset_index * (len(frames) - 1) / max(driving_au.n_frames - 1, 1))
+    generated = video_au_track(frames, min(onset, len(frames) - 1))
     values = resample_time(generated.values, driving_au.n_frames)
     return au_fidelity(driving_au, AUTrack(values, generated.names, meta=generated.meta))
 

@@ -98,6 +98,7 @@ def _mean_mae(f) -> float:
     return float(np.nanmean([f.mae_upper, f.mae_lower]))
 
 
+@pytest.mark.slow
 def test_truth_scores_best_and_the_unchanged_target_worst(cross):
     onset, d = cross["onset"], cross["driving_au"]
     assert max(d.values.max(0)) > 0.3  # the driving clip moves

@@ -151,6 +151,29 @@ def estimate_from_landmarks(
     )
 
 
+def estimate_from_frames(
+    frames: np.ndarray,
+    onset_index: int = 0,
+    face_box=None,
+    model: LandmarkAUModel | None = None,
+    fps: float | None = None,
+) -> AUTrack:
+    """AU intensities of video frames (T, H, W[, 3]) uint8: the project's tracker (dlib on
+    the onset frame, then Lucas-Kanade; `generation.tracking`) on the frames enlarged to
+    about 256 px, then `estimate_from_landmarks`. `face_box` (left, top, right, bottom) in
+    frame pixels; None: dlib's largest face on the onset frame (FaceNotFoundError if none).
+    The estimate is of change from the onset: a single image, or a still video, gives 0."""
+    from generation.bench import lk_track_video
+    from generation.face import largest_face
+
+    frames = np.asarray(frames)
+    if face_box is None:
+        face_box = largest_face(frames[onset_index])
+    scale = max(1, int(np.ceil(256 / max(frames.shape[1], 1))))
+    landmarks = lk_track_video(frames, face_box, onset_index, scale)
+    return estimate_from_landmarks(landmarks, onset_index, model, fps)
+
+
 def _prepared_record(folder: Path):
     """The manifest row of a prepared clip folder, found in the folders above it."""
     from generation.data.prepared import MANIFEST, load_prepared

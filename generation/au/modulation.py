@@ -13,6 +13,11 @@
    change is 0).
 
 Step 4, the left and right halves driven apart, is image work: `generation.au.asymmetry`.
+
+The paper's y_t is the target face's own (absolute) intensities, from OpenFace. The landmark
+estimator measures change from an onset frame, so for a single target image it gives 0
+(a neutral target, alpha * y_t = 0); a user with OpenFace output passes its track
+(`generation.au.openface.read_openface_csv`) as the target instead.
 """
 
 from __future__ import annotations
