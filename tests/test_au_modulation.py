@@ -149,3 +149,27 @@ def test_half_landmarks_mirror_one_side_onto_the_other():
     assert len(LEFT_POINTS) + len(MIDLINE_POINTS) + len(LEFT_POINTS) == 68
     sym = half_landmarks(lm, "left")  # default midline: the midline landmarks' mean x
     assert midline_x(sym) == pytest.approx(midline_x(lm))
+
+
+def test_one_sided_au_shows_on_its_half_only():
+    """A smile on the image-left half only (FACS R12): the left half mirrored into a whole
+    face reads as the same smile on both sides, the right half as none."""
+    from skimage.data import astronaut
+
+    from generation.au.estimator import estimate_from_landmarks
+    from generation.synth.aus import au_pattern, to_image
+    from generation.synth.identities import crop_face
+
+    neutral = crop_face(astronaut(), 128).landmarks.astype(np.float64)
+    pattern = au_pattern(12)
+    one_side = np.zeros_like(pattern)
+    one_side[list(LEFT_POINTS)] = pattern[list(LEFT_POINTS)]
+    a = np.array([0.0, 0.015, 0.03])  # IOD: 0, 0.5 and 1 on the 0-5 scale
+    both = neutral + a[:, None, None] * to_image(pattern, neutral)[None]
+    left = neutral + a[:, None, None] * to_image(one_side, neutral)[None]
+    full = estimate_from_landmarks(both).column("AU12")
+    assert full[2] > 0.5
+    from_left = estimate_from_landmarks(half_landmarks(left, "left")).column("AU12")
+    from_right = estimate_from_landmarks(half_landmarks(left, "right")).column("AU12")
+    np.testing.assert_allclose(from_left, full, atol=0.1 * full[2])
+    assert from_right.max() < 0.1 * full[2]
