@@ -94,3 +94,14 @@ def test_facs_track_of_dataset_clips(tmp_path):
     assert happy.meta["sides"] == {"AU12": "R", "AU14": "L"}
     assert int(np.argmax(happy.column("AU12"))) == happy.meta["apex_index"] == 3
     assert facs_track("4+7", 13, 0, 5, 12).meta["codes"] == ["4", "7"]  # a sheet string
+
+
+def test_sources_are_importable_from_the_package():
+    import generation.au as au
+    from generation.au.estimator import clip_au_track
+    from generation.au.openface import read_openface_csv as reader
+
+    assert au.clip_au_track is clip_au_track and au.read_openface_csv is reader
+    assert au.facs_track is facs_track
+    with pytest.raises(AttributeError):
+        au.no_such_source  # noqa: B018
