@@ -68,7 +68,7 @@ def test_parse_facs_codes():
 
 
 def test_facs_curves_are_piecewise_linear_with_the_coded_peak():
-    track = facs_track(("R12", "14", "4B", "43"), n_frames=9, onset_index=1, apex_index=3,
+    track = facs_track(("R12", "14", "4B", "43", "4?"), n_frames=9, onset_index=1, apex_index=3,
                        offset_index=7, fps=200.0)  # fmt: skip
     # 0 at and before the onset (1), 1 at the apex (3), 0 at and after the offset (7)
     ramp12 = [0, 0, 0.5, 1, 0.75, 0.5, 0.25, 0, 0]
@@ -77,7 +77,7 @@ def test_facs_curves_are_piecewise_linear_with_the_coded_peak():
     np.testing.assert_allclose(track.column("AU04"), 2 * np.array(ramp12))  # B -> 2
     assert np.all(track.column("AU01") == 0)
     assert track.source == "facs" and track.fps == 200.0
-    assert track.meta["sides"] == {"AU12": "R"} and track.meta["ignored"] == ["43"]
+    assert track.meta["sides"] == {"AU12": "R"} and track.meta["ignored"] == ["43", "4?"]
     np.testing.assert_allclose(ramp(5, 1, 1, 3), [0, 1, 0.5, 0, 0])  # apex at the onset
     with pytest.raises(DataError):
         ramp(5, 3, 1, 4)

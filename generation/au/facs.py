@@ -6,7 +6,8 @@ rising linearly to the apex, falling linearly to 0 at the offset, 0 after it. It
 the coded intensity, A-E -> 1-5, or 1 when none is coded (micro-expressions are mostly
 coded without one). A side prefix (L, R: the subject's left or right; T, B: top or bottom;
 U: unilateral) does not change the curve and is kept in `meta["sides"]`. AUs outside
-OpenFace's 17 (e.g. AU 43, 61) are listed in `meta["ignored"]`. An apex at the onset or
+OpenFace's 17 (e.g. AU 43, 61) and tokens that are not AU codes are listed in
+`meta["ignored"]`. An apex at the onset or
 the offset gives a one-sided ramp; onset = offset gives a single frame at the peak.
 """
 
@@ -70,7 +71,11 @@ def facs_track(
     sides: dict[str, str] = {}
     ignored: list[str] = []
     for token in aus:
-        side, number, intensity = parse_code(token)
+        try:
+            side, number, intensity = parse_code(token)
+        except DataError:  # a sheet's odd token ('4?', 'A1'): noted, the others still count
+            ignored.append(str(token))
+            continue
         name = f"AU{number:02d}"
         if name not in AU_NAMES:
             ignored.append(str(token))
