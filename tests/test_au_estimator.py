@@ -113,6 +113,10 @@ def test_fit_recovers_independent_aus_on_another_face(corpus, tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(data))
     with pytest.raises(DataError, match="region"):
         LandmarkAUModel.load(tmp_path / "bad.json")
+    data = json.loads(path.read_text()) | {"intensity_unit_iod": 0.05}
+    (tmp_path / "unit.json").write_text(json.dumps(data))
+    with pytest.raises(DataError, match="unit"):
+        LandmarkAUModel.load(tmp_path / "unit.json")
     (tmp_path / "junk.json").write_text("{")
     with pytest.raises(DataError):
         LandmarkAUModel.load(tmp_path / "junk.json")

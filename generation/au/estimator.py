@@ -109,6 +109,12 @@ class LandmarkAUModel:
             raise DataError(
                 f"cannot read the AU model ({err})", path, "Re-fit it with `fme bench au --save`."
             ) from err
+        if float(data.get("intensity_unit_iod", INTENSITY_UNIT_IOD)) != INTENSITY_UNIT_IOD:
+            raise DataError(
+                "the AU model was fitted with another intensity unit",
+                path,
+                "Re-fit it with `fme bench au --save`.",
+            )
         for au, w in weights.items():
             if au not in AU_REGIONS or list(data["regions"][au]) != list(AU_REGIONS[au]):
                 raise DataError(
