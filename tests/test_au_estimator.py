@@ -187,3 +187,22 @@ def test_clip_au_track_reads_prepared_clips_and_their_folders(samples, tmp_path)
     assert clip_au_track(bare).meta["onset_index"] == 0  # no manifest above: frame 0
     with pytest.raises(DataError, match="landmarks.npz"):
         clip_au_track(tmp_path)
+
+
+@pytest.mark.slow
+def test_bench_au_writes_the_table_and_a_loadable_model(tmp_path, capsys):
+    import pandas as pd
+
+    from fme.cli import main
+
+    model_path, out = tmp_path / "model.json", tmp_path / "out"
+    argv = ["bench", "au", "--subjects", "3", "--clips-per-subject", "2", "--frame-size", "96"]
+    argv += ["--fps", "30", "--folds", "3", "--save", str(model_path), "--out", str(out)]
+    assert main(argv) == 0
+    table = pd.read_csv(out / "au_bench.csv")
+    assert list(table["AU"]) == list(AU_NAMES)
+    assert np.isnan(table.set_index("AU").loc["AU45", "held-out r (tracked landmarks)"])
+    model = load_model(model_path)
+    assert model.estimated == synthetic_aus(SYNTH_AUS)
+    assert set(model.meta["cross_validated_r"]) <= set(model.estimated)
+    assert "mean held-out r" in capsys.readouterr().out

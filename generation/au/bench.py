@@ -31,7 +31,7 @@ NOTES: dict[str, str] = {
 }
 
 
-def au_table(cv: dict, samples, aus: tuple[str, ...]):
+def au_table(cv: dict, aus: tuple[str, ...]):
     """The per-AU table from `cross_validate`'s pooled held-out predictions."""
     import pandas as pd
 
@@ -91,7 +91,7 @@ def run(argv: list[str]) -> int:
         samples = corpus_samples(tmp, track=True, progress=True)
     aus = synthetic_aus(SYNTH_AUS)
     cv = cross_validate(samples, aus, args.folds, args.ridge, args.seed)
-    table = au_table(cv, samples, aus)
+    table = au_table(cv, aus)
     scored = table[table["AU"].isin(aus)].set_index("AU")["held-out r (tracked landmarks)"]
     mean_r = float(np.nanmean(scored))
     meta = {
