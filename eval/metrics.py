@@ -10,7 +10,12 @@
 - temporal jitter: mean second difference of the generated landmarks (inter-ocular units);
 - change outside the face: mean absolute change from the first frame of pixels outside
   the face's hull (fraction of 255);
-- with ground truth (the synthetic corpus's `render_cross`): L1, SSIM and PSNR.
+- with ground truth (the synthetic corpus's `render_cross`): L1, SSIM and PSNR;
+- AU fidelity (`generation.au.fidelity`): the driving clip's AU curves (the landmark AU
+  estimator on its prepared landmarks) against the generated video's (the same estimator
+  on the landmarks the project's tracker finds in its frames, `generation.tracking`):
+  Pearson r and MAE per AU, their means over the upper face (AU 1, 2, 4, 5, 6, 7) and the
+  lower face, and the onset/apex/offset timing error in frames.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import csv
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,6 +61,15 @@ class VideoMetrics:
     l1: float = float("nan")
     ssim: float = float("nan")
     psnr: float = float("nan")
+    au_r_upper: float = float("nan")
+    au_r_lower: float = float("nan")
+    au_mae_upper: float = float("nan")
+    au_mae_lower: float = float("nan")
+    au_onset_error: float = float("nan")
+    au_apex_error: float = float("nan")
+    au_offset_error: float = float("nan")
+    # per AU: {"r_AU12": ..., "mae_AU12": ...}; flattened into columns by `summary_frame`
+    au_per_au: dict[str, float] = field(default_factory=dict, compare=False)
 
 
 # ---- landmarks ----------------------------------------------------------------------------
@@ -246,6 +260,36 @@ def reference_scores(generated: np.ndarray, truth: np.ndarray) -> tuple[float, f
     return l1, ssim, psnr
 
 
+# ---- AU fidelity ----------------------------------------------------------------------------
+
+
+def video_au_track(frames: np.ndarray, onset_index: int = 0):
+    """The landmark AU track of a video (T, H, W, 3) from its onset frame
+    (`generation.au.estimator.estimate_from_frames`, in `face_box`'s box)."""
+    from generation.au.estimator import estimate_from_frames
+
+    return estimate_from_frames(frames, onset_index, face_box(frames[onset_index]))
+
+
+def au_fidelity_of(frames: np.ndarray, driving_au, onset_index: int = 0):
+    """`generation.au.fidelity.au_fidelity` of a generated video against the driving AU
+    track; the video's track is resampled in time to the driving clip's length."""
+    from generation.au import AUTrack
+    from generation.au.fidelity import au_fidelity
+
+    # the driving onset at the same relative time of a video of another length
+    onset = round(onset_index * (len(frames) - 1) / max(driving_au.n_frames - 1, 1))
+    generated = video_au_track(frames, min(onset, len(frames) - 1))
+    values = resample_time(generated.values, driving_au.n_frames)
+    return au_fidelity(driving_au, AUTrack(values, generated.names, meta=generated.meta))
+
+
+def _au_values(result) -> dict:
+    per_au = {f"r_{a}": v for a, v in result.r.items()}
+    per_au |= {f"mae_{a}": v for a, v in result.mae.items()}
+    return {**result.summary(), "au_per_au": per_au}
+
+
 # ---- one video, one set ------------------------------------------------------------------
 
 
@@ -255,8 +299,12 @@ def video_metrics(
     target: np.ndarray | None = None,
     driving_landmarks: np.ndarray | None = None,
     truth: np.ndarray | None = None,
+    driving_au=None,
+    onset_index: int = 0,
 ) -> VideoMetrics:
-    """Every metric whose input is given, for one generated clip (T, H, W, 3) uint8."""
+    """Every metric whose input is given, for one generated clip (T, H, W, 3) uint8
+    (`driving_au`: the driving clip's `AUTrack`, for AU fidelity; `onset_index`: the
+    driving onset, where the generated video's AU motion is measured from)."""
     lm = track_landmarks(frames)
     values: dict[str, float] = {
         "jitter": jitter(lm),
@@ -272,6 +320,8 @@ def video_metrics(
         )
     if truth is not None:
         values["l1"], values["ssim"], values["psnr"] = reference_scores(frames, truth)
+    if driving_au is not None:
+        values |= _au_values(au_fidelity_of(frames, driving_au, onset_index))
     return VideoMetrics(video=name, **values)
 
 
@@ -313,6 +363,39 @@ def _driving_landmarks(source: Path | None, driving: str, cache: dict) -> np.nda
                 result = track_landmarks(read_video(c))
                 break
     cache[driving] = result
+    return result
+
+
+def _driving_au(source: Path | None, driving: str, cache: dict):
+    """(AU track, onset index) of a driving clip: the landmark estimator on a prepared
+    clip's cached landmarks (its onset) or on a video's tracked ones (frame 0)."""
+    if source is None or not driving:
+        return None, 0
+    key = ("au", driving)
+    if key in cache:
+        return cache[key]
+    from eval.clips import is_prepared_root
+
+    result = (None, 0)
+    if is_prepared_root(source):
+        from generation.au.estimator import clip_au_track
+        from generation.data.prepared import load_prepared
+
+        if "prepared" not in cache:
+            cache["prepared"] = load_prepared(source)
+        for clip in cache["prepared"]:
+            if driving in (clip.clip_id, f"{clip.subject}_{clip.clip_id}"):
+                result = (clip_au_track(clip), clip.onset_index)
+                break
+    else:
+        from generation.video import read_video
+
+        candidates = [source / driving] + sorted(source.glob(f"{driving}.*"))
+        for c in candidates:
+            if c.exists():
+                result = (video_au_track(read_video(c)), 0)
+                break
+    cache[key] = result
     return result
 
 
@@ -378,6 +461,7 @@ def set_metrics(
         frames = read_video(video)
         tpath = _find_template(tdir, row.get("template", ""))
         target = read_image(tpath) if tpath is not None else None
+        driving_au, onset = _driving_au(dsrc, row.get("driving", ""), cache)
         try:
             out.append(
                 video_metrics(
@@ -386,6 +470,8 @@ def set_metrics(
                     target,
                     _driving_landmarks(dsrc, row.get("driving", ""), cache),
                     _truth(Path(synth) if synth else None, row),
+                    driving_au,
+                    onset,
                 )
             )
         except FaceNotFoundError as err:
@@ -394,9 +480,40 @@ def set_metrics(
 
 
 def summary_frame(metrics: Sequence[VideoMetrics]):
+    """One row per video; the per-AU fidelity values as columns `r_AU01`, `mae_AU01`, ..."""
     import pandas as pd
 
-    return pd.DataFrame([asdict(m) for m in metrics])
+    rows = []
+    for m in metrics:
+        row = asdict(m)
+        row |= row.pop("au_per_au")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def per_au_table(all_videos):
+    """Per set and AU: mean r and MAE over the set's videos (from `summary_frame` rows)."""
+    import pandas as pd
+
+    from generation.au import AU_NAMES
+
+    rows = []
+    for set_name, group in all_videos.groupby("set", sort=False):
+        for au in AU_NAMES:
+            r = group.get(f"r_{au}")
+            mae = group.get(f"mae_{au}")
+            if (r is None or r.isna().all()) and (mae is None or mae.isna().all()):
+                continue
+            rows.append(
+                {
+                    "set": set_name,
+                    "AU": au,
+                    "videos": int(r.notna().sum()) if r is not None else 0,
+                    "r": float(r.mean()) if r is not None else float("nan"),
+                    "MAE": float(mae.mean()) if mae is not None else float("nan"),
+                }
+            )
+    return pd.DataFrame(rows, columns=["set", "AU", "videos", "r", "MAE"])
 
 
 def run_metrics(args: argparse.Namespace) -> int:
@@ -430,15 +547,21 @@ def run_metrics(args: argparse.Namespace) -> int:
     out = Path(args.out or Path(args.set[0]) / "metrics")
     out.mkdir(parents=True, exist_ok=True)
     all_videos.to_csv(out / "metrics_per_video.csv", index=False)
-    numeric = all_videos.drop(columns=["video"]).groupby("set", sort=False).mean()
+    per_au = [c for c in all_videos.columns if c.startswith(("r_AU", "mae_AU"))]
+    numeric = all_videos.drop(columns=["video", *per_au]).groupby("set", sort=False).mean()
     numeric = numeric.dropna(axis=1, how="all").reset_index()
     write_tables(numeric, out / "metrics", caption="Objective metrics of generated sets")
     print((out / "metrics.md").read_text())
+    if per_au:
+        write_tables(per_au_table(all_videos), out / "au_fidelity", caption="AU fidelity per AU")
+        print((out / "au_fidelity.md").read_text())
     return 0
 
 
 def register_metrics(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("metrics", help="identity, motion fidelity, jitter, background change")
+    p = sub.add_parser(
+        "metrics", help="identity, motion and AU fidelity, jitter, background change"
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -454,7 +577,8 @@ def register_metrics(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--driving",
         default=None,
-        help="driving clips: a prepared folder or videos named `<driving>.mp4`",
+        help="driving clips: a prepared folder or videos named `<driving>.mp4` "
+        "(motion and AU fidelity)",
     )
     p.add_argument(
         "--synth",

@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "animation": ("generation.bench_speed", "animation frames/s and training step time"),
     "generation": ("generation.bench", "objective check of the variants on the synthetic corpus"),
     "tracking": ("generation.bench_tracking", "landmark methods against exact micro-motion"),
+    "au": ("generation.au.bench", "landmark AU estimator: per-AU r on held-out synthetic subjects"),
     "recognizers": ("eval.bench", "recognizer scoring time and training throughput"),
     "study": ("study.bench", "vote path throughput on SQLite"),
 }

@@ -45,3 +45,22 @@ class AUTrack:
 
     def column(self, name: str) -> np.ndarray:
         return self.values[:, self.names.index(name)]
+
+
+# The sources, importable from the package (loaded on first use: they import this module).
+_SOURCES: dict[str, str] = {
+    "estimate_from_landmarks": "generation.au.estimator",
+    "estimate_from_frames": "generation.au.estimator",
+    "clip_au_track": "generation.au.estimator",
+    "read_openface_csv": "generation.au.openface",
+    "facs_track": "generation.au.facs",
+    "clip_facs_track": "generation.au.facs",
+}
+
+
+def __getattr__(name: str):
+    if name in _SOURCES:
+        import importlib
+
+        return getattr(importlib.import_module(_SOURCES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,220 @@
+"""The landmark AU estimator: per-frame AU intensities from tracked 68-point landmarks.
+
+OpenFace, py-feat and the other AU estimators fetch their weights at run time; this one
+needs only the landmarks `fme prepare` already caches. Each AU's intensity is a linear
+function (ridge regression, no intercept) of the motion of its region's landmarks from the
+onset frame (`generation.au.features`), clipped to OpenFace's 0-5 range. The weights were
+fitted on the synthetic corpus's ground-truth intensities (`fme bench au --save`, which
+also reports the held-out per-AU Pearson r) and ship with the package as
+`landmark_model.json` (a few KB).
+
+Units: intensity 1 is a displacement of 0.03 IOD of the AU's most-moving landmark
+(`INTENSITY_UNIT_IOD`); the synthetic micro-expressions reach 0.02-0.045 IOD at the apex,
+so about 0.7-1.5, FACS's trace-to-slight range, as OpenFace reports micro-expressions.
+
+What landmarks cannot see: AUs whose cue is texture, not shape (AU 9's nose wrinkles; the
+estimate uses only its nose-base and upper-lip raise) and AUs absent from the synthetic
+library, so never fitted: AU 20, 23 and 45 come out 0 and are listed in the track's
+`meta["not_estimated"]`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from fme.errors import DataError
+from generation.au import AU_NAMES, AUTrack
+from generation.au.features import AU_REGIONS, displacements, region_features
+
+#: Displacement (in IOD) of an AU's most-moving landmark at intensity 1.
+INTENSITY_UNIT_IOD = 0.03
+#: OpenFace's intensity range.
+MAX_INTENSITY = 5.0
+MODEL_PATH = Path(__file__).with_name("landmark_model.json")
+
+
+@dataclass
+class LandmarkAUModel:
+    """Per-AU linear weights over the region features; AUs without weights give 0."""
+
+    weights: dict[str, np.ndarray]
+    ridge: float = 0.0
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def estimated(self) -> tuple[str, ...]:
+        return tuple(a for a in AU_NAMES if a in self.weights)
+
+    @property
+    def not_estimated(self) -> tuple[str, ...]:
+        return tuple(a for a in AU_NAMES if a not in self.weights)
+
+    def predict(self, disp: np.ndarray, clip: bool = True) -> np.ndarray:
+        """(T, 17) intensities of displacements (T, 68, 2); `clip` to 0-5."""
+        out = np.zeros((len(disp), len(AU_NAMES)), dtype=np.float64)
+        for k, au in enumerate(AU_NAMES):
+            if au in self.weights:
+                out[:, k] = region_features(disp, au) @ self.weights[au]
+        return np.clip(out, 0.0, MAX_INTENSITY) if clip else out
+
+    @classmethod
+    def fit(
+        cls,
+        disp: np.ndarray,
+        targets: np.ndarray,
+        aus: tuple[str, ...],
+        ridge: float = 1e-3,
+        meta: dict | None = None,
+    ) -> LandmarkAUModel:
+        """Ridge fit of each AU in `aus` on displacements (N, 68, 2) -> targets (N, 17).
+
+        `ridge` is relative: the penalty is ridge * mean diagonal of X'X, so it does not
+        depend on the feature scale."""
+        weights = {}
+        for au in aus:
+            x = region_features(disp, au)
+            y = targets[:, AU_NAMES.index(au)]
+            gram = x.T @ x
+            lam = ridge * float(np.trace(gram)) / gram.shape[0]
+            weights[au] = np.linalg.solve(gram + lam * np.eye(gram.shape[0]), x.T @ y)
+        return cls(weights=weights, ridge=ridge, meta=dict(meta or {}))
+
+    def to_json(self) -> dict:
+        return {
+            "format": "fme-landmark-au-model/1",
+            "intensity_unit_iod": INTENSITY_UNIT_IOD,
+            "ridge": self.ridge,
+            "regions": {a: list(AU_REGIONS[a]) for a in self.weights},
+            "weights": {a: [round(float(v), 5) for v in w] for a, w in self.weights.items()},
+            "meta": self.meta,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> LandmarkAUModel:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+            weights = {a: np.asarray(w, dtype=np.float64) for a, w in data["weights"].items()}
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise DataError(
+                f"cannot read the AU model ({err})", path, "Re-fit it with `fme bench au --save`."
+            ) from err
+        if float(data.get("intensity_unit_iod", INTENSITY_UNIT_IOD)) != INTENSITY_UNIT_IOD:
+            raise DataError(
+                "the AU model was fitted with another intensity unit",
+                path,
+                "Re-fit it with `fme bench au --save`.",
+            )
+        for au, w in weights.items():
+            if au not in AU_REGIONS or list(data["regions"][au]) != list(AU_REGIONS[au]):
+                raise DataError(
+                    f"the AU model's region of {au} differs from this version's",
+                    path,
+                    "Re-fit it with `fme bench au --save`.",
+                )
+            if w.shape != (2 * len(AU_REGIONS[au]),):
+                raise DataError(f"bad weights for {au}", path, "Re-fit it.")
+        return cls(weights=weights, ridge=float(data.get("ridge", 0.0)), meta=data.get("meta", {}))
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str, mtime: float) -> LandmarkAUModel:
+    return LandmarkAUModel.load(path)
+
+
+def load_model(path: str | Path | None = None) -> LandmarkAUModel:
+    """The packaged model (default) or one saved by `fme bench au --save PATH`."""
+    p = Path(path) if path is not None else MODEL_PATH
+    if not p.is_file():
+        raise DataError("AU model file not found", p, "Fit one with `fme bench au --save`.")
+    return _load_cached(str(p), p.stat().st_mtime)
+
+
+def estimate_from_landmarks(
+    landmarks: np.ndarray,
+    onset_index: int = 0,
+    model: LandmarkAUModel | None = None,
+    fps: float | None = None,
+) -> AUTrack:
+    """AU intensities (T, 17) of a landmark track (T, 68, 2), relative to `onset_index`."""
+    model = model or load_model()
+    disp = displacements(landmarks, onset_index)
+    return AUTrack(
+        values=model.predict(disp),
+        source="landmarks",
+        fps=fps,
+        meta={"onset_index": int(onset_index), "not_estimated": list(model.not_estimated)},
+    )
+
+
+def estimate_from_frames(
+    frames: np.ndarray,
+    onset_index: int = 0,
+    face_box=None,
+    model: LandmarkAUModel | None = None,
+    fps: float | None = None,
+) -> AUTrack:
+    """AU intensities of video frames (T, H, W[, 3]) uint8: the project's tracker (dlib on
+    the onset frame, then Lucas-Kanade; `generation.tracking`) on the frames enlarged to
+    about 256 px, then `estimate_from_landmarks`. `face_box` (left, top, right, bottom) in
+    frame pixels; None: dlib's largest face on the onset frame (FaceNotFoundError if none).
+    The estimate is of change from the onset: a single image, or a still video, gives 0."""
+    from generation.bench import lk_track_video
+    from generation.face import largest_face
+
+    frames = np.asarray(frames)
+    if face_box is None:
+        face_box = largest_face(frames[onset_index])
+    scale = max(1, int(np.ceil(256 / max(frames.shape[1], 1))))
+    landmarks = lk_track_video(frames, face_box, onset_index, scale)
+    return estimate_from_landmarks(landmarks, onset_index, model, fps)
+
+
+def _prepared_record(folder: Path):
+    """The manifest row of a prepared clip folder, found in the folders above it."""
+    from generation.data.prepared import MANIFEST, load_prepared
+
+    folder = folder.resolve()
+    for root in list(folder.parents)[:4]:
+        if (root / MANIFEST).is_file():
+            for clip in load_prepared(root):
+                if clip.dir.resolve() == folder:
+                    return clip
+    return None
+
+
+def clip_au_track(clip, model: LandmarkAUModel | None = None, fps: float | None = None) -> AUTrack:
+    """The landmark AU track of a prepared clip: a `PreparedClip` (from `load_prepared`)
+    or its folder (the one holding `landmarks.npz`). The onset is the clip's
+    `onset_index` (a bare folder outside any manifest: frame 0)."""
+    from generation.data.prepared import PreparedClip
+
+    if isinstance(clip, PreparedClip):
+        record, landmarks = clip, clip.landmarks()
+    else:
+        folder = Path(clip)
+        path = folder / "landmarks.npz"
+        if not path.is_file():
+            raise DataError(
+                "not a prepared clip folder (no landmarks.npz)",
+                folder,
+                "Pass a folder written by `fme prepare` (<out>/<dataset>/<subject>/<clip>).",
+            )
+        with np.load(path) as data:
+            landmarks = data["landmarks"].astype(np.float32)
+        record = _prepared_record(folder)
+    onset = record.onset_index if record is not None else 0
+    track = estimate_from_landmarks(landmarks, onset, model, fps)
+    if record is not None:
+        track.meta["clip"] = record.key
+    return track
