@@ -150,14 +150,25 @@ def voting(sess, token: str) -> None:
     show_pair(left, right, width=ref.width, height=ref.height, rate=RATES.get(speed or "", 1.0))
     shown_key = f"shown-{assignment.id}"
     st.session_state.setdefault(shown_key, time.time())
-    c1, c2 = st.columns(2)
-    for col, side in ((c1, "left"), (c2, "right")):
+    vote_buttons(token, pair.id, assignment, shown_key)
+    st.caption("Keyboard: ← for the left video, → for the right one.")
+
+
+def vote_buttons(token: str, pair_id: int, assignment, shown_key: str) -> None:
+    """One button under each video (two equal columns with the player's gap), each with its
+    arrow-key shortcut. A click and a key press run the same callback, keyed by the
+    assignment, so a repeat (double click, held key, stale tab) is the same vote again,
+    which `record_vote` ignores."""
+    columns = st.columns(2, gap="small", wrap=False)  # side by side on a phone too
+    for col, side, key in ((columns[0], "left", "Left"), (columns[1], "right", "Right")):
         col.button(
             f"The {side} video",
             key=f"vote-{assignment.id}-{side}",
             on_click=_vote,
-            args=(token, pair.id, assignment.a_side, side, shown_key),
+            args=(token, pair_id, assignment.a_side, side, shown_key),
             type="primary",
+            width="stretch",
+            shortcut=key,
         )
 
 
