@@ -18,7 +18,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from db.models import Assignment, Participant, Vote, utcnow
+from db.models import Assignment, Participant, Study, Vote, utcnow
 from fme.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,10 @@ _RETRIES = 5
 # SQLite has one writer at a time; threads of one process (the app's sessions) queue on this
 # lock instead of on SQLite's busy handler, which sleeps in growing steps (long tails).
 _SQLITE_WRITE = threading.Lock()
+
+
+class StudyClosed(DataError):
+    """A vote for a study that is closed (nothing was stored)."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,8 @@ def record_vote(
     """Store the participant's vote for `pair_id` and commit; a repeat is ignored and reported.
 
     Raises DataError (and writes nothing) for an unknown token, a pair not assigned to this
-    participant, a choice other than "A"/"B", or a negative response time.
+    participant, a choice other than "A"/"B", or a negative response time, and StudyClosed
+    (a DataError) while the participant's study is closed.
     """
     if choice not in CHOICES:
         raise DataError(f"a vote is 'A' or 'B', got {choice!r}")
@@ -154,7 +159,8 @@ def record_vote(
     row = None
     if isinstance(token, str) and 0 < len(token) <= 64:
         row = session.execute(
-            select(Participant.id, Assignment.id)
+            select(Participant.id, Assignment.id, Study.is_open)
+            .join(Study, Study.id == Participant.study_id)
             .outerjoin(
                 Assignment,
                 (Assignment.participant_id == Participant.id) & (Assignment.pair_id == pair_id),
@@ -164,7 +170,13 @@ def record_vote(
     if row is None:
         session.rollback()
         participant_by_token(session, "")  # raises: unknown token
-    participant_id, assigned = row
+    participant_id, assigned, is_open = row
+    if not is_open:
+        session.rollback()
+        raise StudyClosed(
+            "the study is closed at the moment; the vote was not stored",
+            hint="Your earlier answers are saved; open your link again when it reopens.",
+        )
     if assigned is None:
         session.rollback()
         raise DataError(
@@ -224,3 +236,17 @@ def _insert_and_finish(session: Session, values: dict, participant_id: int):
             )
     session.commit()
     return vote_id, finished
+
+
+def catch_failures(session: Session, participant: Participant) -> int:
+    """The participant's votes on catch trials that chose the corrupted video."""
+    from db.models import CatchTrial
+
+    return int(
+        session.scalar(
+            select(func.count(Vote.id))
+            .join(CatchTrial, CatchTrial.pair_id == Vote.pair_id)
+            .where(Vote.participant_id == participant.id, Vote.choice != CatchTrial.correct)
+        )
+        or 0
+    )

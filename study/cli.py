@@ -1,7 +1,13 @@
-"""`fme study create|list|export|add-expert|serve`: human studies from the command line.
+"""`fme study create|configure|open|close|list|export|add-expert|serve`: human studies from
+the command line.
 
 - `fme study create NAME --method LABEL=DIR ... --set A:B ... [--preset paper] [--catch N]
-  [--max-catch-failures K] [--driving DIR] [--seed S] [--db URL]`
+  [--max-catch-failures K] [--driving DIR] [--seed S] [--db URL]
+  [--target N] [--consent FILE] [--demographics age,gender,...] [--completion-url URL]
+  [--completion-code CODE] [--screenout-url URL] [--screenout-code CODE]`
+- `fme study configure NAME [the hosting options of create]`: change them later.
+- `fme study close NAME` / `fme study open NAME [--target N | --no-target]`: a closed study
+  takes nobody new and keeps every vote; reopened, its participants continue.
 - `fme study list [--db URL]`: studies with their participants and votes.
 - `fme study export NAME --out DIR [--db URL]`: votes.csv and ratings.csv.
 - `fme study add-expert NAME EXPERT [--db URL]`: an expert and the link they rate with.
@@ -71,7 +77,85 @@ def _create(args: argparse.Namespace) -> int:
             media_dir=args.media,
             allowed_root=root,
         )
+    settings = _hosting_settings(args)
+    if settings:
+        from study.design import configure_study
+
+        with _session(args.db) as session:
+            configure_study(session, made.name, **settings)
     print(made.summary())
+    return 0
+
+
+def _hosting_options(p: argparse.ArgumentParser) -> None:
+    """The options of `create` and `configure` that host a study on a recruitment platform."""
+    p.add_argument("--target", type=int, help="stop enrolment after N finished participants")
+    p.add_argument("--no-target", action="store_true", help="remove the target")
+    p.add_argument("--consent", metavar="FILE", help="consent text (Markdown file)")
+    p.add_argument(
+        "--demographics",
+        metavar="LIST",
+        help="fields asked, comma-separated from age,gender,vision,country,comment, or none",
+    )
+    p.add_argument("--completion-url", help="where finished participants are sent")
+    p.add_argument("--completion-code", help="the code shown to finished participants")
+    p.add_argument("--screenout-url", help="where participants the catch rule excludes go")
+    p.add_argument("--screenout-code", help="the code shown to screened-out participants")
+
+
+def _hosting_settings(args: argparse.Namespace) -> dict:
+    settings: dict = {}
+    if getattr(args, "no_target", False):
+        settings["target_finished"] = None
+    elif getattr(args, "target", None) is not None:
+        settings["target_finished"] = args.target
+    if getattr(args, "consent", None):
+        path = Path(args.consent)
+        try:
+            settings["consent_text"] = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(
+                f"cannot read the consent text ({err.strerror})", path, "Give a Markdown file."
+            ) from err
+    for key in (
+        "demographics",
+        "completion_url",
+        "completion_code",
+        "screenout_url",
+        "screenout_code",
+    ):
+        if getattr(args, key, None) is not None:
+            settings[key] = getattr(args, key)
+    return settings
+
+
+def _configure(args: argparse.Namespace) -> int:
+    from study.design import configure_study
+
+    settings = _hosting_settings(args)
+    if not settings:
+        raise ConfigError("nothing to change", hint="Give at least one option (see --help).")
+    with _session(args.db) as session:
+        configure_study(session, args.name, **settings)
+    print(f"study {args.name!r}: {', '.join(sorted(settings))} set")
+    return 0
+
+
+def _set_open(args: argparse.Namespace) -> int:
+    from study.design import configure_study, enrolment, set_open
+
+    with _session(args.db) as session:
+        settings = _hosting_settings(args)
+        if settings:
+            configure_study(session, args.name, **settings)
+        study = set_open(session, args.name, args.open_study)
+        state = enrolment(session, study)
+    target = f" of a target of {state.target}" if state.target else ""
+    how = "open" if study.is_open else "closed"
+    print(
+        f"study {study.name!r} is {how}: {state.finished} finished{target}, "
+        f"{state.holding} in progress; enrolment {'open' if state.open else state.reason}"
+    )
     return 0
 
 
@@ -223,8 +307,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--driving", help="folder of driving clips <driving>.mp4 shown to experts")
     p.add_argument("--media", help="folder for the corrupted catch clips (studies/NAME/catch)")
+    _hosting_options(p)
     _common(p)
     p.set_defaults(func=_create)
+
+    p = study.add_parser(
+        "configure",
+        help="change a study's target, consent text, demographics, completion/screen-out links",
+    )
+    p.add_argument("name", help="study name")
+    _hosting_options(p)
+    _common(p)
+    p.set_defaults(func=_configure)
+
+    for command, what in (("open", "open (or reopen)"), ("close", "close")):
+        p = study.add_parser(
+            command,
+            help=f"{what} a study to participants (votes are kept)",
+            description="A closed study takes no new participants and tells returning ones "
+            "that their answers are saved; reopened, they continue where they stopped.",
+        )
+        p.add_argument("name", help="study name")
+        if command == "open":
+            p.add_argument("--target", type=int, help="stop enrolment after N finished")
+            p.add_argument("--no-target", action="store_true", help="remove the target")
+        _common(p)
+        p.set_defaults(func=_set_open, open_study=command == "open")
 
     p = study.add_parser("list", help="studies with participants, votes and completion")
     _common(p)

@@ -1,0 +1,225 @@
+"""Hosting a study: open/close/reopen, a target of finished participants, recruitment-platform
+ids on entry and in the export, per-study consent and demographics, completion and screen-out.
+Design functions, the CLI and the volunteer page (AppTest) against a real SQLite database."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+from streamlit.testing.v1 import AppTest
+from study_helpers import make_db, make_method_dirs
+
+from db.models import Assignment, CatchTrial, Participant, Vote
+from db.votes import StudyClosed, next_assignment, record_vote
+from fme.errors import ConfigError, DataError
+from study.design import (
+    configure_study,
+    create_study,
+    enroll,
+    enrolment,
+    get_study,
+    set_open,
+)
+from study.export import export_csv, votes_frame
+from study.recruitment import PlatformIds, platform_ids
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+LABELS = ["FOMM", "FOMM+EWP"]
+SAMPLES = ["007_7_1-normalized_westernMale", "sub19_EP01_01f-normalized_asianFemale"]
+TIMEOUT = 60
+DONE_URL = "https://app.prolific.com/submissions/complete?cc=C0MPL3T3"
+
+
+@pytest.fixture()
+def study(tmp_path, monkeypatch):
+    url, engine, factory = make_db(tmp_path / "host.db")
+    monkeypatch.setenv("FME_DATABASE_URL", url)
+    dirs = make_method_dirs(tmp_path / "videos", LABELS, samples=SAMPLES)
+    with factory() as s:
+        create_study(s, "pilot", dirs, sets=[tuple(LABELS)], catch=1, media_dir=tmp_path / "c")
+    yield factory
+    engine.dispose()
+
+
+def _vote_all(s, p, catch_ok: bool = True) -> None:
+    while (a := next_assignment(s, p)) is not None:
+        ct = s.scalar(select(CatchTrial).where(CatchTrial.pair_id == a.pair_id))
+        choice = "A" if ct is None else (ct.correct if catch_ok else "AB".replace(ct.correct, ""))
+        record_vote(s, p.token, a.pair_id, choice, 10)
+
+
+def test_close_keeps_votes_refuses_new_and_reopen_continues(study):
+    with study() as s:
+        p = enroll(s, "pilot")
+        first = next_assignment(s, p)
+        record_vote(s, p.token, first.pair_id, "A", 5)
+        set_open(s, "pilot", False)
+        assert enrolment(s, get_study(s, "pilot")).reason == "closed"
+        with pytest.raises(DataError, match="closed"):
+            enroll(s, "pilot")
+        second = next_assignment(s, p)
+        with pytest.raises(StudyClosed):
+            record_vote(s, p.token, second.pair_id, "B", 5)
+        assert s.scalar(select(func.count(Vote.id))) == 1  # the earlier vote is kept
+        set_open(s, "pilot", True)
+        assert next_assignment(s, p).pair_id == second.pair_id  # continues where it stopped
+        assert record_vote(s, p.token, second.pair_id, "B", 5).recorded
+
+
+def test_target_stops_enrolment_with_sides_balanced(study):
+    with study() as s:
+        configure_study(s, "pilot", target_finished=4)
+        people = [enroll(s, "pilot") for _ in range(4)]
+        with pytest.raises(DataError, match="target of 4"):
+            enroll(s, "pilot")  # four places held by unfinished participants
+        for p in people:
+            _vote_all(s, p)
+        with pytest.raises(DataError, match="target of 4"):
+            enroll(s, "pilot")
+        assert s.scalar(select(func.count(Participant.id))) == 4
+        rows = s.execute(select(Assignment.pair_id, Assignment.a_side)).all()
+        sides = Counter(rows)
+        pairs = {pair for pair, _ in rows}
+        # every participant saw every pair, and each pair had A on each side twice
+        assert len(rows) == 4 * len(pairs)
+        assert all(sides[(pair, side)] == 2 for pair in pairs for side in ("left", "right"))
+        with pytest.raises(ConfigError):
+            configure_study(s, "pilot", target_finished=0)
+
+
+def test_platform_ids_resume_one_session_and_are_exported(study, tmp_path):
+    query = {"PROLIFIC_PID": "5f3a9c0e1b2d4e6f7a8b9c0d", "STUDY_ID": "st1", "SESSION_ID": "se1"}
+    ids = platform_ids(query)
+    assert ids == PlatformIds("prolific", "5f3a9c0e1b2d4e6f7a8b9c0d", "st1", "se1")
+    assert platform_ids({"workerId": "A1B2", "hitId": "H", "assignmentId": "X"}).platform == "mturk"
+    assert platform_ids({"participant_id": "sona-77"}).platform == "generic"
+    assert platform_ids({"PROLIFIC_PID": "{{%PROLIFIC_PID%}}"}) is None  # unfilled placeholder
+    assert platform_ids({"p": "x"}) is None
+    with study() as s:
+        p = enroll(s, "pilot", platform=ids)
+        again = enroll(s, "pilot", platform=ids)
+        assert again.id == p.id and s.scalar(select(func.count(Participant.id))) == 1
+        _vote_all(s, p)
+        votes = votes_frame(s, "pilot")
+        assert set(votes["platform_pid"]) == {ids.pid}
+        assert set(votes["platform_session_id"]) == {"se1"}
+        paths = export_csv(s, "pilot", tmp_path / "out")
+    people = pd.read_csv(paths["participants"])
+    assert people["platform_pid"].tolist() == [ids.pid] and people["platform"].tolist() == [
+        "prolific"
+    ]
+
+
+def _page(query: dict) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def _text(at: AppTest) -> str:
+    parts = [e.value for e in [*at.markdown, *at.info, *at.success, *at.error, *at.title]]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_prolific_link_consent_resume_and_completion_in_the_app(study):
+    with study() as s:
+        configure_study(
+            s,
+            "pilot",
+            consent_text="**Custom consent** for this lab.",
+            demographics="age",
+            completion_url=DONE_URL,
+            completion_code="C0MPL3T3",
+        )
+    pid = "60aa11bb22cc33dd44ee55ff"
+    link = {"study": "pilot", "PROLIFIC_PID": pid, "STUDY_ID": "s-1", "SESSION_ID": "x-1"}
+    at = _page(link)
+    assert "Custom consent" in _text(at)
+    assert [r.label for r in at.radio] == [] and len(at.number_input) == 1  # age only
+    assert pid not in _text(at)
+    at.checkbox[0].check()
+    at.number_input[0].set_value(25)
+    at.button[0].click()
+    at.run()
+    assert at.get("progress")[0].proto.text == "Pair 1 of 3"
+    next(b for b in at.button if b.label == "The left video").click()
+    at.run()
+    # The same Prolific link in a new browser (no token) resumes at pair 2, no second session.
+    back = _page(link)
+    assert back.get("progress")[0].proto.text == "Pair 2 of 3"
+    with study() as s:
+        p = s.scalar(select(Participant))
+        assert (p.platform, p.platform_pid, p.platform_study_id, p.platform_session_id) == (
+            "prolific",
+            pid,
+            "s-1",
+            "x-1",
+        )
+        assert s.scalar(select(func.count(Participant.id))) == 1 and p.age == 25
+        assert p.gender is None
+        _vote_all(s, p)
+    done = _page(link)
+    assert "Thank you" in done.title[0].value
+    assert done.code[0].value == "C0MPL3T3"
+    link_buttons = done.get("link_button")
+    assert link_buttons and link_buttons[0].proto.url == DONE_URL
+    assert pid not in _text(done)
+
+
+def test_catch_rule_screens_out_with_its_code(study):
+    with study() as s:
+        configure_study(
+            s,
+            "pilot",
+            completion_code="GOOD1",
+            screenout_url="https://app.prolific.com/submissions/complete?cc=SCREEN1",
+            screenout_code="SCREEN1",
+        )
+        p = enroll(s, "pilot", platform=PlatformIds("prolific", "bad0bad0"))
+        catch = s.scalar(
+            select(Assignment).join(CatchTrial, CatchTrial.pair_id == Assignment.pair_id)
+        )
+        correct = s.scalar(select(CatchTrial.correct))
+        record_vote(s, p.token, catch.pair_id, "AB".replace(correct, ""), 10)
+        left = s.scalar(select(func.count(Assignment.id))) - 1
+    at = _page({"p": p.token})
+    assert at.code[0].value == "SCREEN1"
+    assert "attention checks" in _text(at)
+    with study() as s:  # screened out early: the other pairs stay unanswered, nothing lost
+        assert s.scalar(select(func.count(Vote.id))) == 1 and left == 2
+
+
+def test_closed_study_tells_new_and_returning_participants(study):
+    with study() as s:
+        p = enroll(s, "pilot")
+        record_vote(s, p.token, next_assignment(s, p).pair_id, "A", 5)
+        set_open(s, "pilot", False)
+    new = _page({"study": "pilot"})
+    assert "closed" in _text(new) and not new.checkbox
+    back = _page({"p": p.token})
+    assert "1 answer(s) are saved" in _text(back) and not back.get("iframe")
+    with study() as s:
+        set_open(s, "pilot", True)
+    back = _page({"p": p.token})
+    assert back.get("progress")[0].proto.text == "Pair 2 of 3"
+
+
+def test_cli_close_open_and_configure(study, capsys):
+    from fme.cli import main
+
+    assert main(["study", "close", "pilot"]) == 0
+    assert "is closed" in capsys.readouterr().out
+    assert main(["study", "open", "pilot", "--target", "2"]) == 0
+    assert "open: 0 finished of a target of 2" in capsys.readouterr().out
+    assert main(["study", "configure", "pilot", "--completion-url", "ftp://x"]) == 2
+    assert "not an http(s) URL" in capsys.readouterr().err
+    with study() as s:
+        from db.models import Study
+
+        row = s.scalar(select(Study))
+        assert row.is_open and row.target_finished == 2 and row.completion_url is None
