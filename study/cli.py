@@ -11,8 +11,9 @@ the command line.
 - `fme study list [--db URL]`: studies with their participants and votes.
 - `fme study export NAME --out DIR [--db URL]`: votes.csv and ratings.csv.
 - `fme study add-expert NAME EXPERT [--db URL]`: an expert and the link they rate with.
-- `fme study serve [--db URL] [--host 127.0.0.1] [--port 8501]`: the Streamlit app, bound to
-  localhost unless `--host` says otherwise.
+- `fme study serve [--db URL] [--host 127.0.0.1] [--port 8501] [--base-url-path PREFIX]`: the
+  Streamlit app, bound to localhost unless `--host` says otherwise, under /PREFIX/ for a
+  reverse proxy.
 
 The database is `--db`, else `FME_DATABASE_URL`, else `sqlite:///fme.db`; it is migrated to
 the newest schema first.
@@ -207,8 +208,27 @@ def app_path() -> Path:
     return Path(__file__).resolve().parents[1] / "app.py"
 
 
-def serve_command(host: str, port: int, app: Path | None = None) -> list[str]:
-    """The `streamlit run` command line the app is served with."""
+def url_prefix(path: str | None) -> str:
+    """`--base-url-path` as Streamlit's `server.baseUrlPath` wants it: no slash at either end
+    ("" for none); ConfigError for characters that do not belong in a URL path."""
+    import re
+
+    prefix = (path or "").strip().strip("/")
+    if prefix and not re.fullmatch(r"[A-Za-z0-9._~\-]+(/[A-Za-z0-9._~\-]+)*", prefix):
+        raise ConfigError(
+            f"--base-url-path {path!r} is not a URL path",
+            hint="Use letters, digits, . _ ~ - and /, e.g. --base-url-path fme "
+            "(the app is then at http://HOST/fme/).",
+        )
+    return prefix
+
+
+def serve_command(
+    host: str, port: int, app: Path | None = None, base_url_path: str = ""
+) -> list[str]:
+    """The `streamlit run` command line the app is served with (under `base_url_path`, the
+    prefix a reverse proxy forwards, when given)."""
+    prefix = url_prefix(base_url_path)
     return [
         sys.executable,
         "-m",
@@ -235,6 +255,7 @@ def serve_command(host: str, port: int, app: Path | None = None) -> list[str]:
         "false",
         "--server.fileWatcherType",
         "none",
+        *(["--server.baseUrlPath", prefix] if prefix else []),
     ]
 
 
@@ -245,15 +266,19 @@ def _serve(args: argparse.Namespace) -> int:
     url = database_url(args.db)
     upgrade(url)
     env = dict(os.environ, FME_DATABASE_URL=url)
+    prefix = url_prefix(args.base_url_path)
     shown = "localhost" if args.host in ("127.0.0.1", "localhost") else args.host
-    print(f"volunteers: http://{shown}:{args.port}/")
-    print(f"admin:      http://{shown}:{args.port}/admin")
+    root = f"http://{shown}:{args.port}/" + (f"{prefix}/" if prefix else "")
+    print(f"volunteers: {root}")
+    print(f"admin:      {root}admin")
+    if prefix:
+        print(f"behind a reverse proxy: forward /{prefix}/ (with websocket upgrades) here")
     if not (os.environ.get("FME_ADMIN_PASSWORD") or _has_secret()):
         print("admin password: not set; export FME_ADMIN_PASSWORD=... before serving")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}, reachable from other machines", file=sys.stderr)
     sys.stdout.flush()
-    cmd = serve_command(args.host, args.port)
+    cmd = serve_command(args.host, args.port, base_url_path=prefix)
     if os.name == "posix":  # become the server: signals (Ctrl-C, SIGTERM, SIGKILL) reach it
         os.execve(cmd[0], cmd, env)
     try:
@@ -354,5 +379,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = study.add_parser("serve", help="serve the app (Streamlit) on localhost")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind ({DEFAULT_HOST})")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
+    p.add_argument(
+        "--base-url-path",
+        default="",
+        metavar="PREFIX",
+        help="serve under /PREFIX/ (Streamlit's server.baseUrlPath), for a reverse proxy "
+        "that forwards that prefix (see README: deployment)",
+    )
     _common(p)
     p.set_defaults(func=_serve)
