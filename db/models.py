@@ -83,6 +83,12 @@ class Study(Base):
     completion_code: Mapped[str | None] = mapped_column(String(LABEL_LEN))
     screenout_url: Mapped[str | None] = mapped_column(String(URL_LEN))
     screenout_code: Mapped[str | None] = mapped_column(String(LABEL_LEN))
+    # Timing: the vote buttons enable after `min_view_s` seconds and, with `min_view_loop`,
+    # once both videos have played through once; a vote after `pair_time_limit_s` seconds
+    # is stored and flagged (Vote.over_time).
+    min_view_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    min_view_loop: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    pair_time_limit_s: Mapped[float | None] = mapped_column(Float)
 
     methods: Mapped[list[Method]] = relationship(back_populates="study", order_by="Method.id")
     sets: Mapped[list[ComparisonSet]] = relationship(
@@ -93,6 +99,8 @@ class Study(Base):
         CheckConstraint("max_catch_failures >= 0", name="max_catch_failures"),
         CheckConstraint("catch_per_participant >= 0", name="catch_per_participant"),
         CheckConstraint("target_finished IS NULL OR target_finished > 0", name="target"),
+        CheckConstraint("min_view_s >= 0", name="min_view_s"),
+        CheckConstraint("pair_time_limit_s IS NULL OR pair_time_limit_s > 0", name="time_limit"),
     )
 
 
@@ -270,12 +278,19 @@ class Vote(Base):
     playback_rate: Mapped[float] = mapped_column(Float, default=1.0)
     shown_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Attention while the pair was on screen, as jsPsych records it: how often the page lost
+    # the focus, and the blur/focus events as JSON [{"event": "blur", "time": ms}, ...]
+    # (ms since the pair was shown); None when the browser sent none.
+    blur_count: Mapped[int | None] = mapped_column(Integer)
+    focus_events: Mapped[str | None] = mapped_column(Text)
+    over_time: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("participant_id", "pair_id", name="uq_votes_participant_pair"),
         CheckConstraint("choice IN ('A', 'B')", name="choice"),
         CheckConstraint("response_ms >= 0", name="response_ms"),
         CheckConstraint("playback_rate > 0", name="playback_rate"),
+        CheckConstraint("blur_count IS NULL OR blur_count >= 0", name="blur_count"),
     )
 
 

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 CHOICES = ("A", "B")
 SIDES = ("left", "right")
 MAX_RESPONSE_MS = 24 * 3600 * 1000
+MAX_EVENTS_CHARS = 20_000
 _RETRIES = 5
 # SQLite has one writer at a time; threads of one process (the app's sessions) queue on this
 # lock instead of on SQLite's busy handler, which sleeps in growing steps (long tails).
@@ -141,6 +142,9 @@ def record_vote(
     *,
     shown_at: datetime | None = None,
     playback_rate: float = 1.0,
+    blur_count: int | None = None,
+    focus_events: str | None = None,
+    over_time: bool = False,
 ) -> VoteResult:
     """Store the participant's vote for `pair_id` and commit; a repeat is ignored and reported.
 
@@ -156,6 +160,10 @@ def record_vote(
     response_ms = min(response_ms, MAX_RESPONSE_MS)
     if not playback_rate > 0:
         raise DataError(f"playback rate must be > 0, got {playback_rate}")
+    if blur_count is not None and int(blur_count) < 0:
+        raise DataError(f"blur count must be >= 0, got {blur_count}")
+    if focus_events is not None and len(focus_events) > MAX_EVENTS_CHARS:
+        focus_events = None  # a page that sends this much is not a person switching tabs
     row = None
     if isinstance(token, str) and 0 < len(token) <= 64:
         row = session.execute(
@@ -190,6 +198,9 @@ def record_vote(
         playback_rate=float(playback_rate),
         shown_at=shown_at,
         created_at=utcnow(),
+        blur_count=int(blur_count) if blur_count is not None else None,
+        focus_events=focus_events,
+        over_time=bool(over_time),
     )
     sqlite = session.get_bind().dialect.name == "sqlite"
     for attempt in range(_RETRIES):

@@ -4,7 +4,8 @@ the command line.
 - `fme study create NAME --method LABEL=DIR ... --set A:B ... [--preset paper] [--catch N]
   [--max-catch-failures K] [--driving DIR] [--seed S] [--db URL]
   [--target N] [--consent FILE] [--demographics age,gender,...] [--completion-url URL]
-  [--completion-code CODE] [--screenout-url URL] [--screenout-code CODE]`
+  [--completion-code CODE] [--screenout-url URL] [--screenout-code CODE] [--min-view-s S]
+  [--min-view-loop] [--time-limit-s S]
 - `fme study configure NAME [the hosting options of create]`: change them later.
 - `fme study close NAME` / `fme study open NAME [--target N | --no-target]`: a closed study
   takes nobody new and keeps every vote; reopened, its participants continue.
@@ -102,6 +103,20 @@ def _hosting_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--completion-code", help="the code shown to finished participants")
     p.add_argument("--screenout-url", help="where participants the catch rule excludes go")
     p.add_argument("--screenout-code", help="the code shown to screened-out participants")
+    p.add_argument(
+        "--min-view-s", type=float, help="the vote buttons enable after this many seconds"
+    )
+    p.add_argument(
+        "--min-view-loop",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the vote buttons enable once both videos have played through once",
+    )
+    p.add_argument(
+        "--time-limit-s",
+        type=float,
+        help="seconds per pair after which a vote is flagged over_time (0: no limit)",
+    )
 
 
 def _hosting_settings(args: argparse.Namespace) -> dict:
@@ -118,6 +133,12 @@ def _hosting_settings(args: argparse.Namespace) -> dict:
             raise ConfigError(
                 f"cannot read the consent text ({err.strerror})", path, "Give a Markdown file."
             ) from err
+    if getattr(args, "min_view_s", None) is not None:
+        settings["min_view_s"] = args.min_view_s
+    if getattr(args, "min_view_loop", None) is not None:
+        settings["min_view_loop"] = args.min_view_loop
+    if getattr(args, "time_limit_s", None) is not None:
+        settings["pair_time_limit_s"] = args.time_limit_s or None
     for key in (
         "demographics",
         "completion_url",

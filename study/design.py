@@ -510,8 +510,10 @@ def check_demographics(fields: str | list[str] | None) -> str | None:
 def configure_study(session: Session, study: Study | str, **settings) -> Study:
     """Change a study's hosting settings and commit: `target_finished` (a positive count, or
     None for no target), `consent_text` (Markdown, None for the app's own), `demographics`
-    (see `check_demographics`), `completion_url`/`completion_code` and
-    `screenout_url`/`screenout_code`. Everything is checked before anything is written."""
+    (see `check_demographics`), `completion_url`/`completion_code`,
+    `screenout_url`/`screenout_code`, and the timing of each pair: `min_view_s`,
+    `min_view_loop` (both videos played through once) and `pair_time_limit_s` (None: no
+    limit). Everything is checked before anything is written."""
     from study.recruitment import check_code, check_exit_url
 
     if isinstance(study, str):
@@ -524,6 +526,9 @@ def configure_study(session: Session, study: Study | str, **settings) -> Study:
         "completion_code": lambda v: check_code(v, "completion code"),
         "screenout_url": lambda v: check_exit_url(v, "screen-out URL"),
         "screenout_code": lambda v: check_code(v, "screen-out code"),
+        "min_view_s": lambda v: _check_seconds(v, "minimum viewing time", zero_ok=True),
+        "min_view_loop": bool,
+        "pair_time_limit_s": lambda v: _check_seconds(v, "time limit per pair"),
     }
     unknown = set(settings) - set(checks)
     if unknown:
@@ -549,6 +554,18 @@ def _check_target(value) -> int | None:
             value,
         )
     return int(value)
+
+
+def _check_seconds(value, what: str, zero_ok: bool = False) -> float | None:
+    """Seconds >= 0 (`zero_ok`: 0 is the default of no minimum) or > 0 / None (no limit)."""
+    if value is None:
+        return 0.0 if zero_ok else None
+    seconds = float(value)
+    if not seconds >= 0 or seconds > 3600 or (seconds == 0 and not zero_ok):
+        raise ConfigError(
+            f"{what} must be {'0' if zero_ok else 'more than 0'} to 3600 seconds, got {value}"
+        )
+    return seconds if seconds or zero_ok else None
 
 
 def _check_consent(value) -> str | None:

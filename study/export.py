@@ -6,7 +6,10 @@ catch_passed, created_at, and the participant's recruitment-platform ids: platfo
 platform_pid, platform_study_id, platform_session_id); catch trials have set_name "catch",
 method_b "corrupted" and catch_passed True when the intact video was chosen. Participants
 appear as `p<id>`, never by their token (the token lets its holder vote).
-`participants_frame` has one row per participant (demographics, platform ids).
+`participants_frame` has one row per participant (demographics, platform ids). Each vote
+also carries what the page saw while its pair was shown: blur_count (how often the page
+lost the focus), focus_events (JSON, as jsPsych records them) and over_time (after the
+study's time limit); the progress table sums them per participant (blurs, over_time).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from db.models import (
@@ -51,6 +54,9 @@ VOTE_COLUMNS = [
     "platform_pid",
     "platform_study_id",
     "platform_session_id",
+    "blur_count",
+    "focus_events",
+    "over_time",
 ]
 # Recruitment-platform ids: exported for the researcher (to approve or pay participants on
 # the platform), never shown on a page.
@@ -86,6 +92,9 @@ def votes_frame(session: Session, study_name: str) -> pd.DataFrame:
             Participant.platform_pid,
             Participant.platform_study_id,
             Participant.platform_session_id,
+            Vote.blur_count,
+            Vote.focus_events,
+            Vote.over_time,
         )
         .join(Pair, Pair.id == Vote.pair_id)
         .join(
@@ -123,6 +132,9 @@ def votes_frame(session: Session, study_name: str) -> pd.DataFrame:
                 "catch_passed": (r.choice == r.correct) if catch else pd.NA,
                 "created_at": r.created_at,
                 **{c: getattr(r, c) for c in PLATFORM_COLUMNS},
+                "blur_count": r.blur_count,
+                "focus_events": r.focus_events,
+                "over_time": bool(r.over_time),
             }
         )
     frame = pd.DataFrame.from_records(records, columns=VOTE_COLUMNS)
@@ -260,6 +272,19 @@ def study_progress(session: Session, study_name: str) -> StudyProgress:
             .group_by(Vote.participant_id)
         ).all()
     )
+    attention = {
+        pid: (int(blurs or 0), int(late or 0))
+        for pid, blurs, late in session.execute(
+            select(
+                Vote.participant_id,
+                func.sum(Vote.blur_count),
+                func.sum(case((Vote.over_time, 1), else_=0)),
+            )
+            .join(Participant, Participant.id == Vote.participant_id)
+            .where(Participant.study_id == study.id)
+            .group_by(Vote.participant_id)
+        ).all()
+    }
     catch_rows = session.execute(
         select(Vote.participant_id, Vote.choice, CatchTrial.correct)
         .join(CatchTrial, CatchTrial.pair_id == Vote.pair_id)
@@ -287,6 +312,8 @@ def study_progress(session: Session, study_name: str) -> StudyProgress:
                 "catch_trials": catch_votes.get(p.id, 0),
                 "catch_failures": failures.get(p.id, 0),
                 "excluded": failures.get(p.id, 0) > study.max_catch_failures,
+                "blurs": attention.get(p.id, (0, 0))[0],
+                "over_time": attention.get(p.id, (0, 0))[1],
             }
             for p in people
         ],
@@ -299,6 +326,8 @@ def study_progress(session: Session, study_name: str) -> StudyProgress:
             "catch_trials",
             "catch_failures",
             "excluded",
+            "blurs",
+            "over_time",
         ],
     )
     return StudyProgress(

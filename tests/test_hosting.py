@@ -223,3 +223,66 @@ def test_cli_close_open_and_configure(study, capsys):
 
         row = s.scalar(select(Study))
         assert row.is_open and row.target_finished == 2 and row.completion_url is None
+
+
+def test_gate_and_attention_records():
+    from types import SimpleNamespace
+
+    from study.pages.attention import Gate, gate_for, read_attention
+
+    rule = SimpleNamespace(min_view_s=1.5, min_view_loop=True, pair_time_limit_s=20)
+    # the longer video (0.8 s) at half speed takes 1.6 s to loop once: longer than 1.5 s
+    assert gate_for(rule, (0.4, 0.8), 0.5) == Gate(1600, True, 20_000)
+    rule = SimpleNamespace(min_view_s=0, min_view_loop=False, pair_time_limit_s=None)
+    assert gate_for(rule, (0.4, 0.8), 1.0) == Gate(0, False, 0)
+    seen = read_attention(
+        {"events": [{"event": "blur", "time": 900}, {"event": "focus", "time": 4100}, "junk"]}
+    )
+    assert seen.blur_count == 1
+    assert seen.focus_events == '[{"event": "blur", "time": 900}, {"event": "focus", "time": 4100}]'
+    assert read_attention(None).blur_count is None
+
+
+def test_minimum_viewing_time_refuses_an_early_vote_in_the_app(study):
+    with study() as s:
+        configure_study(s, "pilot", min_view_s=30, pair_time_limit_s=60)
+        p = enroll(s, "pilot")
+    at = _page({"p": p.token})
+    assert at.get("progress")[0].proto.text == "Pair 1 of 3"
+    next(b for b in at.button if b.label == "The left video").click()
+    at.run()
+    assert "Please watch both videos" in at.warning[0].value
+    assert at.get("progress")[0].proto.text == "Pair 1 of 3"
+    with study() as s:
+        assert s.scalar(select(func.count(Vote.id))) == 0
+        configure_study(s, "pilot", min_view_s=0)
+    at = _page({"p": p.token})
+    next(b for b in at.button if b.label == "The left video").click()
+    at.run()
+    assert at.get("progress")[0].proto.text == "Pair 2 of 3"
+    with study() as s:
+        vote = s.scalar(select(Vote))
+        assert vote.over_time is False and vote.blur_count is None  # AppTest sends no events
+        with pytest.raises(ConfigError, match="time limit"):
+            configure_study(s, "pilot", pair_time_limit_s=0)
+
+
+def test_blurs_are_exported_and_summed_per_participant(study):
+    from study.export import study_progress
+
+    events = '[{"event": "blur", "time": 5}, {"event": "focus", "time": 9}]'
+    with study() as s:
+        p = enroll(s, "pilot")
+        q = enroll(s, "pilot")
+        for k, a in enumerate(
+            s.scalars(select(Assignment).where(Assignment.participant_id == p.id))
+        ):
+            record_vote(
+                s, p.token, a.pair_id, "A", 10, blur_count=k, focus_events=events, over_time=k == 2
+            )
+        votes = votes_frame(s, "pilot")
+        assert votes["blur_count"].tolist() == [0, 1, 2]
+        assert votes["over_time"].tolist() == [False, False, True]
+        frame = study_progress(s, "pilot").frame.set_index("participant")
+        assert frame["blurs"].tolist() == [3, 0] and frame["over_time"].tolist() == [1, 0]
+        assert q.id > p.id

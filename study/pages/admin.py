@@ -3,7 +3,9 @@
 Create a study from folders, follow its progress (participants, completion, catch-trial
 failures), read the result tables and figures, add experts, export raw votes and ratings,
 open, close and reopen the study, and set how it runs on a recruitment platform (target of
-finished participants, consent text, demographics, completion and screen-out links).
+finished participants, consent text, demographics, completion and screen-out links, the
+minimum viewing time and time limit per pair). The participants table shows each one's
+blurs (times the page lost the focus during a pair) and votes over the time limit.
 """
 
 from __future__ import annotations
@@ -209,6 +211,20 @@ def _hosting_tab(sess, name: str) -> None:
         screenout_code = c2.text_input(
             "Screen-out code", value=study.screenout_code or "", max_chars=LABEL_LEN
         )
+        c1, c2, c3 = st.columns(3)
+        min_view = c1.number_input(
+            "Minimum viewing time per pair (s)",
+            min_value=0.0,
+            max_value=3600.0,
+            value=float(study.min_view_s or 0),
+        )
+        time_limit = c2.number_input(
+            "Time limit per pair (s, 0: none)",
+            min_value=0.0,
+            max_value=3600.0,
+            value=float(study.pair_time_limit_s or 0),
+        )
+        loop = c3.checkbox("Wait until both videos played once", value=bool(study.min_view_loop))
         consent = st.text_area(
             "Consent text (Markdown; empty: the app's own)",
             value=study.consent_text or "",
@@ -227,6 +243,9 @@ def _hosting_tab(sess, name: str) -> None:
                 screenout_url=screenout_url,
                 screenout_code=screenout_code,
                 consent_text=consent,
+                min_view_s=float(min_view),
+                min_view_loop=bool(loop),
+                pair_time_limit_s=float(time_limit) or None,
             )
         except FMEError as err:
             sess.rollback()

@@ -38,6 +38,7 @@ from study.design import (
 )
 from study.media import video_bytes
 from study.pages import shared
+from study.pages.attention import Gate, attention_tracker, gate_for, read_attention
 from study.pages.player import show_pair
 from study.recruitment import PlatformIds, exit_for, platform_ids
 
@@ -129,10 +130,19 @@ def consent_form(sess, study: Study, platform: PlatformIds | None) -> None:
     st.rerun()
 
 
-def _vote(token: str, pair_id: int, a_side: str, side: str, shown_key: str) -> None:
-    """Button callback: record the vote (a repeat is ignored by the database)."""
-    shown = st.session_state.get(shown_key, time.time())
+def _vote(token: str, pair_id: int, a_side: str, side: str, assignment_id: int) -> None:
+    """Vote button callback: record the vote (a repeat is ignored by the database), unless it
+    comes before the pair's gate opened; the attention events travel with it."""
+    keys = _keys(assignment_id)
+    shown = st.session_state.get(keys["shown"], time.time())
     response_ms = max(0, int((time.time() - shown) * 1000))
+    gate: Gate = st.session_state.get(keys["gate"]) or Gate(0, False, 0)
+    if response_ms < gate.wait_ms:
+        st.session_state["vote_error"] = (
+            "Please watch both videos before choosing (your choice was not recorded)."
+        )
+        return
+    seen = read_attention(st.session_state.get(keys["attention"]))
     rate = RATES.get(st.session_state.get("rate", "Normal speed"), 1.0)
     with shared.session() as sess:
         try:
@@ -143,9 +153,21 @@ def _vote(token: str, pair_id: int, a_side: str, side: str, shown_key: str) -> N
                 choice_for_side(a_side, side),
                 response_ms,
                 playback_rate=rate,
+                blur_count=seen.blur_count,
+                focus_events=seen.focus_events,
+                over_time=bool(gate.limit_ms) and response_ms > gate.limit_ms,
             )
         except FMEError as err:
             st.session_state["vote_error"] = str(err)
+
+
+def _keys(assignment_id: int) -> dict[str, str]:
+    """Session-state keys of one screen: when it was shown, its gate, its attention state."""
+    return {
+        "shown": f"shown-{assignment_id}",
+        "gate": f"gate-{assignment_id}",
+        "attention": f"attention-{assignment_id}",
+    }
 
 
 def voting(sess, token: str) -> None:
@@ -187,29 +209,37 @@ def voting(sess, token: str) -> None:
     speed = st.segmented_control(
         "Playback", list(RATES), default="Normal speed", key="rate", label_visibility="collapsed"
     )
-    show_pair(left, right, width=ref.width, height=ref.height, rate=RATES.get(speed or "", 1.0))
-    shown_key = f"shown-{assignment.id}"
-    st.session_state.setdefault(shown_key, time.time())
-    vote_buttons(token, pair.id, assignment, shown_key)
+    rate = RATES.get(speed or "", 1.0)
+    show_pair(left, right, width=ref.width, height=ref.height, rate=rate)
+    keys = _keys(assignment.id)
+    st.session_state.setdefault(keys["shown"], time.time())
+    durations = tuple(v.n_frames / max(v.fps, 1e-6) for v in (pair.video_a, pair.video_b))
+    gate = gate_for(study, durations, rate)
+    st.session_state[keys["gate"]] = gate
+    vote_buttons(token, pair.id, assignment, gate)
     st.caption("Keyboard: ← for the left video, → for the right one.")
 
 
-def vote_buttons(token: str, pair_id: int, assignment, shown_key: str) -> None:
+def vote_buttons(token: str, pair_id: int, assignment, gate: Gate) -> None:
     """One button under each video (two equal columns with the player's gap), each with its
-    arrow-key shortcut. A click and a key press run the same callback, keyed by the
+    arrow-key shortcut, in the pair's form with the attention tracker (whose events the
+    form sends with the vote). A click and a key press run the same callback, keyed by the
     assignment, so a repeat (double click, held key, stale tab) is the same vote again,
     which `record_vote` ignores."""
-    columns = st.columns(2, gap="small", wrap=False)  # side by side on a phone too
-    for col, side, key in ((columns[0], "left", "Left"), (columns[1], "right", "Right")):
-        col.button(
-            f"The {side} video",
-            key=f"vote-{assignment.id}-{side}",
-            on_click=_vote,
-            args=(token, pair_id, assignment.a_side, side, shown_key),
-            type="primary",
-            width="stretch",
-            shortcut=key,
-        )
+    with st.form(f"pair-{assignment.id}", border=False, enter_to_submit=False):
+        columns = st.columns(2, gap="small", wrap=False)  # side by side on a phone too
+        for col, side, key in ((columns[0], "left", "Left"), (columns[1], "right", "Right")):
+            with col:
+                st.form_submit_button(
+                    f"The {side} video",
+                    key=f"vote-{assignment.id}-{side}",
+                    on_click=_vote,
+                    args=(token, pair_id, assignment.a_side, side, assignment.id),
+                    type="primary",
+                    width="stretch",
+                    shortcut=key,
+                )
+        attention_tracker(_keys(assignment.id)["attention"], gate)
 
 
 def finish_screen(study: Study, participant: Participant, excluded: bool, done) -> None:
