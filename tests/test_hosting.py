@@ -4,7 +4,12 @@ Design functions, the CLI and the volunteer page (AppTest) against a real SQLite
 
 from __future__ import annotations
 
+import os
+import secrets
+import threading
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +18,7 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 from study_helpers import make_db, make_method_dirs
 
-from db.models import Assignment, CatchTrial, Participant, Vote
+from db.models import Assignment, CatchTrial, Pair, Participant, Vote
 from db.votes import StudyClosed, next_assignment, record_vote
 from fme.errors import ConfigError, DataError
 from study.design import (
@@ -286,3 +291,87 @@ def test_blurs_are_exported_and_summed_per_participant(study):
         frame = study_progress(s, "pilot").frame.set_index("participant")
         assert frame["blurs"].tolist() == [3, 0] and frame["over_time"].tolist() == [1, 0]
         assert q.id > p.id
+
+
+PG_URL = os.environ.get("FME_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request, tmp_path):
+    """A migrated database holding the study: SQLite, and PostgreSQL when
+    FME_TEST_POSTGRES_URL names a server (a fresh database on it)."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from db.engine import make_engine
+    from db.migrate import migrated_sessions
+
+    admin = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'race.db'}"
+    else:
+        if not PG_URL:
+            pytest.skip("set FME_TEST_POSTGRES_URL to a PostgreSQL server")
+        name = f"fme_race_{secrets.token_hex(4)}"
+        admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    factory = migrated_sessions(url)
+    dirs = make_method_dirs(tmp_path / "videos", LABELS, samples=SAMPLES)
+    with factory() as s:
+        create_study(s, "pilot", dirs, sets=[tuple(LABELS)], media_dir=tmp_path / "c")
+    yield factory
+    factory.kw["bind"].dispose()
+    if admin is not None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _at_once(factory, n: int, fn) -> list:
+    """Run `fn(session)` in n threads released together; each result or exception."""
+    barrier = threading.Barrier(n)
+
+    def one(_):
+        with factory() as s:
+            barrier.wait()
+            try:
+                return fn(s)
+            except Exception as err:  # collected: the test looks at them
+                return err
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def test_concurrent_enrolment_keeps_one_session_per_platform_id_and_the_target(any_db, monkeypatch):
+    import study.design as design
+
+    counted = design.enrolment
+
+    def slow_count(*args, **kwargs):  # widen the race window between insert and count
+        time.sleep(0.05)
+        return counted(*args, **kwargs)
+
+    monkeypatch.setattr(design, "enrolment", slow_count)
+    ids = PlatformIds("prolific", "aa11bb22cc33", "st", "se")
+    got = _at_once(any_db, 6, lambda s: enroll(s, "pilot", platform=ids).id)
+    assert all(isinstance(g, int) for g in got), got
+    assert len(set(got)) == 1  # six tabs, one session
+    with any_db() as s:
+        configure_study(s, "pilot", target_finished=4)
+    got = _at_once(any_db, 8, lambda s: enroll(s, "pilot").id)
+    made = [g for g in got if isinstance(g, int)]
+    refused = [g for g in got if isinstance(g, DataError)]
+    assert len(made) == 3 and len(refused) == 5, got  # 1 (above) + 3 = the target of 4
+    assert all("target of 4" in str(e) for e in refused)
+    with any_db() as s:
+        rows = s.execute(select(Assignment.participant_id, Assignment.position)).all()
+        assert s.scalar(select(func.count(Participant.id))) == 4
+        n_pairs = s.scalar(select(func.count(Pair.id)))
+        assert n_pairs == len(SAMPLES) and len(rows) == 4 * n_pairs
+        assert len(set(rows)) == len(rows)
+        # the join indices 0..3 were counted one at a time: sides balance over all four
+        sides = Counter(s.execute(select(Assignment.pair_id, Assignment.a_side)).all())
+        assert set(sides.values()) == {2}

@@ -14,9 +14,8 @@ import re
 import time
 
 import pytest
-from browser_helpers import PLAYER_JS, player, shot
+from browser_helpers import PLAYER_JS, consent, player, shot
 from e2e_helpers import STUDY, video_digests
-from test_layout import consent
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

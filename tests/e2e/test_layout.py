@@ -11,12 +11,10 @@ README's docs/voting-page*.png are copies of them).
 
 from __future__ import annotations
 
-import re
 import time
-from urllib.parse import parse_qs, urlparse
 
 import pytest
-from browser_helpers import player, shot
+from browser_helpers import consent, player, shot
 from e2e_helpers import expected_choice, read_ledger, video_digests
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -47,17 +45,6 @@ BOXES_JS = """() => {
 }"""
 
 
-def consent(page) -> str:
-    """Tick, fill and submit the consent form; the participant token from the URL."""
-    page.get_by_role("heading", name="Which video looks more natural?").wait_for()
-    page.get_by_text("I am 18 or older and I agree to take part").click()
-    page.get_by_label("Age").fill("41")
-    page.get_by_text("female", exact=True).click()
-    page.get_by_role("button", name="Start").click()
-    page.get_by_text(re.compile(r"Pair 1 of \d+")).wait_for()
-    return parse_qs(urlparse(page.url).query)["p"][0]
-
-
 def assert_fits(boxes: dict, viewport: dict) -> None:
     assert boxes["scrollWidth"] <= viewport["width"], f"scrolls sideways: {boxes}"
     for kind in ("videos", "buttons"):
@@ -71,6 +58,20 @@ def assert_fits(boxes: dict, viewport: dict) -> None:
         assert v["x"] <= centre <= v["x"] + v["w"], f"{side} button not under its video"
         assert b["y"] >= v["y"] + v["h"] - 1, f"{side} button above its video's bottom"
     assert boxes["videos"]["left"]["x"] < boxes["videos"]["right"]["x"]
+
+
+def settled(page, viewport: dict, timeout: float = 15.0) -> None:
+    """`assert_fits` once the layout has settled (the player frame takes its content's
+    height a moment after the videos load; on a busy machine that moment is longer)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            assert_fits(page.evaluate(BOXES_JS), viewport)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +97,7 @@ def test_both_videos_and_buttons_fit_and_arrows_vote(chromium, layout_app, artif
     total = len(slots)
     _, state = player(page, set())
     old = {v["src"] for v in state["videos"]}
-    time.sleep(0.5)  # the frame takes its content's height
-    assert_fits(page.evaluate(BOXES_JS), viewport)
+    settled(page, viewport)
     name = "voting-page-phone" if phone else "voting-page"
     shot(page, artifacts, name)
 
