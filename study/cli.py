@@ -55,7 +55,10 @@ def parse_set(text: str) -> tuple[str, str]:
 
 
 def _create(args: argparse.Namespace) -> int:
-    from study.design import create_study
+    from study.design import check_settings, create_study
+
+    settings = _hosting_settings(args)
+    check_settings(**settings)  # a bad option fails before the study is written
 
     methods: dict[str, Path] = {}
     for text in args.method or []:
@@ -79,7 +82,6 @@ def _create(args: argparse.Namespace) -> int:
             media_dir=args.media,
             allowed_root=root,
         )
-    settings = _hosting_settings(args)
     if settings:
         from study.design import configure_study
 

@@ -507,17 +507,11 @@ def check_demographics(fields: str | list[str] | None) -> str | None:
     return ",".join(dict.fromkeys(items))
 
 
-def configure_study(session: Session, study: Study | str, **settings) -> Study:
-    """Change a study's hosting settings and commit: `target_finished` (a positive count, or
-    None for no target), `consent_text` (Markdown, None for the app's own), `demographics`
-    (see `check_demographics`), `completion_url`/`completion_code`,
-    `screenout_url`/`screenout_code`, and the timing of each pair: `min_view_s`,
-    `min_view_loop` (both videos played through once) and `pair_time_limit_s` (None: no
-    limit). Everything is checked before anything is written."""
+def check_settings(**settings) -> dict:
+    """The hosting settings of `configure_study`, checked and normalised (ConfigError for the
+    first bad one), so that a caller can check them before it writes anything."""
     from study.recruitment import check_code, check_exit_url
 
-    if isinstance(study, str):
-        study = get_study(session, study)
     checks = {
         "target_finished": _check_target,
         "consent_text": _check_consent,
@@ -533,8 +527,19 @@ def configure_study(session: Session, study: Study | str, **settings) -> Study:
     unknown = set(settings) - set(checks)
     if unknown:
         raise ConfigError(f"unknown study setting(s): {', '.join(sorted(unknown))}")
-    values = {key: checks[key](value) for key, value in settings.items()}
-    for key, value in values.items():
+    return {key: checks[key](value) for key, value in settings.items()}
+
+
+def configure_study(session: Session, study: Study | str, **settings) -> Study:
+    """Change a study's hosting settings and commit: `target_finished` (a positive count, or
+    None for no target), `consent_text` (Markdown, None for the app's own), `demographics`
+    (see `check_demographics`), `completion_url`/`completion_code`,
+    `screenout_url`/`screenout_code`, and the timing of each pair: `min_view_s`,
+    `min_view_loop` (both videos played through once) and `pair_time_limit_s` (None: no
+    limit). Everything is checked before anything is written."""
+    if isinstance(study, str):
+        study = get_study(session, study)
+    for key, value in check_settings(**settings).items():
         setattr(study, key, value)
     session.commit()
     return study

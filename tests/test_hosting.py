@@ -375,3 +375,29 @@ def test_concurrent_enrolment_keeps_one_session_per_platform_id_and_the_target(a
         # the join indices 0..3 were counted one at a time: sides balance over all four
         sides = Counter(s.execute(select(Assignment.pair_id, Assignment.a_side)).all())
         assert set(sides.values()) == {2}
+
+
+def test_cli_create_takes_the_hosting_options(study, tmp_path, capsys):
+    from db.models import Study
+    from fme.cli import main
+
+    videos = tmp_path / "videos"
+    consent = tmp_path / "consent.md"
+    consent.write_text("# Our consent\nPaid study.", encoding="utf-8")
+    base = ["study", "create", "s2", "--method", f"A={videos / 'fomm'}"]
+    base += ["--method", f"B={videos / 'fomm_ewp'}", "--set", "A:B"]
+    missing = [*base, "--consent", str(tmp_path / "nope.md")]
+    assert main(missing) == 2 and "nope.md" in capsys.readouterr().err
+    options = ["--target", "2", "--demographics", "none", "--consent", str(consent)]
+    options += ["--min-view-s", "1.5", "--min-view-loop", "--time-limit-s", "40"]
+    options += ["--completion-url", DONE_URL, "--completion-code", "C0MPL3T3"]
+    assert main([*base, *options]) == 0
+    with study() as s:
+        row = s.scalar(select(Study).where(Study.name == "s2"))
+        assert (row.target_finished, row.demographics, row.consent_text) == (
+            2,
+            "",
+            "# Our consent\nPaid study.",
+        )
+        assert (row.min_view_s, row.min_view_loop, row.pair_time_limit_s) == (1.5, True, 40.0)
+        assert (row.completion_url, row.completion_code) == (DONE_URL, "C0MPL3T3")
