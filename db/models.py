@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -39,6 +40,10 @@ LABEL_LEN = 64
 PATH_LEN = 1000
 TOKEN_LEN = 64
 TEXT_LEN = 500
+URL_LEN = 1000
+CONSENT_LEN = 20_000
+# The demographics fields a study may ask (Study.demographics lists a subset, in order).
+DEMOGRAPHICS = ("age", "gender", "vision", "country", "comment")
 
 
 def utcnow() -> datetime:
@@ -65,6 +70,25 @@ class Study(Base):
     driving_dir: Mapped[str | None] = mapped_column(String(PATH_LEN))
     is_open: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Lifecycle: enrolment stops once this many participants have finished (None: no target).
+    target_finished: Mapped[int | None] = mapped_column(Integer)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Hosting on a recruitment platform: consent text (Markdown; None: the app's own), the
+    # demographics asked (comma-separated DEMOGRAPHICS; None: all of them, "" none), and where
+    # a participant goes at the end: the completion URL and code, or, when the catch rule
+    # excludes them, the screen-out URL and code.
+    consent_text: Mapped[str | None] = mapped_column(Text)
+    demographics: Mapped[str | None] = mapped_column(String(100))
+    completion_url: Mapped[str | None] = mapped_column(String(URL_LEN))
+    completion_code: Mapped[str | None] = mapped_column(String(LABEL_LEN))
+    screenout_url: Mapped[str | None] = mapped_column(String(URL_LEN))
+    screenout_code: Mapped[str | None] = mapped_column(String(LABEL_LEN))
+    # Timing: the vote buttons enable after `min_view_s` seconds and, with `min_view_loop`,
+    # once both videos have played through once; a vote after `pair_time_limit_s` seconds
+    # is stored and flagged (Vote.over_time).
+    min_view_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    min_view_loop: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    pair_time_limit_s: Mapped[float | None] = mapped_column(Float)
 
     methods: Mapped[list[Method]] = relationship(back_populates="study", order_by="Method.id")
     sets: Mapped[list[ComparisonSet]] = relationship(
@@ -74,6 +98,9 @@ class Study(Base):
     __table_args__ = (
         CheckConstraint("max_catch_failures >= 0", name="max_catch_failures"),
         CheckConstraint("catch_per_participant >= 0", name="catch_per_participant"),
+        CheckConstraint("target_finished IS NULL OR target_finished > 0", name="target"),
+        CheckConstraint("min_view_s >= 0", name="min_view_s"),
+        CheckConstraint("pair_time_limit_s IS NULL OR pair_time_limit_s > 0", name="time_limit"),
     )
 
 
@@ -199,12 +226,23 @@ class Participant(Base):
     country: Mapped[str | None] = mapped_column(String(LABEL_LEN))
     comment: Mapped[str | None] = mapped_column(String(TEXT_LEN))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Recruitment platform (prolific, mturk, generic) and the ids its link carried: the
+    # participant's platform id (PROLIFIC_PID, workerId, participant_id), and the platform's
+    # study and session ids. One session per platform id and study (unique), so a returning
+    # platform id resumes its own session. Exported with the votes; never shown on a page.
+    platform: Mapped[str | None] = mapped_column(String(16))
+    platform_pid: Mapped[str | None] = mapped_column(String(LABEL_LEN))
+    platform_study_id: Mapped[str | None] = mapped_column(String(LABEL_LEN))
+    platform_session_id: Mapped[str | None] = mapped_column(String(LABEL_LEN))
 
     assignments: Mapped[list[Assignment]] = relationship(
         back_populates="participant", order_by="Assignment.position"
     )
 
-    __table_args__ = (CheckConstraint("age IS NULL OR (age >= 18 AND age <= 120)", name="age"),)
+    __table_args__ = (
+        CheckConstraint("age IS NULL OR (age >= 18 AND age <= 120)", name="age"),
+        UniqueConstraint("study_id", "platform_pid", name="uq_participants_study_platform_pid"),
+    )
 
 
 class Assignment(Base):
@@ -240,12 +278,19 @@ class Vote(Base):
     playback_rate: Mapped[float] = mapped_column(Float, default=1.0)
     shown_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Attention while the pair was on screen, as jsPsych records it: how often the page lost
+    # the focus, and the blur/focus events as JSON [{"event": "blur", "time": ms}, ...]
+    # (ms since the pair was shown); None when the browser sent none.
+    blur_count: Mapped[int | None] = mapped_column(Integer)
+    focus_events: Mapped[str | None] = mapped_column(Text)
+    over_time: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("participant_id", "pair_id", name="uq_votes_participant_pair"),
         CheckConstraint("choice IN ('A', 'B')", name="choice"),
         CheckConstraint("response_ms >= 0", name="response_ms"),
         CheckConstraint("playback_rate > 0", name="playback_rate"),
+        CheckConstraint("blur_count IS NULL OR blur_count >= 0", name="blur_count"),
     )
 
 

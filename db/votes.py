@@ -18,7 +18,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from db.models import Assignment, Participant, Vote, utcnow
+from db.models import Assignment, Participant, Study, Vote, utcnow
 from fme.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,15 @@ log = logging.getLogger(__name__)
 CHOICES = ("A", "B")
 SIDES = ("left", "right")
 MAX_RESPONSE_MS = 24 * 3600 * 1000
+MAX_EVENTS_CHARS = 20_000
 _RETRIES = 5
 # SQLite has one writer at a time; threads of one process (the app's sessions) queue on this
 # lock instead of on SQLite's busy handler, which sleeps in growing steps (long tails).
 _SQLITE_WRITE = threading.Lock()
+
+
+class StudyClosed(DataError):
+    """A vote for a study that is closed (nothing was stored)."""
 
 
 @dataclass(frozen=True)
@@ -137,11 +142,15 @@ def record_vote(
     *,
     shown_at: datetime | None = None,
     playback_rate: float = 1.0,
+    blur_count: int | None = None,
+    focus_events: str | None = None,
+    over_time: bool = False,
 ) -> VoteResult:
     """Store the participant's vote for `pair_id` and commit; a repeat is ignored and reported.
 
     Raises DataError (and writes nothing) for an unknown token, a pair not assigned to this
-    participant, a choice other than "A"/"B", or a negative response time.
+    participant, a choice other than "A"/"B", or a negative response time, and StudyClosed
+    (a DataError) while the participant's study is closed.
     """
     if choice not in CHOICES:
         raise DataError(f"a vote is 'A' or 'B', got {choice!r}")
@@ -151,10 +160,15 @@ def record_vote(
     response_ms = min(response_ms, MAX_RESPONSE_MS)
     if not playback_rate > 0:
         raise DataError(f"playback rate must be > 0, got {playback_rate}")
+    if blur_count is not None and int(blur_count) < 0:
+        raise DataError(f"blur count must be >= 0, got {blur_count}")
+    if focus_events is not None and len(focus_events) > MAX_EVENTS_CHARS:
+        focus_events = None  # a page that sends this much is not a person switching tabs
     row = None
     if isinstance(token, str) and 0 < len(token) <= 64:
         row = session.execute(
-            select(Participant.id, Assignment.id)
+            select(Participant.id, Assignment.id, Study.is_open)
+            .join(Study, Study.id == Participant.study_id)
             .outerjoin(
                 Assignment,
                 (Assignment.participant_id == Participant.id) & (Assignment.pair_id == pair_id),
@@ -164,7 +178,13 @@ def record_vote(
     if row is None:
         session.rollback()
         participant_by_token(session, "")  # raises: unknown token
-    participant_id, assigned = row
+    participant_id, assigned, is_open = row
+    if not is_open:
+        session.rollback()
+        raise StudyClosed(
+            "the study is closed at the moment; the vote was not stored",
+            hint="Your earlier answers are saved; open your link again when it reopens.",
+        )
     if assigned is None:
         session.rollback()
         raise DataError(
@@ -178,6 +198,9 @@ def record_vote(
         playback_rate=float(playback_rate),
         shown_at=shown_at,
         created_at=utcnow(),
+        blur_count=int(blur_count) if blur_count is not None else None,
+        focus_events=focus_events,
+        over_time=bool(over_time),
     )
     sqlite = session.get_bind().dialect.name == "sqlite"
     for attempt in range(_RETRIES):
@@ -224,3 +247,17 @@ def _insert_and_finish(session: Session, values: dict, participant_id: int):
             )
     session.commit()
     return vote_id, finished
+
+
+def catch_failures(session: Session, participant: Participant) -> int:
+    """The participant's votes on catch trials that chose the corrupted video."""
+    from db.models import CatchTrial
+
+    return int(
+        session.scalar(
+            select(func.count(Vote.id))
+            .join(CatchTrial, CatchTrial.pair_id == Vote.pair_id)
+            .where(Vote.participant_id == participant.id, Vote.choice != CatchTrial.correct)
+        )
+        or 0
+    )

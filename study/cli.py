@@ -1,12 +1,20 @@
-"""`fme study create|list|export|add-expert|serve`: human studies from the command line.
+"""`fme study create|configure|open|close|list|export|add-expert|serve`: human studies from
+the command line.
 
 - `fme study create NAME --method LABEL=DIR ... --set A:B ... [--preset paper] [--catch N]
-  [--max-catch-failures K] [--driving DIR] [--seed S] [--db URL]`
+  [--max-catch-failures K] [--driving DIR] [--seed S] [--db URL]
+  [--target N] [--consent FILE] [--demographics age,gender,...] [--completion-url URL]
+  [--completion-code CODE] [--screenout-url URL] [--screenout-code CODE] [--min-view-s S]
+  [--min-view-loop] [--time-limit-s S]
+- `fme study configure NAME [the hosting options of create]`: change them later.
+- `fme study close NAME` / `fme study open NAME [--target N | --no-target]`: a closed study
+  takes nobody new and keeps every vote; reopened, its participants continue.
 - `fme study list [--db URL]`: studies with their participants and votes.
 - `fme study export NAME --out DIR [--db URL]`: votes.csv and ratings.csv.
 - `fme study add-expert NAME EXPERT [--db URL]`: an expert and the link they rate with.
-- `fme study serve [--db URL] [--host 127.0.0.1] [--port 8501]`: the Streamlit app, bound to
-  localhost unless `--host` says otherwise.
+- `fme study serve [--db URL] [--host 127.0.0.1] [--port 8501] [--base-url-path PREFIX]`: the
+  Streamlit app, bound to localhost unless `--host` says otherwise, under /PREFIX/ for a
+  reverse proxy.
 
 The database is `--db`, else `FME_DATABASE_URL`, else `sqlite:///fme.db`; it is migrated to
 the newest schema first.
@@ -21,7 +29,7 @@ import sys
 from pathlib import Path
 
 from fme.errors import ConfigError
-from fme.options import non_negative_int, port_number
+from fme.options import non_negative_float, non_negative_int, port_number, positive_int
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
@@ -48,7 +56,10 @@ def parse_set(text: str) -> tuple[str, str]:
 
 
 def _create(args: argparse.Namespace) -> int:
-    from study.design import create_study
+    from study.design import check_settings, create_study
+
+    settings = _hosting_settings(args)
+    check_settings(**settings)  # a bad option fails before the study is written
 
     methods: dict[str, Path] = {}
     for text in args.method or []:
@@ -72,7 +83,108 @@ def _create(args: argparse.Namespace) -> int:
             media_dir=args.media,
             allowed_root=root,
         )
+    if settings:
+        from study.design import configure_study
+
+        with _session(args.db) as session:
+            configure_study(session, made.name, **settings)
     print(made.summary())
+    return 0
+
+
+def _hosting_options(p: argparse.ArgumentParser) -> None:
+    """The options of `create` and `configure` that host a study on a recruitment platform."""
+    p.add_argument(
+        "--target", type=positive_int, help="stop enrolment after N finished participants"
+    )
+    p.add_argument("--no-target", action="store_true", help="remove the target")
+    p.add_argument("--consent", metavar="FILE", help="consent text (Markdown file)")
+    p.add_argument(
+        "--demographics",
+        metavar="LIST",
+        help="fields asked, comma-separated from age,gender,vision,country,comment, or none",
+    )
+    p.add_argument("--completion-url", help="where finished participants are sent")
+    p.add_argument("--completion-code", help="the code shown to finished participants")
+    p.add_argument("--screenout-url", help="where participants the catch rule excludes go")
+    p.add_argument("--screenout-code", help="the code shown to screened-out participants")
+    p.add_argument(
+        "--min-view-s",
+        type=non_negative_float,
+        help="the vote buttons enable after this many seconds",
+    )
+    p.add_argument(
+        "--min-view-loop",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the vote buttons enable once both videos have played through once",
+    )
+    p.add_argument(
+        "--time-limit-s",
+        type=non_negative_float,
+        help="seconds per pair after which a vote is flagged over_time (0: no limit)",
+    )
+
+
+def _hosting_settings(args: argparse.Namespace) -> dict:
+    settings: dict = {}
+    if getattr(args, "no_target", False):
+        settings["target_finished"] = None
+    elif getattr(args, "target", None) is not None:
+        settings["target_finished"] = args.target
+    if getattr(args, "consent", None):
+        path = Path(args.consent)
+        try:
+            settings["consent_text"] = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(
+                f"cannot read the consent text ({err.strerror})", path, "Give a Markdown file."
+            ) from err
+    if getattr(args, "min_view_s", None) is not None:
+        settings["min_view_s"] = args.min_view_s
+    if getattr(args, "min_view_loop", None) is not None:
+        settings["min_view_loop"] = args.min_view_loop
+    if getattr(args, "time_limit_s", None) is not None:
+        settings["pair_time_limit_s"] = args.time_limit_s or None
+    for key in (
+        "demographics",
+        "completion_url",
+        "completion_code",
+        "screenout_url",
+        "screenout_code",
+    ):
+        if getattr(args, key, None) is not None:
+            settings[key] = getattr(args, key)
+    return settings
+
+
+def _configure(args: argparse.Namespace) -> int:
+    from study.design import configure_study
+
+    settings = _hosting_settings(args)
+    if not settings:
+        raise ConfigError("nothing to change", hint="Give at least one option (see --help).")
+    with _session(args.db) as session:
+        configure_study(session, args.name, **settings)
+    print(f"study {args.name!r}: {', '.join(sorted(settings))} set")
+    return 0
+
+
+def _set_open(args: argparse.Namespace) -> int:
+    from study.design import configure_study, enrolment, set_open
+
+    with _session(args.db) as session:
+        settings = _hosting_settings(args)
+        if settings:
+            configure_study(session, args.name, **settings)
+        study = set_open(session, args.name, args.open_study)
+        state = enrolment(session, study)
+    target = f" of a target of {state.target}" if state.target else ""
+    how = "open" if study.is_open else "closed"
+    print(
+        f"study {study.name!r} is {how}: {state.finished} finished{target}, "
+        f"{state.holding} in progress; enrolment {'open' if state.open else state.reason}"
+    )
     return 0
 
 
@@ -130,8 +242,27 @@ def app_path() -> Path:
     return Path(__file__).resolve().parents[1] / "app.py"
 
 
-def serve_command(host: str, port: int, app: Path | None = None) -> list[str]:
-    """The `streamlit run` command line the app is served with."""
+def url_prefix(path: str | None) -> str:
+    """`--base-url-path` as Streamlit's `server.baseUrlPath` wants it: no slash at either end
+    ("" for none); ConfigError for characters that do not belong in a URL path."""
+    import re
+
+    prefix = (path or "").strip().strip("/")
+    if prefix and not re.fullmatch(r"[A-Za-z0-9._~\-]+(/[A-Za-z0-9._~\-]+)*", prefix):
+        raise ConfigError(
+            f"--base-url-path {path!r} is not a URL path",
+            hint="Use letters, digits, . _ ~ - and /, e.g. --base-url-path fme "
+            "(the app is then at http://HOST/fme/).",
+        )
+    return prefix
+
+
+def serve_command(
+    host: str, port: int, app: Path | None = None, base_url_path: str = ""
+) -> list[str]:
+    """The `streamlit run` command line the app is served with (under `base_url_path`, the
+    prefix a reverse proxy forwards, when given)."""
+    prefix = url_prefix(base_url_path)
     return [
         sys.executable,
         "-m",
@@ -158,6 +289,7 @@ def serve_command(host: str, port: int, app: Path | None = None) -> list[str]:
         "false",
         "--server.fileWatcherType",
         "none",
+        *(["--server.baseUrlPath", prefix] if prefix else []),
     ]
 
 
@@ -168,15 +300,19 @@ def _serve(args: argparse.Namespace) -> int:
     url = database_url(args.db)
     upgrade(url)
     env = dict(os.environ, FME_DATABASE_URL=url)
+    prefix = url_prefix(args.base_url_path)
     shown = "localhost" if args.host in ("127.0.0.1", "localhost") else args.host
-    print(f"volunteers: http://{shown}:{args.port}/")
-    print(f"admin:      http://{shown}:{args.port}/admin")
+    root = f"http://{shown}:{args.port}/" + (f"{prefix}/" if prefix else "")
+    print(f"volunteers: {root}")
+    print(f"admin:      {root}admin")
+    if prefix:
+        print(f"behind a reverse proxy: forward /{prefix}/ (with websocket upgrades) here")
     if not (os.environ.get("FME_ADMIN_PASSWORD") or _has_secret()):
         print("admin password: not set; export FME_ADMIN_PASSWORD=... before serving")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}, reachable from other machines", file=sys.stderr)
     sys.stdout.flush()
-    cmd = serve_command(args.host, args.port)
+    cmd = serve_command(args.host, args.port, base_url_path=prefix)
     if os.name == "posix":  # become the server: signals (Ctrl-C, SIGTERM, SIGKILL) reach it
         os.execve(cmd[0], cmd, env)
     try:
@@ -232,8 +368,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--driving", help="folder of driving clips <driving>.mp4 shown to experts")
     p.add_argument("--media", help="folder for the corrupted catch clips (studies/NAME/catch)")
+    _hosting_options(p)
     _common(p)
     p.set_defaults(func=_create)
+
+    p = study.add_parser(
+        "configure",
+        help="change a study's target, consent text, demographics, completion/screen-out links",
+    )
+    p.add_argument("name", help="study name")
+    _hosting_options(p)
+    _common(p)
+    p.set_defaults(func=_configure)
+
+    for command, what in (("open", "open (or reopen)"), ("close", "close")):
+        p = study.add_parser(
+            command,
+            help=f"{what} a study to participants (votes are kept)",
+            description="A closed study takes no new participants and tells returning ones "
+            "that their answers are saved; reopened, they continue where they stopped.",
+        )
+        p.add_argument("name", help="study name")
+        if command == "open":
+            p.add_argument("--target", type=positive_int, help="stop enrolment after N finished")
+            p.add_argument("--no-target", action="store_true", help="remove the target")
+        _common(p)
+        p.set_defaults(func=_set_open, open_study=command == "open")
 
     p = study.add_parser("list", help="studies with participants, votes and completion")
     _common(p)
@@ -255,5 +415,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = study.add_parser("serve", help="serve the app (Streamlit) on localhost")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind ({DEFAULT_HOST})")
     p.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
+    p.add_argument(
+        "--base-url-path",
+        default="",
+        metavar="PREFIX",
+        help="serve under /PREFIX/ (Streamlit's server.baseUrlPath), for a reverse proxy "
+        "that forwards that prefix (see README: deployment)",
+    )
     _common(p)
     p.set_defaults(func=_serve)

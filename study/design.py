@@ -26,9 +26,12 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import (
+    CONSENT_LEN,
+    DEMOGRAPHICS,
     LABEL_LEN,
     NAME_LEN,
     TEXT_LEN,
@@ -480,6 +483,178 @@ def plan_assignments(pair_ids: list[int], seed: int, index: int) -> list[tuple[i
     return [(pair_ids[i], "left" if sides[i] else "right") for i in order]
 
 
+# An unfinished participant holds a place towards the target for this long after enrolling
+# (then the place is freed for someone else, as recruitment platforms time out a session).
+PLACE_HOLD_S = 3600.0
+
+
+def demographics_fields(study: Study) -> list[str]:
+    """The demographics the study asks, in order (all of DEMOGRAPHICS unless configured)."""
+    if study.demographics is None:
+        return list(DEMOGRAPHICS)
+    return [f for f in study.demographics.split(",") if f]
+
+
+def check_demographics(fields: str | list[str] | None) -> str | None:
+    """A comma-separated subset of DEMOGRAPHICS (None keeps all; "" or "none" asks none)."""
+    if fields is None:
+        return None
+    items = fields.split(",") if isinstance(fields, str) else list(fields)
+    items = [f.strip().lower() for f in items if f.strip()]
+    if items == ["none"]:
+        return ""
+    bad = [f for f in items if f not in DEMOGRAPHICS]
+    if bad:
+        raise ConfigError(
+            f"unknown demographics field(s) {', '.join(bad)}",
+            hint=f"Choose from {', '.join(DEMOGRAPHICS)} (comma-separated), or 'none'.",
+        )
+    return ",".join(dict.fromkeys(items))
+
+
+def check_settings(**settings) -> dict:
+    """The hosting settings of `configure_study`, checked and normalised (ConfigError for the
+    first bad one), so that a caller can check them before it writes anything."""
+    from study.recruitment import check_code, check_exit_url
+
+    checks = {
+        "target_finished": _check_target,
+        "consent_text": _check_consent,
+        "demographics": check_demographics,
+        "completion_url": lambda v: check_exit_url(v, "completion URL"),
+        "completion_code": lambda v: check_code(v, "completion code"),
+        "screenout_url": lambda v: check_exit_url(v, "screen-out URL"),
+        "screenout_code": lambda v: check_code(v, "screen-out code"),
+        "min_view_s": lambda v: _check_seconds(v, "minimum viewing time", zero_ok=True),
+        "min_view_loop": bool,
+        "pair_time_limit_s": lambda v: _check_seconds(v, "time limit per pair"),
+    }
+    unknown = set(settings) - set(checks)
+    if unknown:
+        raise ConfigError(f"unknown study setting(s): {', '.join(sorted(unknown))}")
+    return {key: checks[key](value) for key, value in settings.items()}
+
+
+def configure_study(session: Session, study: Study | str, **settings) -> Study:
+    """Change a study's hosting settings and commit: `target_finished` (a positive count, or
+    None for no target), `consent_text` (Markdown, None for the app's own), `demographics`
+    (see `check_demographics`), `completion_url`/`completion_code`,
+    `screenout_url`/`screenout_code`, and the timing of each pair: `min_view_s`,
+    `min_view_loop` (both videos played through once) and `pair_time_limit_s` (None: no
+    limit). Everything is checked before anything is written."""
+    if isinstance(study, str):
+        study = get_study(session, study)
+    for key, value in check_settings(**settings).items():
+        setattr(study, key, value)
+    session.commit()
+    return study
+
+
+def _check_target(value) -> int | None:
+    if value is None:
+        return None
+    if int(value) != value or int(value) < 1:
+        raise ConfigError(
+            f"target of finished participants must be a positive whole number, got {value}"
+        )
+    if int(value) % 2:
+        log.warning(
+            "target %d is odd: A's side is balanced over each two participants, so one pair "
+            "of sides stays unmatched",
+            value,
+        )
+    return int(value)
+
+
+def _check_seconds(value, what: str, zero_ok: bool = False) -> float | None:
+    """Seconds >= 0 (`zero_ok`: 0 is the default of no minimum) or > 0 / None (no limit)."""
+    if value is None:
+        return 0.0 if zero_ok else None
+    seconds = float(value)
+    if not seconds >= 0 or seconds > 3600 or (seconds == 0 and not zero_ok):
+        raise ConfigError(
+            f"{what} must be {'0' if zero_ok else 'more than 0'} to 3600 seconds, got {value}"
+        )
+    return seconds if seconds or zero_ok else None
+
+
+def _check_consent(value) -> str | None:
+    if value is None or not str(value).strip():
+        return None
+    if len(str(value)) > CONSENT_LEN:
+        raise ConfigError(f"consent text is longer than {CONSENT_LEN} characters")
+    return str(value).strip()
+
+
+def set_open(session: Session, study: Study | str, is_open: bool) -> Study:
+    """Open or close a study to new and returning participants; commits. Nothing stored is
+    touched: a closed study keeps every vote, and its participants continue where they
+    stopped once it is reopened."""
+    if isinstance(study, str):
+        study = get_study(session, study)
+    study.is_open = bool(is_open)
+    study.closed_at = None if is_open else utcnow()
+    session.commit()
+    return study
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """Whether a study takes new participants, and why not."""
+
+    open: bool
+    reason: str  # "", "closed" or "full"
+    finished: int
+    holding: int  # unfinished participants who still hold a place
+    target: int | None
+
+
+def enrolment(session: Session, study: Study, now=None, exclude: int | None = None) -> Enrolment:
+    """Counted in the database: a closed study takes nobody; a study with a target takes
+    nobody once its finished participants plus those still holding a place reach it
+    (`exclude`: a participant id left out of the count, the one being enrolled)."""
+    finished = int(
+        session.scalar(
+            select(func.count(Participant.id)).where(
+                Participant.study_id == study.id, Participant.finished_at.is_not(None)
+            )
+        )
+        or 0
+    )
+    now = now or utcnow()
+    from datetime import timedelta
+
+    since = now - timedelta(seconds=PLACE_HOLD_S)
+    holding = int(
+        session.scalar(
+            select(func.count(Participant.id)).where(
+                Participant.study_id == study.id,
+                Participant.finished_at.is_(None),
+                Participant.created_at >= since,
+                Participant.id != (exclude if exclude is not None else -1),
+            )
+        )
+        or 0
+    )
+    target = study.target_finished
+    if not study.is_open:
+        return Enrolment(False, "closed", finished, holding, target)
+    if target is not None and finished + holding >= target:
+        return Enrolment(False, "full", finished, holding, target)
+    return Enrolment(True, "", finished, holding, target)
+
+
+def participant_for_platform(
+    session: Session, study: Study, platform_pid: str
+) -> Participant | None:
+    """The study's participant with this platform id (one at most: a unique constraint)."""
+    return session.scalar(
+        select(Participant).where(
+            Participant.study_id == study.id, Participant.platform_pid == platform_pid
+        )
+    )
+
+
 def enroll(
     session: Session,
     study: Study | str,
@@ -490,12 +665,23 @@ def enroll(
     country: str | None = None,
     comment: str | None = None,
     consent: bool = True,
+    platform=None,
 ) -> Participant:
-    """A new participant (random opaque token) with all pairs assigned; commits."""
+    """A new participant (random opaque token) with all pairs assigned; commits.
+
+    `platform` (a `study.recruitment.PlatformIds`) stores the recruitment platform's ids; a
+    platform id that already has a session in this study gets that session back, never a
+    second one (also when two tabs enrol at once: the unique constraint decides). Raises
+    DataError when the study is closed or has reached its target of finished participants.
+    """
     if not consent:
         raise DataError("a participant must consent before taking part")
     if isinstance(study, str):
         study = get_study(session, study)
+    if platform is not None:
+        existing = participant_for_platform(session, study, platform.pid)
+        if existing is not None:
+            return existing
     if not study.is_open:
         raise DataError(f"study {study.name!r} is closed")
     if age is not None and not 18 <= int(age) <= 120:
@@ -515,9 +701,27 @@ def enroll(
         age=int(age) if age is not None else None,
         **{k: (str(v).strip() or None) if v is not None else None for k, v in texts.items()},
     )
+    if platform is not None:
+        participant.platform = platform.platform
+        participant.platform_pid = platform.pid
+        participant.platform_study_id = platform.study_id
+        participant.platform_session_id = platform.session_id
     try:
+        if session.get_bind().dialect.name != "sqlite":
+            # One enrolment at a time per study (a row lock; SQLite has one writer, taken by
+            # the insert below), so that the target and the join index are counted right.
+            session.execute(select(Study.id).where(Study.id == study.id).with_for_update())
         session.add(participant)
         session.flush()
+        state = enrolment(session, study, exclude=participant.id)
+        if not state.open:
+            session.rollback()
+            if state.reason == "closed":
+                raise DataError(f"study {study.name!r} is closed")
+            raise DataError(
+                f"study {study.name!r} has reached its target of {state.target} finished "
+                "participants; enrolment has stopped"
+            )
         index = session.scalar(
             select(func.count(Participant.id)).where(
                 Participant.study_id == study.id, Participant.id < participant.id
@@ -532,6 +736,13 @@ def enroll(
                 )
             )
         session.commit()
+    except IntegrityError:
+        session.rollback()
+        if platform is not None:  # the same platform id enrolled in another tab just now
+            existing = participant_for_platform(session, study, platform.pid)
+            if existing is not None:
+                return existing
+        raise
     except Exception:
         session.rollback()
         raise

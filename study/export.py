@@ -2,9 +2,14 @@
 
 `votes_frame` has one row per vote with the columns the statistics read (study, set_name,
 method_a, method_b, pair_id, sample, participant, choice, a_side, response_ms, is_catch,
-catch_passed, created_at); catch trials have set_name "catch", method_b "corrupted" and
-catch_passed True when the intact video was chosen. Participants appear as `p<id>`, never
-by their token (the token lets its holder vote).
+catch_passed, created_at, and the participant's recruitment-platform ids: platform,
+platform_pid, platform_study_id, platform_session_id); catch trials have set_name "catch",
+method_b "corrupted" and catch_passed True when the intact video was chosen. Participants
+appear as `p<id>`, never by their token (the token lets its holder vote).
+`participants_frame` has one row per participant (demographics, platform ids). Each vote
+also carries what the page saw while its pair was shown: blur_count (how often the page
+lost the focus), focus_events (JSON, as jsPsych records them) and over_time (after the
+study's time limit); the progress table sums them per participant (blurs, over_time).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from db.models import (
@@ -45,7 +50,17 @@ VOTE_COLUMNS = [
     "is_catch",
     "catch_passed",
     "created_at",
+    "platform",
+    "platform_pid",
+    "platform_study_id",
+    "platform_session_id",
+    "blur_count",
+    "focus_events",
+    "over_time",
 ]
+# Recruitment-platform ids: exported for the researcher (to approve or pay participants on
+# the platform), never shown on a page.
+PLATFORM_COLUMNS = ["platform", "platform_pid", "platform_study_id", "platform_session_id"]
 RATING_COLUMNS = ["expert", "method", "video", "sample", "upper", "lower", "noise"]
 
 
@@ -73,6 +88,13 @@ def votes_frame(session: Session, study_name: str) -> pd.DataFrame:
             CatchTrial.correct,
             Vote.created_at,
             Video.method_id.label("catch_method_id"),
+            Participant.platform,
+            Participant.platform_pid,
+            Participant.platform_study_id,
+            Participant.platform_session_id,
+            Vote.blur_count,
+            Vote.focus_events,
+            Vote.over_time,
         )
         .join(Pair, Pair.id == Vote.pair_id)
         .join(
@@ -85,6 +107,7 @@ def votes_frame(session: Session, study_name: str) -> pd.DataFrame:
         .outerjoin(mb, mb.id == ComparisonSet.method_b_id)
         .outerjoin(CatchTrial, CatchTrial.pair_id == Pair.id)
         .join(Video, Video.id == Pair.video_a_id)
+        .join(Participant, Participant.id == Vote.participant_id)
         .where(Pair.study_id == study.id)
         .order_by(Vote.id)
     )
@@ -108,6 +131,10 @@ def votes_frame(session: Session, study_name: str) -> pd.DataFrame:
                 "is_catch": catch,
                 "catch_passed": (r.choice == r.correct) if catch else pd.NA,
                 "created_at": r.created_at,
+                **{c: getattr(r, c) for c in PLATFORM_COLUMNS},
+                "blur_count": r.blur_count,
+                "focus_events": r.focus_events,
+                "over_time": bool(r.over_time),
             }
         )
     frame = pd.DataFrame.from_records(records, columns=VOTE_COLUMNS)
@@ -152,13 +179,53 @@ def ratings_frame(session: Session, study_name: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=RATING_COLUMNS)
 
 
+PARTICIPANT_COLUMNS = [
+    "participant",
+    "started",
+    "finished_at",
+    "age",
+    "gender",
+    "vision",
+    "country",
+    "comment",
+    *PLATFORM_COLUMNS,
+]
+
+
+def participants_frame(session: Session, study_name: str) -> pd.DataFrame:
+    """One row per participant: demographics, start and finish, and the platform's ids
+    (columns PARTICIPANT_COLUMNS), for the researcher's records and the platform's payments."""
+    study = get_study(session, study_name)
+    people = session.scalars(
+        select(Participant).where(Participant.study_id == study.id).order_by(Participant.id)
+    ).all()
+    return pd.DataFrame.from_records(
+        [
+            {
+                "participant": participant_label(p.id),
+                "started": p.created_at,
+                "finished_at": p.finished_at,
+                **{c: getattr(p, c) for c in PARTICIPANT_COLUMNS[3:]},
+            }
+            for p in people
+        ],
+        columns=PARTICIPANT_COLUMNS,
+    )
+
+
 def export_csv(session: Session, study_name: str, out_dir: str | Path) -> dict[str, Path]:
-    """Write `votes.csv` and `ratings.csv` of the study into `out_dir`; their paths."""
+    """Write `votes.csv`, `ratings.csv` and `participants.csv` of the study into `out_dir`;
+    their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"votes": out / "votes.csv", "ratings": out / "ratings.csv"}
+    paths = {
+        "votes": out / "votes.csv",
+        "ratings": out / "ratings.csv",
+        "participants": out / "participants.csv",
+    }
     votes_frame(session, study_name).to_csv(paths["votes"], index=False)
     ratings_frame(session, study_name).to_csv(paths["ratings"], index=False)
+    participants_frame(session, study_name).to_csv(paths["participants"], index=False)
     return paths
 
 
@@ -205,6 +272,19 @@ def study_progress(session: Session, study_name: str) -> StudyProgress:
             .group_by(Vote.participant_id)
         ).all()
     )
+    attention = {
+        pid: (int(blurs or 0), int(late or 0))
+        for pid, blurs, late in session.execute(
+            select(
+                Vote.participant_id,
+                func.sum(Vote.blur_count),
+                func.sum(case((Vote.over_time, 1), else_=0)),
+            )
+            .join(Participant, Participant.id == Vote.participant_id)
+            .where(Participant.study_id == study.id)
+            .group_by(Vote.participant_id)
+        ).all()
+    }
     catch_rows = session.execute(
         select(Vote.participant_id, Vote.choice, CatchTrial.correct)
         .join(CatchTrial, CatchTrial.pair_id == Vote.pair_id)
@@ -232,6 +312,8 @@ def study_progress(session: Session, study_name: str) -> StudyProgress:
                 "catch_trials": catch_votes.get(p.id, 0),
                 "catch_failures": failures.get(p.id, 0),
                 "excluded": failures.get(p.id, 0) > study.max_catch_failures,
+                "blurs": attention.get(p.id, (0, 0))[0],
+                "over_time": attention.get(p.id, (0, 0))[1],
             }
             for p in people
         ],
@@ -244,6 +326,8 @@ def study_progress(session: Session, study_name: str) -> StudyProgress:
             "catch_trials",
             "catch_failures",
             "excluded",
+            "blurs",
+            "over_time",
         ],
     )
     return StudyProgress(

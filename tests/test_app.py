@@ -323,3 +323,15 @@ def test_expert_scores_blinded_videos_beside_driving_clips(tmp_path, monkeypatch
         (tmp_path / "shown.mp4").write_bytes(data)
         assert (read_video(tmp_path / "shown.mp4") == read_video(expected)).all()
     engine.dispose()
+
+
+def test_serve_under_a_url_prefix_for_a_reverse_proxy():
+    from fme.errors import ConfigError
+    from study.cli import serve_command, url_prefix
+
+    cmd = serve_command("127.0.0.1", 8501, base_url_path="/studies/fme/")
+    assert cmd[cmd.index("--server.baseUrlPath") + 1] == "studies/fme"
+    assert "--server.baseUrlPath" not in serve_command("127.0.0.1", 8501)
+    assert url_prefix("") == "" and url_prefix("/") == ""
+    with pytest.raises(ConfigError, match="--base-url-path"):
+        url_prefix("fme?x=<script>")

@@ -18,7 +18,7 @@ from study.design import create_study, enroll
 def test_migrated_schema_equals_orm_metadata(tmp_path):
     url = f"sqlite:///{tmp_path / 'm.db'}"
     upgrade(url)
-    assert current(url) == "0001"
+    assert current(url) == "0003"
     engine = make_engine(url)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

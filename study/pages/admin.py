@@ -1,7 +1,11 @@
 """Admin page (password from FME_ADMIN_PASSWORD or Streamlit secrets; no default).
 
 Create a study from folders, follow its progress (participants, completion, catch-trial
-failures), read the result tables and figures, add experts, export raw votes and ratings.
+failures), read the result tables and figures, add experts, export raw votes and ratings,
+open, close and reopen the study, and set how it runs on a recruitment platform (target of
+finished participants, consent text, demographics, completion and screen-out links, the
+minimum viewing time and time limit per pair). The participants table shows each one's
+blurs (times the page lost the focus during a pair) and votes over the time limit.
 """
 
 from __future__ import annotations
@@ -12,10 +16,27 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import func, select
 
-from db.models import NAME_LEN, Expert, ExpertRating, Study
+from db.models import (
+    CONSENT_LEN,
+    DEMOGRAPHICS,
+    LABEL_LEN,
+    NAME_LEN,
+    URL_LEN,
+    Expert,
+    ExpertRating,
+    Study,
+)
 from fme.errors import FMEError
 from study.cli import parse_method, parse_set
-from study.design import add_expert, create_study
+from study.design import (
+    add_expert,
+    configure_study,
+    create_study,
+    demographics_fields,
+    enrolment,
+    get_study,
+    set_open,
+)
 from study.export import ratings_frame, study_progress, votes_frame
 from study.pages import shared
 
@@ -44,11 +65,17 @@ def displayable(table: pd.DataFrame) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing the report...")
-def _report(votes: pd.DataFrame, ratings: pd.DataFrame):
-    """The study report (cached on the votes and ratings, so reruns do not recompute it)."""
+def _report(votes: pd.DataFrame, ratings: pd.DataFrame, max_catch_failures: int | None):
+    """The study report under the study's own catch rule (cached on the votes and ratings,
+    so reruns do not recompute it)."""
     from study.report import study_report
 
-    return study_report(votes, ratings if len(ratings) else None)
+    return study_report(
+        votes,
+        ratings if len(ratings) else None,
+        max_catch_failures=max_catch_failures,
+        catch_rule_source=f"the study's own rule, max_catch_failures = {max_catch_failures}",
+    )
 
 
 def _live(fn):
@@ -75,7 +102,7 @@ def _progress_tab(name: str) -> None:
         st.dataframe(p.frame, hide_index=True)
 
 
-def _results_tab(votes: pd.DataFrame, ratings: pd.DataFrame) -> None:
+def _results_tab(votes: pd.DataFrame, ratings: pd.DataFrame, max_catch_failures: int) -> None:
     if votes.empty and ratings.empty:
         st.info("No votes yet.")
         return
@@ -89,7 +116,7 @@ def _results_tab(votes: pd.DataFrame, ratings: pd.DataFrame) -> None:
     if votes.loc[~votes["is_catch"].astype(bool)].empty:
         return
     try:
-        report = _report(votes, ratings)
+        report = _report(votes, ratings, max_catch_failures)
     except Exception as err:  # the report needs enough votes; show why it cannot run yet
         st.warning(f"The full report cannot be computed yet: {err}")
         return
@@ -136,6 +163,101 @@ def _experts_tab(sess, name: str) -> None:
             return
         st.success("Send this link to the expert (it is shown once):")
         st.code(f"/expert?expert={expert.token}")
+
+
+def _hosting_tab(sess, name: str) -> None:
+    """Open/close the study, its target, and how it runs on a recruitment platform."""
+    study = get_study(sess, name)
+    state = enrolment(sess, study)
+    status = "open" if study.is_open else "closed"
+    target = f" of a target of {state.target}" if state.target else ""
+    enrol = "open" if state.open else {"closed": "closed", "full": "stopped (target reached)"}
+    enrol = enrol if isinstance(enrol, str) else enrol[state.reason]
+    st.markdown(
+        f"The study is **{status}**: {state.finished} finished{target}, {state.holding} in "
+        f"progress; enrolment {enrol}."
+    )
+    if study.is_open:
+        if st.button("Close the study", key="close-study"):
+            set_open(sess, study, False)
+            st.rerun()
+    elif st.button("Reopen the study", key="open-study", type="primary"):
+        set_open(sess, study, True)
+        st.rerun()
+    st.caption(
+        "A closed study takes nobody new and tells returning participants that their answers "
+        "are saved; reopened, they continue where they stopped. No vote is ever removed."
+    )
+    st.markdown(
+        "Recruitment link (Prolific adds its ids to it): "
+        f"`/?study={study.name}&PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}&STUDY_ID={{{{%STUDY_ID%}}}}"
+        "&SESSION_ID={{%SESSION_ID%}}`; for SONA or MTurk-style links use "
+        "`participant_id=...` or `workerId=...`."
+    )
+    fields = demographics_fields(study)
+    with st.form("hosting"):
+        c1, c2 = st.columns(2)
+        target_value = c1.number_input(
+            "Target of finished participants (0: none)",
+            min_value=0,
+            max_value=100_000,
+            value=int(study.target_finished or 0),
+        )
+        asked = c2.multiselect("Demographics asked", list(DEMOGRAPHICS), default=fields)
+        c1, c2 = st.columns(2)
+        completion_url = c1.text_input(
+            "Completion URL", value=study.completion_url or "", max_chars=URL_LEN
+        )
+        completion_code = c2.text_input(
+            "Completion code", value=study.completion_code or "", max_chars=LABEL_LEN
+        )
+        screenout_url = c1.text_input(
+            "Screen-out URL (catch rule)", value=study.screenout_url or "", max_chars=URL_LEN
+        )
+        screenout_code = c2.text_input(
+            "Screen-out code", value=study.screenout_code or "", max_chars=LABEL_LEN
+        )
+        c1, c2, c3 = st.columns(3)
+        min_view = c1.number_input(
+            "Minimum viewing time per pair (s)",
+            min_value=0.0,
+            max_value=3600.0,
+            value=float(study.min_view_s or 0),
+        )
+        time_limit = c2.number_input(
+            "Time limit per pair (s, 0: none)",
+            min_value=0.0,
+            max_value=3600.0,
+            value=float(study.pair_time_limit_s or 0),
+        )
+        loop = c3.checkbox("Wait until both videos played once", value=bool(study.min_view_loop))
+        consent = st.text_area(
+            "Consent text (Markdown; empty: the app's own)",
+            value=study.consent_text or "",
+            max_chars=CONSENT_LEN,
+        )
+        saved = st.form_submit_button("Save settings")
+    if saved:
+        try:
+            configure_study(
+                sess,
+                study,
+                target_finished=int(target_value) or None,
+                demographics=",".join(asked) if asked else "none",
+                completion_url=completion_url,
+                completion_code=completion_code,
+                screenout_url=screenout_url,
+                screenout_code=screenout_code,
+                consent_text=consent,
+                min_view_s=float(min_view),
+                min_view_loop=bool(loop),
+                pair_time_limit_s=float(time_limit) or None,
+            )
+        except FMEError as err:
+            sess.rollback()
+            st.error(str(err))
+            return
+        st.success("Settings saved.")
 
 
 def _create_tab(sess) -> None:
@@ -191,18 +313,20 @@ def main() -> None:
     with shared.session() as sess:
         names = list(sess.scalars(select(Study.name).order_by(Study.id)))
         name = st.selectbox("Study", names, index=len(names) - 1) if names else None
-        tabs = st.tabs(["Progress", "Results", "Experts", "Export", "Create study"])
-        with tabs[4]:
+        tabs = st.tabs(["Progress", "Results", "Experts", "Export", "Hosting", "Create study"])
+        with tabs[5]:
             _create_tab(sess)
         if name is None:
-            for tab in tabs[:4]:
+            for tab in tabs[:5]:
                 tab.info("No study yet: create one in the last tab.")
             return
+        with tabs[4]:
+            _hosting_tab(sess, name)
         with tabs[0]:
             _progress_tab(name)
         votes, ratings = votes_frame(sess, name), ratings_frame(sess, name)  # once per rerun
         with tabs[1]:
-            _results_tab(votes, ratings)
+            _results_tab(votes, ratings, get_study(sess, name).max_catch_failures)
         with tabs[2]:
             _experts_tab(sess, name)
         with tabs[3]:

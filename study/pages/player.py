@@ -5,6 +5,12 @@ browser, so no media URL, path or file name reaches the page. The right video fo
 left one's clock (drift above 40 ms is corrected), both loop, and both play at `rate`.
 Each <video> carries `data-role` ("left"/"right") and the page sets `data-ready="1"` on
 the body once both can play (browser tests wait for it).
+
+The layout is fluid: the two videos share the width in two equal halves separated by
+`GAP_PX` (the gap of Streamlit's `st.columns(gap="small")`), each up to its display size,
+so that a column of buttons below puts each button under its video, on a phone as on a
+desktop. Left/right arrow keys pressed while the player has the focus are passed on to the
+page, where the vote buttons' shortcuts listen.
 """
 
 from __future__ import annotations
@@ -12,13 +18,17 @@ from __future__ import annotations
 import base64
 import html
 
+GAP_PX = 16
+
 _TEMPLATE = """<!doctype html>
 <html><head><meta charset="utf-8"><style>
 body {{ margin: 0; font-family: sans-serif; }}
-.row {{ display: flex; gap: 12px; justify-content: center; }}
-.cell {{ text-align: center; }}
+.row {{ display: flex; gap: {gap}px; justify-content: center; }}
+.cell {{ flex: 1 1 0; min-width: 0; text-align: center; }}
 .cap {{ font-size: 15px; color: #444; margin: 2px 0 4px; }}
-video {{ width: {width}px; height: {height}px; background: #000; }}
+video {{ display: block; width: 100%; max-width: {width}px; height: auto; margin: 0 auto;
+  aspect-ratio: {width} / {height};
+  background: #000; }}
 </style></head><body data-ready="0">
 <div class="row">
   <div class="cell"><div class="cap">{left_caption}</div>
@@ -51,6 +61,13 @@ video {{ width: {width}px; height: {height}px; background: #000; }}
     v.src = blobUrl(data[key]);
     v.playbackRate = rate;
   }}
+  // Left/right arrows pressed while the player has the focus reach the page's shortcuts.
+  document.addEventListener("keydown", (e) => {{
+    if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
+    const top = window.parent && window.parent.document;
+    if (top) top.dispatchEvent(new KeyboardEvent("keydown", {{
+      key: e.key, code: e.code, keyCode: e.keyCode, bubbles: true}}));
+  }});
   setInterval(() => {{
     if (ready < 2) return;
     if (right.duration && Math.abs(right.currentTime - left.currentTime) > 0.04) {{
@@ -88,6 +105,7 @@ def player_html(
         rate=float(rate),
         width=w,
         height=h,
+        gap=GAP_PX,
         left_caption=html.escape(captions[0]),
         right_caption=html.escape(captions[1]),
     )
@@ -107,8 +125,8 @@ def show_pair(
 
     _, h = display_size(width, height)
     page = player_html(left, right, width=width, height=height, rate=rate, captions=captions)
-    if hasattr(st, "iframe"):  # Streamlit >= 1.52
-        st.iframe(page, height=h + 40)
+    if hasattr(st, "iframe"):  # Streamlit >= 1.52: the frame takes its content's height
+        st.iframe(page, height="content")
     else:
         import streamlit.components.v1 as components
 

@@ -163,7 +163,7 @@ def pairs_per_volunteer() -> int:
 # --- the app as a server process ----------------------------------------------------------
 
 
-def serve_command(port: int) -> list[str]:
+def serve_command(port: int, base_path: str = "") -> list[str]:
     """The command line the app is served with: `fme study serve`'s own (`streamlit run
     app.py --server.headless true --server.address 127.0.0.1 --server.port P ...`), with the
     file watcher off (tests never edit the code) and without Streamlit's full garbage
@@ -172,7 +172,7 @@ def serve_command(port: int) -> list[str]:
     try:
         from study.cli import serve_command as app_serve_command
 
-        cmd = list(app_serve_command("127.0.0.1", port, APP))
+        cmd = list(app_serve_command("127.0.0.1", port, APP, base_url_path=base_path))
     except (ImportError, TypeError):
         cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true"]
         cmd += ["--server.address", "127.0.0.1", "--server.port", str(port)]
@@ -196,10 +196,12 @@ class AppServer:
     command: list[str] | None = None
     starts: int = 0
     extra_env: dict[str, str] | None = None
+    base_path: str = ""  # served under /base_path/ (a reverse proxy's prefix)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        prefix = f"/{self.base_path}" if self.base_path else ""
+        return f"http://127.0.0.1:{self.port}{prefix}"
 
     @property
     def log_path(self) -> Path:
@@ -222,7 +224,7 @@ class AppServer:
         self.port = self.port or free_port()
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "a")  # noqa: SIM115 (kept open for the child)
-        self.command = self.command or serve_command(self.port)
+        self.command = self.command or serve_command(self.port, self.base_path)
         self.proc = subprocess.Popen(
             self.command,
             cwd=self.workdir,
@@ -485,3 +487,113 @@ def check_acks(ledger: Ledger, volunteers) -> dict[str, int]:
         extra=extra,
         duplicated=ledger.n_vote_rows - sum(len(v) for v in ledger.votes.values()),
     )
+
+
+# --- nginx in front of the app ------------------------------------------------------------
+
+NGINX_SNIPPET = REPO / "docs" / "nginx-fme.conf"
+NGINX_LOG_FORMAT = "$request_uri $status upstream=$upstream_addr route=$cookie_fme_route"
+
+
+def nginx_bin() -> Path | None:
+    env = os.environ.get("FME_NGINX")
+    for candidate in (env, shutil.which("nginx"), "/usr/sbin/nginx"):
+        if candidate and Path(candidate).exists():
+            return Path(candidate)
+    return None
+
+
+@dataclass
+class NginxProxy:
+    """Debian's nginx as a non-daemon child on a free loopback port, running the README's
+    snippet (docs/nginx-fme.conf) with the test's app ports, logs in its own folder."""
+
+    root: Path
+    app_ports: list[int]
+    port: int = 0
+    proc: subprocess.Popen | None = None
+
+    def config(self) -> str:
+        snippet = NGINX_SNIPPET.read_text()
+        servers = "".join(f"    server 127.0.0.1:{p};\n" for p in self.app_ports)
+        stock = "    server 127.0.0.1:8501;\n    server 127.0.0.1:8502;\n"
+        assert stock in snippet and "listen 80;" in snippet, "docs/nginx-fme.conf changed"
+        snippet = snippet.replace(stock, servers).replace(
+            "listen 80;", f"listen 127.0.0.1:{self.port};"
+        )
+        temp = "\n".join(
+            f"    {kind}_temp_path {self.root / kind};"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        return (
+            f"{user}daemon off;\nworker_processes 1;\npid {self.root / 'nginx.pid'};\n"
+            f"error_log {self.root / 'error.log'} warn;\n"
+            "events { worker_connections 1024; }\n"
+            "http {\n"
+            f"    log_format fme '{NGINX_LOG_FORMAT}';\n"
+            f"    access_log {self.root / 'access.log'} fme;\n{temp}\n"
+            f"{snippet}\n}}\n"
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> NginxProxy:
+        binary = nginx_bin()
+        if binary is None:
+            raise FileNotFoundError("nginx")
+        self.port = self.port or free_port()
+        self.root.mkdir(parents=True, exist_ok=True)
+        conf = self.root / "nginx.conf"
+        conf.write_text(self.config())
+        self.proc = subprocess.Popen(
+            [
+                str(binary),
+                "-p",
+                str(self.root),
+                "-c",
+                str(conf),
+                "-e",
+                str(self.root / "error.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.root / "stderr.log", "w"),  # noqa: SIM115
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited: {self.log('stderr.log')}{self.log('error.log')}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("nginx did not listen in time: " + self.log("error.log"))
+
+    def log(self, name: str = "access.log") -> str:
+        try:
+            return (self.root / name).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def upstreams(self) -> list[tuple[str, str, str]]:
+        """(request path, upstream address, route cookie) of every proxied request."""
+        rows = []
+        for line in self.log().splitlines():
+            parts = line.split()
+            if len(parts) >= 4:
+                rows.append((parts[0], parts[2].removeprefix("upstream="), parts[3][6:]))
+        return rows
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGQUIT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)

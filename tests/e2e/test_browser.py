@@ -13,7 +13,6 @@ Screenshots of every page go to artifacts/screenshots/.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import re
@@ -23,6 +22,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, parse_qsl, urlparse
 
 import pytest
+from browser_helpers import PLAYER_JS, frame_digests, player, player_frames, shot
 from e2e_helpers import (
     DRIVING_FOLDER,
     STUDY,
@@ -39,12 +39,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 WAIT_MS = 60_000
 VIEWPORT = {"width": 1000, "height": 860}
-PLAYER_JS = """() => ({
-  ready: document.body ? document.body.dataset.ready : null,
-  videos: [...document.querySelectorAll('video')].map(v => ({
-    role: v.dataset.role, readyState: v.readyState, t: v.currentTime, duration: v.duration,
-    paused: v.paused, rate: v.playbackRate, src: v.currentSrc || v.src}))
-})"""
 _LONG_B64 = re.compile(r"[A-Za-z0-9+/=]{120,}")
 
 
@@ -57,10 +51,6 @@ def served(app_factory):
     server = app_factory.serve("browser", url, env={"FME_VIDEO_ROOT": str(root)})
     yield server, url, video_digests(url)
     server.stop()
-
-
-def shot(page, artifacts, name: str) -> None:
-    page.screenshot(path=str(artifacts / "screenshots" / f"{name}.png"), full_page=True)
 
 
 def page_html(page) -> str:
@@ -98,45 +88,6 @@ def assert_blind(html: str, requests: list[str], forbidden: list[str]) -> None:
         visible = f"{parsed.netloc}{parsed.path}?{query}#{parsed.fragment}".lower()
         for word in forbidden:
             assert word.lower() not in visible, f"{word!r} in the URL {url}"
-
-
-def player_frames(page) -> list:
-    """The frames of the page's <iframe> elements (looked up through the elements: the frame
-    list alone can miss a srcdoc frame that was just replaced)."""
-    frames = []
-    for handle in page.query_selector_all("iframe"):
-        try:
-            frame = handle.content_frame()
-        except Exception:
-            frame = None
-        if frame is not None:
-            frames.append(frame)
-    return frames
-
-
-def player(page, old_srcs: set[str], timeout: float = 60.0):
-    """The player frame once both of its (new) videos can play: (frame, state)."""
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        seen = []
-        for frame in player_frames(page):
-            try:
-                state = frame.evaluate(PLAYER_JS)
-            except Exception as err:
-                seen.append(repr(err)[:200])
-                continue
-            seen.append(state)
-            srcs = {v["src"] for v in state["videos"]}
-            if state["ready"] == "1" and len(state["videos"]) == 2 and not srcs & old_srcs:
-                return frame, state
-        time.sleep(0.05)
-    info = (page.frames, page.main_frame, page.locator("iframe").count())
-    raise AssertionError(f"the player never became ready: {seen} {info}")
-
-
-def frame_digests(frame) -> dict[str, str]:
-    return {s: hashlib.sha256(b).hexdigest() for s, b in embedded_videos(frame.content()).items()}
 
 
 def watch(frame, seconds: float, step: float = 0.08) -> list[dict]:
