@@ -191,7 +191,9 @@ def test_critic_steps_five_times_per_generator_step_and_resume(prepared, tmp_pat
     from generation.train import train
 
     out = tmp_path / "run"
-    first = train(_run(5), prepared, out, device="cpu", progress=False)
+    first = train(_run(5, sample_every=5, sample_frames=4), prepared, out, device="cpu",
+                  progress=False)  # fmt: skip
+    assert (out / "samples" / "step_000005.mp4").is_file()  # driving | generated
     state = read_checkpoint(out / "checkpoint.pt")
     assert state["step"] == 5 and state["variant"] == "famgan"
     assert (_adam_steps(state, "discriminator"), _adam_steps(state, "generator")) == (5, 1)
@@ -406,3 +408,42 @@ def test_famgan_super_resolution_stage(tmp_path):
     assert "sr" not in dict(model.named_modules())  # user weights stay out of checkpoints
     big = animate_clip(model, face, lms, clip.frames, clip.landmarks)
     assert big.shape == (3, 4 * SIZE, 4 * SIZE, 3)
+
+
+# ---- FAMGAN in the toolkit's tables -------------------------------------------------------------
+
+
+def test_megc2021_study_preset_pairs_famgan_with_fomm_ewp():
+    from study.design import PAPER_LABELS, PRESETS, resolve_sets
+
+    assert PAPER_LABELS["famgan"] == "FAMGAN"
+    methods = {"FAMGAN": "a", "FOMM+EWP": "b"}
+    assert resolve_sets(methods, None, "megc2021") == [("FAMGAN", "FOMM+EWP")]
+    assert PRESETS["paper"][0] == ("FOMM", "FOMM+EWP")  # the paper's sets are unchanged
+    with pytest.raises(ConfigError, match="FOMM"):
+        resolve_sets({"FAMGAN": "a"}, None, "megc2021")
+
+
+def test_fme_megc_with_a_famgan_checkpoint(prepared, tmp_path):
+    from engine_helpers import write_templates
+
+    from generation.checkpoint import save_checkpoint
+    from generation.megc import DriverSpec, make_megc_set
+    from generation.video import probe
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "famgan.pt", build_model("famgan", tiny()), step=0)
+    templates = write_templates(tmp_path / "templates")
+    specs = [DriverSpec(str(prepared / "casme2" / "sub02" / "EP01_01"))]
+    result = make_megc_set(ckpt, templates[0].parent, specs, tmp_path / "set", progress=False)
+    assert len(result.videos) == 2 and result.frames == 2 * 6
+    assert all(probe(v).n_frames == 6 for v in result.videos)
+
+
+def test_demo_famgan_flag_adds_the_method():
+    from dataclasses import replace
+
+    from fme.demo import FAST, METHODS
+
+    assert "FAMGAN" not in FAST.methods and FAST.methods == METHODS
+    assert replace(FAST, famgan=True).methods == {**METHODS, "FAMGAN": "famgan"}
