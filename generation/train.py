@@ -1,8 +1,9 @@
 """The training loop of every variant: `fme train`.
 
-It only uses the `AnimationModel` contract (`param_groups`, `training_losses`,
-`discriminator_losses`, `encode_source`/`animate` for the sample videos), so FOMM and
-MRAA train here alike. A run folder holds::
+It only uses the `AnimationModel` contract (`training_dataset`, `training_inputs`,
+`param_groups`, `training_losses`, `discriminator_losses`, `generator_every`,
+`encode_source`/`animate` for the sample videos), so FOMM, MRAA and FAMGAN train here alike.
+A run folder holds::
 
     RUN/config.yaml            the complete run config (variant, scale, train, model)
     RUN/holdout.csv            the held-out subjects, never seen in training
