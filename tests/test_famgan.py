@@ -186,6 +186,7 @@ def _adam_steps(state, group):
     return steps.pop()
 
 
+@pytest.mark.slow
 def test_critic_steps_five_times_per_generator_step_and_resume(prepared, tmp_path):
     from generation.checkpoint import load_model, read_checkpoint
     from generation.train import train
@@ -214,6 +215,7 @@ def test_critic_steps_five_times_per_generator_step_and_resume(prepared, tmp_pat
         train(_run(10), prepared, out, device="cpu", progress=False)
 
 
+@pytest.mark.slow
 def test_fme_train_famgan_picks_the_famgan_config(prepared, tmp_path):
     from fme.cli import main
     from generation.config import load_run_config
