@@ -1,8 +1,8 @@
 """`fme demo`: the whole toolkit in one sitting, on the synthetic corpus, on CPU.
 
-synthetic corpus -> preparation -> short training of five variants -> MEGC-style sets ->
-recognizers and the automatic evaluation -> a study with the paper's four comparison sets
-in SQLite -> reports -> the app on http://localhost:8501.
+synthetic corpus -> preparation -> short training of five variants (six with `--famgan`) ->
+MEGC-style sets -> recognizers and the automatic evaluation -> a study with the paper's four
+comparison sets in SQLite -> reports -> the app on http://localhost:8501.
 
 Each stage calls the same `fme` sub-command a user would type, and leaves a marker holding
 its settings in OUT/.stages/; a second run skips every stage whose marker matches, so it
@@ -35,6 +35,9 @@ METHODS: dict[str, str] = {
     "MRAA": "mraa",
     "MRAA+AWP": "mraa-awp",
 }
+#: `--famgan` adds FAMGAN: trained, in the MEGC-style sets, the automatic evaluation (Table VI)
+#: and the study (its MEGC2021 pairing, FAMGAN vs FOMM+EWP, beside the paper's four sets)
+FAMGAN_METHOD: dict[str, str] = {"FAMGAN": "famgan"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,11 @@ class Settings:
     recognizer_lr: float = 1e-3
     max_drivers: int = 6
     seed: int = 0
+    famgan: bool = False
+
+    @property
+    def methods(self) -> dict[str, str]:
+        return {**METHODS, **(FAMGAN_METHOD if self.famgan else {})}
 
 
 FULL = Settings()
@@ -165,7 +173,7 @@ def run_pipeline(out: Path, s: Settings) -> dict[str, Path]:
 
     stages += [("synthetic corpus", synth), ("preparation", prepare)]
 
-    for variant in METHODS.values():
+    for variant in s.methods.values():
 
         def train(variant: str = variant) -> None:
             run = paths["runs"] / variant
@@ -181,7 +189,7 @@ def run_pipeline(out: Path, s: Settings) -> dict[str, Path]:
 
     def megc() -> None:
         templates, drivers = demo_inputs(paths, out / "megc-inputs", s.max_drivers)
-        for label, variant in METHODS.items():
+        for label, variant in s.methods.items():
             _fme(
                 "megc", "--checkpoint", paths["runs"] / variant / "checkpoint.pt",
                 "--templates", templates, "--drivers", drivers, "--data", paths["prepared"],
@@ -200,7 +208,7 @@ def run_pipeline(out: Path, s: Settings) -> dict[str, Path]:
         )  # fmt: skip
 
     def auto() -> None:
-        sets = [a for label in METHODS for a in ("--set", f"{label}={paths['sets'] / label}")]
+        sets = [a for label in s.methods for a in ("--set", f"{label}={paths['sets'] / label}")]
         _fme(
             "eval", "auto", "--recognizers", paths["recognizers"], *sets,
             "--real", paths["prepared"], "--out", paths["reports"] / "auto", "--seed", s.seed,
@@ -210,7 +218,11 @@ def run_pipeline(out: Path, s: Settings) -> dict[str, Path]:
 
     def study() -> None:
         paths["db"].unlink(missing_ok=True)
-        methods = [a for label in METHODS for a in ("--method", f"{label}={paths['sets'] / label}")]
+        methods = [
+            a for label in s.methods for a in ("--method", f"{label}={paths['sets'] / label}")
+        ]
+        if s.famgan:
+            methods += ["--set", "FAMGAN:FOMM+EWP"]  # the `megc2021` preset's pairing
         _fme(
             "study", "create", STUDY_NAME, "--preset", "paper", *methods, "--catch", 2,
             "--seed", s.seed, "--db", f"sqlite:///{paths['db']}", "--media", out / "catch",
@@ -247,6 +259,8 @@ def _run(args: argparse.Namespace) -> int:
     settings = FAST if args.fast else FULL
     if args.seed is not None:
         settings = Settings(**{**asdict(settings), "seed": args.seed})
+    if args.famgan:
+        settings = Settings(**{**asdict(settings), "famgan": True})
     out = Path(args.out).resolve()
     start = time.perf_counter()
     paths = run_pipeline(out, settings)
@@ -264,4 +278,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=port_number, default=8501)
     p.add_argument("--address", default="127.0.0.1", help="bind address (default localhost)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--famgan",
+        action="store_true",
+        help="add FAMGAN (train, MEGC-style set, Table VI, study pair FAMGAN vs FOMM+EWP)",
+    )
     p.set_defaults(func=_run)

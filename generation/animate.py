@@ -187,7 +187,8 @@ def animate_clip(
 
     Motion is relative to the driving frame `onset_index` in "relative" mode (the model's
     other mode, "absolute"/"standard", uses the driving motion as it is). Images are
-    resized to the model's size for the network and the result back to the target's size.
+    resized to the model's size for the network and the result back to the target's size
+    (a model with a super-resolution stage returns its larger frames as they are).
     `adapt_movement_scale` (None: the model's default) and `autocast` ("bf16"/"fp16",
     CUDA or CPU) are passed to the model when it takes them.
     """
@@ -221,9 +222,16 @@ def animate_clip(
     if autocast:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[autocast]
         amp = torch.autocast(device_type=device.type, dtype=dtype)
+    condition = None
+    if hasattr(model, "driving_condition"):
+        # AU-driven models (FAMGAN) take one condition per frame made from the whole clip
+        whole = DrivingClip(drive_in, drive_lm, onset_index)
+        condition = torch.from_numpy(
+            model.driving_condition(whole, target_in[0], target_lm[0], mode=mode)
+        )
     was_training = model.training
     model.eval()
-    out = np.empty((len(driving), size, size, 3), dtype=np.uint8)
+    out = None
     try:
         with torch.inference_mode(), amp:
             src = _to_tensor(target_in, device)
@@ -242,12 +250,16 @@ def animate_clip(
                 stop = min(start + batch_size, len(driving))
                 frames = _to_tensor(drive_in[start:stop], device)
                 lms = torch.from_numpy(np.array(drive_lm[start:stop], np.float32)).to(device)
+                if condition is not None:
+                    kwargs["condition"] = condition[start:stop].to(device)
                 pred = model.animate(state, frames, lms, init, init_lm, mode=mode, **kwargs)
                 pred = pred.float().clamp(0, 1).mul(255).round().byte()
+                if out is None:  # the model's side (larger with a super-resolution stage)
+                    out = np.empty((len(driving), *pred.shape[2:], 3), dtype=np.uint8)
                 out[start:stop] = pred.permute(0, 2, 3, 1).cpu().numpy()
     finally:
         model.train(was_training)
-    if (th, tw) != (size, size):
+    if out.shape[1:3] == (size, size) and (th, tw) != (size, size):
         out = np.stack(
             [
                 np.asarray(Image.fromarray(f).resize((tw, th), Image.Resampling.BILINEAR))

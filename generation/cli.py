@@ -13,8 +13,9 @@ from fme.options import (
     positive_float,
     positive_int,
 )
+from generation.models import VARIANTS
 
-VARIANT_HELP = "fomm, fomm-ewp, fomm-awp, mraa, mraa-ewp or mraa-awp"
+VARIANT_HELP = ", ".join(VARIANTS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train a motion-transfer model on prepared clips",
         description=(
-            "Train a FOMM or MRAA variant on the output of `fme prepare`. Writes RUN/config.yaml, "
+            "Train a FOMM, MRAA or FAMGAN variant on the output of `fme prepare`. Writes RUN/config.yaml, "
             "holdout.csv, log.csv, checkpoint.pt, checkpoints/ and samples/. Several GPUs: "
             "`torchrun --nproc_per_node N -m fme.cli train ...` (no other change)."
         ),
@@ -86,6 +87,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=frame_rate, default=None, help="default: 100 for MEGC-style clips")
     p.add_argument("--batch-size", type=positive_int, default=16, help="driving frames per batch")
     p.add_argument("--side-by-side", action="store_true", help="driving | generated")
+    p.add_argument(
+        "--super-resolution",
+        default=None,
+        metavar="WEIGHTS",
+        help="famgan: RRDBNet x4 weights (Real-ESRGAN names) to upsample the frames; off by default",
+    )
     p.add_argument("--device", type=device_name, default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_animate)
@@ -192,6 +199,15 @@ def run_animate(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
     model = load_model(args.checkpoint, str(device))
+    if args.super_resolution:
+        if not hasattr(model, "set_super_resolution"):
+            from fme.errors import ConfigError
+
+            raise ConfigError(
+                f"--super-resolution: the {model.variant} model has no super-resolution stage",
+                hint="Use it with a famgan checkpoint, or leave it off.",
+            )
+        model.set_super_resolution(args.super_resolution)
     size = int(model.config["image_size"])
     target, target_lm = prepare_target(args.target, size)
     clip = load_driving(args.driving, size)

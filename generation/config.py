@@ -7,7 +7,8 @@ A run config has three parts::
     train: {iterations: ..., batch_size: ..., lr: 2.0e-4, ...}   (TrainConfig)
     model: {...}               # changes to the model's default_config(variant, scale)
 
-The packaged configs live in `generation/configs/` (`paper-256`, `cpu-64`, `cpu-128`);
+The packaged configs live in `generation/configs/` (`paper-256`, `cpu-64`, `cpu-128`, and
+FAMGAN's `famgan-128`, `famgan-64`);
 `--config NAME` picks one of them, `--config FILE.yaml` a file of one's own. The model
 section of the saved `config.yaml` of a run is complete (the defaults filled in), so a
 run can be rebuilt from it alone.
@@ -135,8 +136,11 @@ def config_path(name_or_path: str | Path) -> Path:
     )
 
 
-def default_config_name(size: int) -> str:
-    """The packaged config for an image size: paper-256 at 256 and above, else cpu-64/128."""
+def default_config_name(size: int, variant: str | None = None) -> str:
+    """The packaged config for an image size: paper-256 at 256 and above, else cpu-64/128;
+    for `famgan` (GANimation's own optimiser and scale) famgan-128 above 64, else famgan-64."""
+    if variant == "famgan":
+        return "famgan-128" if size > 64 else "famgan-64"
     if size >= 256:
         return "paper-256"
     return "cpu-128" if size > 64 else "cpu-64"
@@ -261,7 +265,8 @@ def load_run_config(
     overrides = dict(train_overrides or {})
     if size is not None:
         overrides["size"] = size
-    path = config_path(config if config is not None else default_config_name(size or 64))
+    name = config if config is not None else default_config_name(size or 64, variant)
+    path = config_path(name)
     return build_run_config(variant, read_yaml(path), str(path), overrides)
 
 

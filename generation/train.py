@@ -1,8 +1,9 @@
 """The training loop of every variant: `fme train`.
 
-It only uses the `AnimationModel` contract (`param_groups`, `training_losses`,
-`discriminator_losses`, `encode_source`/`animate` for the sample videos), so FOMM and
-MRAA train here alike. A run folder holds::
+It only uses the `AnimationModel` contract (`training_dataset`, `training_inputs`,
+`param_groups`, `training_losses`, `discriminator_losses`, `generator_every`,
+`encode_source`/`animate` for the sample videos), so FOMM, MRAA and FAMGAN train here alike.
+A run folder holds::
 
     RUN/config.yaml            the complete run config (variant, scale, train, model)
     RUN/holdout.csv            the held-out subjects, never seen in training
@@ -25,6 +26,7 @@ import csv
 import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,7 +278,7 @@ def train(
 
     from generation.checkpoint import save_checkpoint
     from generation.config import set_everywhere
-    from generation.data.frame_pairs import FramePairs, holdout_split
+    from generation.data.frame_pairs import holdout_split
     from generation.data.prepared import load_prepared
     from generation.models import build_model
 
@@ -297,11 +299,9 @@ def train(
     _seed_everything(cfg.seed)
     clips = load_prepared(data)
     train_clips, held = holdout_split(clips, cfg.holdout, cfg.seed)
-    dataset = FramePairs(
-        train_clips, cfg.size, augment=cfg.augment, seed=cfg.seed, driving_jitter=cfg.driving_jitter
-    )
 
     model = build_model(run.variant, run.model).to(dev)
+    dataset = model.training_dataset(train_clips, cfg)
     model.train()
     groups = model.param_groups()
     optimizers = {
@@ -409,20 +409,22 @@ def train(
             epoch += 1
             batches = epoch_batches(epoch)
             continue
-        src = batch["source"].to(dev, non_blocking=True)
+        inputs = [t.to(dev, non_blocking=True) for t in model.training_inputs(batch)]
         drv = batch["driving"].to(dev, non_blocking=True)
-        src_lm = batch["source_landmarks"].to(dev, non_blocking=True)
-        drv_lm = batch["driving_landmarks"].to(dev, non_blocking=True)
-        with amp:
-            losses, outputs = steps("generator", src, drv, src_lm, drv_lm)
+        # the generator learns on one step in `generator_every` (its losses are still logged)
+        train_generator = (step + 1) % max(1, model.generator_every) == 0
+        grad = contextlib.nullcontext() if train_generator else torch.no_grad()
+        with amp, grad:
+            losses, outputs = steps("generator", *inputs)
         total = sum(v.float() for v in losses.values())
-        for name, opt in optimizers.items():
-            if name != "discriminator":
-                opt.zero_grad(set_to_none=True)
-        total.backward()
-        for name, opt in optimizers.items():
-            if name != "discriminator":
-                opt.step()
+        if train_generator:
+            for name, opt in optimizers.items():
+                if name != "discriminator":
+                    opt.zero_grad(set_to_none=True)
+            total.backward()
+            for name, opt in optimizers.items():
+                if name != "discriminator":
+                    opt.step()
         d_losses: dict[str, Any] = {}
         if "discriminator" in optimizers:
             optimizers["discriminator"].zero_grad(set_to_none=True)
@@ -431,8 +433,11 @@ def train(
             if d_losses:
                 sum(v.float() for v in d_losses.values()).backward()
                 optimizers["discriminator"].step()
-        for sched in schedulers.values():
-            sched.step()
+        with warnings.catch_warnings():
+            # the schedule runs in trainer steps, also before the generator's first step
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+            for sched in schedulers.values():
+                sched.step()
         step += 1
         values = {k: float(v.detach()) for k, v in {**losses, **d_losses}.items()}
         values["total"] = float(total.detach())

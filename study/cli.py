@@ -356,7 +356,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", help="study name (letters, digits, spaces, . _ + -)")
     p.add_argument("--method", action="append", metavar="LABEL=DIR", help="a method's folder")
     p.add_argument("--set", action="append", metavar="A:B", help="a comparison set A vs B")
-    p.add_argument("--preset", choices=["paper"], help="the paper's four comparison sets")
+    p.add_argument(
+        "--preset",
+        choices=["paper", "megc2021"],
+        help="paper: the paper's four comparison sets; megc2021: FAMGAN vs FOMM+EWP",
+    )
     p.add_argument(
         "--catch", type=non_negative_int, default=0, help="catch trials per participant (0)"
     )

@@ -67,8 +67,11 @@ PAPER_LABELS: dict[str, str] = {
     "fomm-awp": "FOMM+AWP",
     "mraa": "MRAA",
     "mraa-awp": "MRAA+AWP",
+    "famgan": "FAMGAN",
 }
-PRESETS: dict[str, list[tuple[str, str]]] = {"paper": PAPER_SETS}
+# MEGC2021's generation challenge: FAMGAN (third by the experts) against FOMM with EWP (first).
+MEGC2021_SETS: list[tuple[str, str]] = [("FAMGAN", "FOMM+EWP")]
+PRESETS: dict[str, list[tuple[str, str]]] = {"paper": PAPER_SETS, "megc2021": MEGC2021_SETS}
 
 _NAME = re.compile(r"^[\w][\w .+\-]*$")
 

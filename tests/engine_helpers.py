@@ -138,6 +138,8 @@ def _narrow(width: int = 8, top: int = 32) -> dict:
 
 def tiny_changes(variant: str) -> dict:
     """Model-section changes that make the small CPU networks narrower still (tests only)."""
+    if variant == "famgan":
+        return {"generator": {"conv_dim": 8, "repeat_num": 1}, "critic": {"conv_dim": 8}}
     if variant.startswith("fomm"):
         return {
             "kp_detector": _narrow(),

@@ -95,7 +95,7 @@ def movement_scale(source_shift: torch.Tensor, initial_shift: torch.Tensor) -> f
 
 
 class AnimationModel(nn.Module):
-    """Base class of the FOMM and MRAA variants.
+    """Base class of the variants (FOMM, MRAA, FAMGAN).
 
     Subclasses hold their networks as attributes with the upstream names
     (FOMM: `generator`, `kp_detector`, `discriminator`; MRAA: `generator`,
@@ -114,7 +114,35 @@ class AnimationModel(nn.Module):
         #: the full model config (plain dict, YAML-serialisable); enough to rebuild
         self.config = config
 
+    #: the trainer steps every param group but "discriminator" on one step in
+    #: `generator_every` (and the discriminator on every step): WGAN critics (FAMGAN's) take
+    #: several steps per generator step
+    generator_every: int = 1
+
     # ---- training -----------------------------------------------------------------
+    def training_dataset(self, clips, train):
+        """The torch Dataset of training items for `clips` under the TrainConfig `train`
+        (default: `FramePairs`, source/driving frames with their landmarks)."""
+        from generation.data.frame_pairs import FramePairs
+
+        return FramePairs(
+            clips,
+            train.size,
+            augment=train.augment,
+            seed=train.seed,
+            driving_jitter=train.driving_jitter,
+        )
+
+    def training_inputs(self, batch: dict) -> tuple[torch.Tensor, ...]:
+        """The tensors of a batch of `training_dataset` that `training_losses` takes, in order;
+        the batch's "driving" frames are the ones `discriminator_losses` and the l1 log see."""
+        return (
+            batch["source"],
+            batch["driving"],
+            batch["source_landmarks"],
+            batch["driving_landmarks"],
+        )
+
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters per optimizer, e.g. {"generator": [...], "kp_detector": [...],
         "discriminator": [...]}. The trainer makes one Adam per group; the group named

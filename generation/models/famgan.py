@@ -1,0 +1,322 @@
+"""FAMGAN (Xu et al., MM'21): a face driven by action-unit intensities through GANimation.
+
+The `famgan` variant. GANimation's generator (`ganimation_generator.py`) moves the target's
+face to each frame's AU vector; its critic (`ganimation_critic.py`) is trained as a WGAN-GP
+critic with an AU-regression head. Losses and weights as GANimation publishes them
+(`options/train_options.py` of the reference code), with images in [-1, 1] and AUs / 5:
+
+    generator: adversarial -mean D(fake) (1), AU condition MSE(D_aus(fake), y_desired) / B
+               (4000), cycle L1(G(G(x, y_desired), y_real), x) (10), attention mean over the
+               fake and the cycle masks (0.1 each), their total variation (1e-5 each)
+    critic:    -mean D(real) + mean D(fake) (1), AU regression MSE(D_aus(real), y_real) / B
+               (4000), gradient penalty mean (||grad D(x_hat)|| - 1)^2 at random interpolates
+               (10)
+
+The generator is stepped once per `schedule.generator_every` (5) steps, the critic on every
+step (the trainer honours `AnimationModel.generator_every`). Desired conditions get uniform
+noise of +-`loss.au_noise` (0.1, as GANimation's data loader). Deviation: the reference steps
+the critic twice per iteration (its losses, then the penalty); we step their sum once.
+
+Training pairs are two frames of one clip (`generation.data.au_pairs.AUFramePairs`): the
+source is the input, the other frame's AUs the desired condition. Animation drives the target
+by the driving clip's modulated AU curve (`famgan_drive.py`), optionally through a
+super-resolution stage (`rrdbnet.py`, user weights, off by default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fme.errors import ConfigError
+from generation.models.base import AnimationModel, check_config_keys
+from generation.models.famgan_drive import REFERENCES
+from generation.models.ganimation_critic import GANimationCritic
+from generation.models.ganimation_generator import GANimationGenerator
+
+#: OpenFace's intensities are 0-5; GANimation feeds them divided by 5
+AU_SCALE = 5.0
+
+
+def default_config(variant: str = "famgan", scale: str = "small") -> dict[str, Any]:
+    """Paper: GANimation's defaults (128 px, generator conv_dim 64 with 6 residual blocks,
+    critic conv_dim 64 with 6 stride-2 layers). Small (CPU, 32-64 px): conv_dim 16 with 2
+    residual blocks, critic 16 with 4 layers. Loss weights and schedule as published at both."""
+    _check_variant(variant)
+    if scale == "paper":
+        cfg: dict[str, Any] = {
+            "image_size": 128,
+            "generator": {"conv_dim": 64, "repeat_num": 6},
+            "critic": {"conv_dim": 64, "repeat_num": 6},
+        }
+    elif scale == "small":
+        cfg = {
+            "image_size": 64,
+            "generator": {"conv_dim": 16, "repeat_num": 2},
+            "critic": {"conv_dim": 16, "repeat_num": 4},
+        }
+    else:
+        raise ConfigError(f"unknown scale {scale!r}; choose 'paper' or 'small'")
+    cfg["common"] = {"c_dim": 17}
+    cfg["loss"] = {
+        "adversarial": 1.0,
+        "gradient_penalty": 10.0,
+        "au_condition": 4000.0,
+        "cycle": 10.0,
+        "mask": 0.1,
+        "mask_smooth": 1.0e-5,
+        "au_noise": 0.1,
+    }
+    cfg["schedule"] = {"generator_every": 5}
+    cfg["drive"] = {"alpha": 0.1, "reference": "onset", "window": 0, "asymmetric": False}
+    cfg["super_resolution"] = {"weights": None, "num_feat": 64, "num_block": 23, "num_grow_ch": 32}
+    cfg["inference"] = {"autocast": None}
+    return cfg
+
+
+def _check_variant(variant: str) -> None:
+    if variant != "famgan":
+        raise ConfigError(f"{variant!r} is not the FAMGAN variant; choose famgan")
+
+
+def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
+    """A complete, checked copy of a FAMGAN model config (missing keys from the small one)."""
+    _check_variant(variant)
+    cfg = check_config_keys(config, default_config(variant, "small"))
+    drive, schedule = cfg["drive"], cfg["schedule"]
+    problems = []
+    if drive["reference"] not in REFERENCES:
+        problems.append(f"drive.reference {drive['reference']!r}: choose onset or previous")
+    if not 0 <= float(drive["alpha"]) <= 1:
+        problems.append("drive.alpha must be in [0, 1] (the paper: small)")
+    if int(drive["window"]) < 0:
+        problems.append("drive.window (n of the 2n+1 frames) must not be negative")
+    if int(schedule["generator_every"]) < 1:
+        problems.append("schedule.generator_every must be at least 1")
+    if int(cfg["image_size"]) % 4:
+        problems.append("image_size must be a multiple of 4 (two downsamplings)")
+    if problems:
+        raise ConfigError("bad famgan model config: " + "; ".join(problems))
+    return cfg
+
+
+def total_variation(mask: torch.Tensor) -> torch.Tensor:
+    """Sum of absolute differences of horizontal and vertical neighbours (GANimation's
+    mask-smoothness term, a sum, not a mean)."""
+    return (mask[..., :, 1:] - mask[..., :, :-1]).abs().sum() + (
+        mask[..., 1:, :] - mask[..., :-1, :]
+    ).abs().sum()
+
+
+def gradient_penalty(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor | None = None
+) -> torch.Tensor:
+    """WGAN-GP: mean over the batch of (||d critic score / d x_hat||_2 - 1)^2 at
+    x_hat = alpha real + (1 - alpha) fake, alpha ~ U(0, 1) per sample (or the given (B,1,1,1)).
+    The score's patches are summed (as the reference's all-ones grad_outputs)."""
+    if alpha is None:
+        alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    score = critic(x_hat)["score"]
+    if score.dtype in (torch.float16, torch.bfloat16):  # under autocast
+        score = score.float()
+    (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
+    norm = grad.to(score.dtype).flatten(1).pow(2).sum(1).sqrt()
+    return (norm - 1).pow(2).mean()
+
+
+class FAMGAN(AnimationModel):
+    family = "famgan"
+
+    def __init__(self, variant: str, config: dict[str, Any]):
+        config = validate_config(variant, config)
+        super().__init__(variant, config)
+        c_dim = int(config["common"]["c_dim"])
+        self.generator = GANimationGenerator(c_dim, **config["generator"])
+        self.discriminator = GANimationCritic(int(config["image_size"]), c_dim, **config["critic"])
+        self.generator_every = int(config["schedule"]["generator_every"])
+        self._extras: dict[str, Any] = {}  # the super-resolution network (not in the state dict)
+
+    # ---- training -------------------------------------------------------------------------
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {
+            "generator": list(self.generator.parameters()),
+            "discriminator": list(self.discriminator.parameters()),
+        }
+
+    def training_dataset(self, clips, train):
+        from generation.data.au_pairs import AUFramePairs
+
+        return AUFramePairs(
+            clips,
+            train.size,
+            augment=train.augment,
+            seed=train.seed,
+            driving_jitter=train.driving_jitter,
+        )
+
+    def training_inputs(self, batch: dict) -> tuple[torch.Tensor, ...]:
+        return batch["source"], batch["driving"], batch["source_aus"], batch["driving_aus"]
+
+    def training_losses(
+        self,
+        source: torch.Tensor,
+        driving: torch.Tensor,
+        source_aus: torch.Tensor,
+        driving_aus: torch.Tensor,
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Generator losses for source frames (B, 3, H, W) in [0, 1] moved to the AUs of the
+        driving frames (B, 17); outputs: "prediction" (in [0, 1]), and for the critic "real",
+        "fake" (in [-1, 1]) and "real_cond" (AUs / 5)."""
+        w = self.config["loss"]
+        real = source * 2 - 1
+        real_cond = source_aus.float() / AU_SCALE
+        desired = driving_aus.float() / AU_SCALE
+        if w["au_noise"]:
+            desired = desired + (torch.rand_like(desired) * 2 - 1) * float(w["au_noise"])
+        batch = real.shape[0]
+        out = self.generator(real, desired)
+        fake = out["image"]
+        judged = self.discriminator(fake)
+        back = self.generator(fake, real_cond)
+        losses = {
+            "adversarial": -judged["score"].float().mean() * w["adversarial"],
+            "au_condition": F.mse_loss(judged["aus"].float(), desired) / batch * w["au_condition"],
+            "cycle": F.l1_loss(back["image"].float(), real.float()) * w["cycle"],
+            "mask": (out["attention"].float().mean() + back["attention"].float().mean())
+            * w["mask"],
+            "mask_smooth": (total_variation(out["attention"]) + total_variation(back["attention"]))
+            .float()
+            .mul(w["mask_smooth"]),
+        }
+        outputs = {
+            "prediction": (fake.detach().float() + 1) / 2,
+            "fake": fake.detach(),
+            "real": real.detach(),
+            "real_cond": real_cond,
+            "attention": out["attention"].detach(),
+        }
+        return losses, outputs
+
+    def discriminator_losses(
+        self, driving: torch.Tensor, outputs: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Critic losses on the source frames (real) and the generated ones (fake)."""
+        w = self.config["loss"]
+        real, fake = outputs["real"], outputs["fake"]
+        on_real = self.discriminator(real)
+        on_fake = self.discriminator(fake)
+        batch = real.shape[0]
+        return {
+            "critic_real": -on_real["score"].float().mean() * w["adversarial"],
+            "critic_fake": on_fake["score"].float().mean() * w["adversarial"],
+            "critic_au": F.mse_loss(on_real["aus"].float(), outputs["real_cond"])
+            / batch
+            * w["au_condition"],
+            "gradient_penalty": gradient_penalty(self.discriminator, real, fake)
+            * w["gradient_penalty"],
+        }
+
+    # ---- animation ------------------------------------------------------------------------
+    def set_super_resolution(self, weights: str | None) -> None:
+        """Turn the RRDBNet x4 stage on with the user's weights file (None: off)."""
+        if weights is not None:
+            from generation.models.rrdbnet import load_rrdbnet
+
+            sr = self.config["super_resolution"]
+            net = load_rrdbnet(weights, sr["num_feat"], sr["num_block"], sr["num_grow_ch"])
+            self._extras["sr"] = net.to(next(self.parameters()).device)
+        else:
+            self._extras.pop("sr", None)
+        self.config["super_resolution"]["weights"] = str(weights) if weights else None
+
+    def _super_resolution(self):
+        weights = self.config["super_resolution"]["weights"]
+        if weights and "sr" not in self._extras:
+            self.set_super_resolution(weights)
+        return self._extras.get("sr")
+
+    def driving_condition(self, clip, target: np.ndarray, target_landmarks, mode="relative"):
+        """Per-frame AUs (T, 17) or (T, 2, 17) (asymmetric) driving the target: the
+        driving clip's curve modulated (`famgan_drive.driving_condition`). `clip` has
+        `landmarks` (T, 68, 2) and `onset_index` at the model's size; the target's own AUs
+        come from the same estimator (one frame, its own reference)."""
+        from types import SimpleNamespace
+
+        from generation.data.au_pairs import au_vectors
+        from generation.models.famgan_drive import driving_condition
+
+        if mode not in ("relative", "absolute"):
+            raise ConfigError(f"FAMGAN mode {mode!r}: choose relative or absolute")
+        one = SimpleNamespace(
+            landmarks=np.asarray(target_landmarks)[None], onset_index=0, frames=target[None]
+        )
+        target_aus = au_vectors(one)[0]
+        d = self.config["drive"]
+        return driving_condition(
+            clip,
+            target_aus,
+            float(d["alpha"]),
+            d["reference"],
+            int(d["window"]),
+            bool(d["asymmetric"]),
+            relative=mode == "relative",
+        )
+
+    @torch.no_grad()
+    def encode_source(self, source: torch.Tensor, source_landmarks: torch.Tensor | None = None):
+        """The target in [-1, 1] and the column of its facial midline (the join of the
+        asymmetric halves): the mean x of landmarks 27-30 and 33, else the image centre."""
+        if source_landmarks is not None:
+            lms = source_landmarks.reshape(-1, 68, 2)[0]
+            mid = float(lms[[27, 28, 29, 30, 33], 0].mean())
+        else:
+            mid = (source.shape[-1] - 1) / 2
+        column = int(min(max(round(mid) + 1, 1), source.shape[-1] - 1))
+        return {"image": source * 2 - 1, "column": column}
+
+    @torch.no_grad()
+    def animate(
+        self,
+        state: dict,
+        driving: torch.Tensor,
+        driving_landmarks: torch.Tensor | None,
+        initial: torch.Tensor,
+        initial_landmarks: torch.Tensor | None,
+        mode: str = "relative",
+        condition: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Frames (B, 3, H, W) in [0, 1] (4H x 4W with super-resolution) of the target at the
+        batch's AU `condition` (B, 17) or (B, 2, 17) (0-5; `driving_condition`); the driving
+        frames themselves are not looked at."""
+        if condition is None:
+            raise ConfigError(
+                "FAMGAN animates from per-frame AU vectors",
+                hint="Use generation.animate.animate_clip, which computes them.",
+            )
+        with self._eval_mode(), self._autocast(driving.device):
+            cond = condition.to(driving.device).float() / AU_SCALE
+            image = state["image"].expand(cond.shape[0], -1, -1, -1)
+            if cond.dim() == 3:  # image-left and image-right halves, joined at the midline
+                left = self.generator(image, cond[:, 0])["image"]
+                right = self.generator(image, cond[:, 1])["image"]
+                c = state["column"]
+                out = torch.cat([left[..., :c], right[..., c:]], dim=-1)
+            else:
+                out = self.generator(image, cond)["image"]
+            out = ((out.float() + 1) / 2).clamp(0, 1)
+            sr = self._super_resolution()
+            if sr is not None:
+                out = sr(out).clamp(0, 1)
+        return out
+
+    def upstream_modules(self) -> dict[str, nn.Module]:
+        """GANimation saves its networks as G and D."""
+        return {"G": self.generator, "D": self.discriminator}
+
+
+MODEL_CLASS = FAMGAN
