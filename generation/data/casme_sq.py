@@ -31,12 +31,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from fme.errors import DataError
-from generation.data.facs import parse_au_cell
+from generation.data.facs import cell_text, parse_au_cell
 from generation.data.layout import find_frame_tree, find_sheet
 from generation.data.readers import (
     DatasetReport,
     LeftOut,
-    _cell,
     _check_root,
     _make_clip,
     _read_tables,
@@ -51,7 +50,7 @@ MICRO = "micro"
 
 
 def _int(value: object) -> int | None:
-    text = _cell(value)
+    text = cell_text(value)
     return int(text) if text.isdigit() else None
 
 
@@ -65,7 +64,7 @@ def _naming(tables, index: int, key_col: int, value_col: int, what: str, path: P
     out = {}
     for row in tables[index][1]:
         if len(row) > max(key_col, value_col):
-            key, value = _cell(row[key_col]), _cell(row[value_col])
+            key, value = cell_text(row[key_col]), cell_text(row[value_col])
             if key and value:
                 out[key.lower()] = value
     return out
@@ -101,7 +100,7 @@ def read_casme_sq(root: str | Path, labels: str | None = None) -> DatasetReport:
             subjects[int(m.group(1))] = p
     macro, seen = 0, set()
     for i, row in enumerate(tables[0][1], start=1):
-        cells = [_cell(c) for c in row] + [""] * 9
+        cells = [cell_text(c) for c in row] + [""] * 9
         if _int(row[0]) is None:  # a header or a note line
             continue
         where = f"{sheet.path} row {i}"

@@ -50,7 +50,7 @@ from generation.data.composite import (
     composite_label,
     not_found,
 )
-from generation.data.facs import AUCell, parse_au_cell
+from generation.data.facs import EMPTY_CELLS, AUCell, cell_text, parse_au_cell
 from generation.data.layout import find_frame_tree, find_sheet, has_frames
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,6 @@ _ALIASES = {
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _NUMBER = re.compile(r"\d+")
-_UNKNOWN = {"", "/", "-", "nan", "none", "n/a", "na", "?", "unknown"}
 
 
 def dataset_name(name: str) -> str:
@@ -187,7 +186,7 @@ def read_frame(value: object) -> tuple[int | None, str | None]:
     if isinstance(value, int):
         return (value if value > 0 else None), None
     text = str(value).strip()
-    if text.lower() in _UNKNOWN:
+    if text.lower() in EMPTY_CELLS:
         return None, None
     try:
         number = float(text)
@@ -221,17 +220,6 @@ def list_frame_files(folder: Path) -> list[tuple[int, Path]]:
 
 def _norm_col(name: object) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        if value.is_integer():
-            return str(int(value))
-    return str(value).strip()
 
 
 # --- the report --------------------------------------------------------------------------
@@ -398,13 +386,17 @@ class SheetRow:
     onset: int | None
     apex: int | None
     offset: int | None
-    aus: tuple[str, ...]
     emotion: str
     au_cell: AUCell = field(default_factory=AUCell)
     # cells that should hold a frame number and hold text: column name -> the text
     not_numbers: tuple[tuple[str, str], ...] = ()
     apex_raw: str = ""  # the apex cell as written
     sheet: str = ""  # the sheet's name in a workbook of several sheets
+
+    @property
+    def aus(self) -> tuple[str, ...]:
+        """The AUs the row codes as present (from its parsed cell)."""
+        return self.au_cell.aus
 
 
 def _read_tables(path: Path) -> list[tuple[str, list[list[object]]]]:
@@ -462,7 +454,7 @@ def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
     missing = [k for k in _COLUMNS if k not in best_found]
     if missing:
         shown = _SHOWN.get(dataset, _SHOWN["casme2"])
-        header = [_cell(c) for c in rows[best]] if best >= 0 else []
+        header = [cell_text(c) for c in rows[best]] if best >= 0 else []
         sheets = f" in any of its sheets {[n for n, _ in tables]}" if len(tables) > 1 else ""
         raise DataError(
             f"coding sheet has no column {', '.join(repr(shown[k]) for k in missing)}{sheets}"
@@ -478,7 +470,7 @@ def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
             j = best_found[key]
             return row[j] if j < len(row) else None
 
-        subject, filename = _cell(get("subject")), _cell(get("filename"))
+        subject, filename = cell_text(get("subject")), cell_text(get("filename"))
         if not subject and not filename:
             continue  # blank line or a note below the table
         frames, bad = {}, []
@@ -486,7 +478,7 @@ def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
             frames[key], text = read_frame(get(key))
             if text is not None:
                 header = rows[best][best_found[key]]
-                bad.append((_cell(header) or key, text))
+                bad.append((cell_text(header) or key, text))
         cell = parse_au_cell(get("aus"))
         out.append(
             SheetRow(
@@ -496,11 +488,10 @@ def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
                 onset=frames["onset"],
                 apex=frames["apex"],
                 offset=frames["offset"],
-                aus=cell.aus,
-                emotion=_cell(get("emotion")).lower(),
+                emotion=cell_text(get("emotion")).lower(),
                 au_cell=cell,
                 not_numbers=tuple(bad),
-                apex_raw=_cell(get("apex")),
+                apex_raw=cell_text(get("apex")),
                 sheet=sheet_label,
             )
         )
@@ -620,7 +611,7 @@ def _make_clip(
     middle = onset + (offset - onset) // 2
     if apex is None:
         if has_sheet:
-            said = repr(_cell(sheet_apex)) if _cell(sheet_apex) else "empty"
+            said = repr(cell_text(sheet_apex)) if cell_text(sheet_apex) else "empty"
             corrections.append(f"apex {said} missing: set to the middle frame {middle}")
         apex = middle
     elif not onset <= apex <= offset:
