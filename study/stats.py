@@ -728,6 +728,17 @@ def required_volunteers(
     return PowerResult(effect, pair_sd, n_pairs, alpha, power, n, es)
 
 
+def z_statistics(vote_counts: np.ndarray, n_participants: int) -> np.ndarray:
+    """The paper's Z of each row of `vote_counts` (R x M: A's votes on M pairs of N voters
+    each), for simulating many sets at once. NaN where s = 0: Z is undefined there, as in
+    `set_summary`, and never significant."""
+    d = np.asarray(vote_counts, dtype=float) - n_participants / 2.0
+    sd = d.std(axis=-1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = d.mean(axis=-1) / (sd / math.sqrt(d.shape[-1]))
+    return np.where(sd == 0, np.nan, z)
+
+
 def simulated_power(
     n_participants: int,
     effect: float,
@@ -750,14 +761,7 @@ def simulated_power(
         p = rng.beta(effect * k, (1 - effect) * k, size=(n_sim, n_pairs))
     else:
         p = np.full((n_sim, n_pairs), effect)
-    vc = rng.binomial(n_participants, p)
-    d = vc - n_participants / 2.0
-    sd = d.std(axis=1, ddof=1)
-    mean = d.mean(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = mean / (sd / math.sqrt(n_pairs))
-    # Equal margins on every pair: Z undefined (as set_summary), never significant.
-    z = np.where(sd == 0, np.nan, z)
+    z = z_statistics(rng.binomial(n_participants, p), n_participants)
     return float(np.mean(z > critical_value(alpha)))
 
 

@@ -353,6 +353,13 @@ def test_pair_sd_by_hand_and_recovers_a_known_spread():
         assert est == pytest.approx(tau, abs=0.012)
 
 
+def test_z_statistics_of_many_sets_are_the_hand_formula():
+    rows = np.stack([VC, N - VC, np.full(8, 16)])
+    z = st.z_statistics(rows, N)
+    assert z[:2] == pytest.approx([hand_z(VC.astype(float), N), -hand_z(VC.astype(float), N)])
+    assert math.isnan(z[2])  # equal margins: undefined, as in set_summary
+
+
 def test_z_test_power_agrees_with_required_volunteers_and_simulation():
     res = st.required_volunteers(0.6, 18, pair_sd=0.05)
     n = res.n_participants
