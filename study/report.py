@@ -555,7 +555,6 @@ def study_report(
 
     report.summaries = st.summarize_sets(scored, alpha)
     counts = st.vote_counts(scored)
-    counts["votes_b"] = counts["votes_b"].astype(int)
     sets = _sets_frame(report, counts)
     _paper_tables(report, sets)
     _tests_table(report, scored, counts)

@@ -263,7 +263,11 @@ def check_votes(votes: pd.DataFrame) -> pd.DataFrame:
 
 def vote_counts(votes: pd.DataFrame) -> pd.DataFrame:
     """Per pair: set_name, method_a, method_b, pair_id, sample, votes_a, votes_b, n."""
-    df = check_votes(votes)
+    return _counts(check_votes(votes))
+
+
+def _counts(df: pd.DataFrame) -> pd.DataFrame:
+    """`vote_counts` of a frame `check_votes` already made."""
     df = df.loc[~df["is_catch"]]
     keys = ["set_name", "method_a", "method_b", "pair_id", "sample"]
     out = (
@@ -283,8 +287,8 @@ def vote_counts(votes: pd.DataFrame) -> pd.DataFrame:
 
 def summarize_sets(votes: pd.DataFrame, alpha: float = 0.05) -> list[SetSummary]:
     """`set_summary` for every comparison set of a votes frame (catch trials left out)."""
-    counts = vote_counts(votes)
     df = check_votes(votes)
+    counts = _counts(df)
     df = df.loc[~df["is_catch"]]
     results = []
     groups = counts.groupby(["set_name", "method_a", "method_b"], sort=False)
@@ -797,7 +801,10 @@ class CatchRule:
     def table(self, votes: pd.DataFrame) -> pd.DataFrame:
         """Per participant: catch trials seen, passed, failed, of unknown outcome, the pass
         rate over the known ones and whether excluded."""
-        df = check_votes(votes)
+        return self._table(check_votes(votes))
+
+    def _table(self, df: pd.DataFrame) -> pd.DataFrame:
+        """`table` of a frame `check_votes` already made."""
         people = sorted(df["participant"].unique(), key=natural_key)
         c = df.loc[df["is_catch"]]
         outcome = c["catch_passed"]
@@ -827,9 +834,9 @@ class CatchRule:
 
     def apply(self, votes: pd.DataFrame) -> pd.DataFrame:
         """The votes of the participants kept (catch trials themselves stay, flagged)."""
-        table = self.table(votes)
-        self.excluded = sorted(table.index[table["excluded"]].tolist())
         df = check_votes(votes)
+        table = self._table(df)
+        self.excluded = sorted(table.index[table["excluded"]].tolist())
         return df.loc[~df["participant"].isin(self.excluded)].reset_index(drop=True)
 
 
