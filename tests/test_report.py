@@ -491,7 +491,9 @@ def test_calibration_table_at_the_study_design(edge_report):
     designs = list(zip(cal["n_participants"], cal["n_pairs"]))
     assert designs == [(31, 2)] * 4 + [(31, 6)] * 4
     assert cal["log_odds"].tolist() == [0.0, 0.0, 0.0, 0.3] * 2
+    assert (cal["n_sim"] == 200).all()
     for col in ("paper_z", "t_pairs", "crossed", "crossed_greater"):
-        assert cal[col].between(0, 1).all()
+        # a share of the 200 simulated sets (a rate in [0, 1] would hold whatever the code did)
+        assert np.allclose(cal[col] * 200, (cal[col] * 200).round())
     six = cal.iloc[4:]
     assert six["crossed"].iloc[3] > six["crossed"].iloc[:3].max()  # power above the level
