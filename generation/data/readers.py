@@ -51,7 +51,7 @@ from generation.data.composite import (
     not_found,
 )
 from generation.data.facs import EMPTY_CELLS, AUCell, cell_text, parse_au_cell
-from generation.data.layout import find_frame_tree, find_sheet, has_frames
+from generation.data.layout import IMAGE_SUFFIXES, find_frame_tree, find_sheet, has_frames
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,6 @@ _ALIASES = {
     "casmeiii": "casme3",
 }
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _NUMBER = re.compile(r"\d+")
 
 
