@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import replace
 from pathlib import Path
 
 from fme.errors import DataError
@@ -165,9 +164,8 @@ def read_casme_sq(root: str | Path, labels: str | None = None) -> DatasetReport:
             "emotion",
             sheet_apex=cells[3],
             span=True,
+            where=where,
         )
-        if not isinstance(result, LeftOut) and result.corrections:
-            result = replace(result, corrections=tuple(f"{where}: {c}" for c in result.corrections))
         (report.left_out if isinstance(result, LeftOut) else report.clips).append(result)
     if macro:
         report.notes.append(f"{macro} macro-expression rows skipped (micro-expressions only)")

@@ -39,7 +39,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fme.errors import ConfigError, DataError
@@ -499,6 +499,19 @@ def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
     return out
 
 
+def has_columns(dataset: str) -> Callable[[Path], bool]:
+    """For `find_sheet`: whether a spreadsheet reads as `dataset`'s coding sheet."""
+
+    def accepts(path: Path) -> bool:
+        try:
+            read_sheet(path, dataset)
+        except DataError:
+            return False
+        return True
+
+    return accepts
+
+
 def _match_folder(parent: Path, name: str, folders: list[Path] | None = None) -> Path | None:
     """The sub-folder of `parent` called `name`, by exact name, case, or the same numbers.
 
@@ -549,6 +562,7 @@ def _make_clip(
     label_source: str = "composite",
     sheet_apex: object = None,
     span: bool = False,
+    where: str = "",
 ) -> Clip | LeftOut:
     """A Clip from a frame folder and its annotations, or why it cannot be one. With
     `span` the folder is a long video (CAS(ME)², CAS(ME)³) and the clip is its frames from
@@ -559,7 +573,8 @@ def _make_clip(
     - an apex that is missing (empty, `/`, -1) or outside onset..offset is the middle
       frame, onset + (offset - onset) // 2 (MEB sets SMIC's missing apexes the same way;
       for SAMM 028_4_1 and 032_3_1 it substitutes optical-flow estimates instead).
-    `sheet_apex` is what the sheet said, for the correction's wording (None: no sheet).
+    `sheet_apex` is what the sheet said, for the correction's wording (None: no sheet);
+    `where` (the sheet and row) starts each correction.
     """
 
     def left(reason: str) -> LeftOut:
@@ -633,7 +648,7 @@ def _make_clip(
         aus=au_cell.aus,
         emotion_label=emotion_label,
         au_cell=au_cell,
-        corrections=tuple(corrections),
+        corrections=tuple(f"{where}: {c}" if where else c for c in corrections),
     )
 
 
@@ -729,9 +744,8 @@ def _from_sheet(
             row.au_cell,
             label_source,
             sheet_apex=row.apex_raw,
+            where=where,
         )
-        if isinstance(result, Clip) and result.corrections:
-            result = replace(result, corrections=tuple(f"{where}: {c}" for c in result.corrections))
         (report.left_out if isinstance(result, LeftOut) else report.clips).append(result)
     return report
 
@@ -796,15 +810,8 @@ def read_sheet_dataset(
     layout), then every sheet row matched to its clip folder."""
     root = _check_root(root, layout.title)
 
-    def accepts(path: Path) -> bool:
-        try:
-            read_sheet(path, layout.dataset)
-        except DataError:
-            return False
-        return True
-
     try:
-        sheet = find_sheet(root, layout.sheet_patterns, accepts)
+        sheet = find_sheet(root, layout.sheet_patterns, has_columns(layout.dataset))
     except LookupError as err:
         raise DataError(
             f"{layout.title}: {err}", root, f"Put the dataset's coding sheet in {root}."
