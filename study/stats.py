@@ -605,9 +605,13 @@ def _fleiss(table: np.ndarray) -> tuple[float, float, float]:
 def agreement(votes: pd.DataFrame, *, set_name: str | None = None) -> Agreement:
     """Fleiss' kappa of one set (or all sets). Uses statsmodels' `fleiss_kappa` when every
     pair has the same number of voters and the same formula per row otherwise."""
+    return agreement_from_counts(vote_counts(votes), set_name=set_name)
+
+
+def agreement_from_counts(counts: pd.DataFrame, *, set_name: str | None = None) -> Agreement:
+    """`agreement` from the per-pair counts `vote_counts` made (votes_a, votes_b)."""
     from statsmodels.stats.inter_rater import fleiss_kappa
 
-    counts = vote_counts(votes)
     if set_name is not None:
         counts = counts.loc[counts["set_name"] == str(set_name)]
     table = counts[["votes_a", "votes_b"]].to_numpy()
