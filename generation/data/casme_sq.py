@@ -25,7 +25,6 @@ surprise are the composite's three classes (as SMIC's are), others is left out.
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -148,9 +147,7 @@ def read_casme_sq(root: str | Path, labels: str | None = None) -> DatasetReport:
             continue
         clip_id = name if (subject, name) not in seen else f"{name}_{i}"
         seen.add((subject, name))
-        au = row[5] if len(row) > 5 else None
-        if isinstance(au, float) and math.isnan(au):
-            au = None
+        au = row[5] if len(row) > 5 else None  # NaN and None parse as an empty cell
         result = _make_clip(
             "casme_sq",
             subject,
