@@ -399,7 +399,7 @@ def _power_table(
         sd = st.pair_sd(g["votes_b"], g["n"])
         for effect in effects:
             tau = 0.0 if math.isnan(sd) else sd
-            ok = m >= 2 and tau**2 < effect * (1 - effect)
+            ok = m >= 2 and tau < st.max_pair_sd(effect)
             needed = (
                 st.required_volunteers(effect, m, pair_sd=tau, alpha=report.alpha, power=target)
                 if ok

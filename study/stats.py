@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
-from fme.errors import DataError
+from fme.errors import ConfigError, DataError
 
 VOTE_COLUMNS = ("set_name", "method_a", "method_b", "pair_id", "participant", "choice")
 
@@ -678,6 +678,22 @@ def pair_sd(vote_counts: Sequence[int] | np.ndarray, n_participants: int | Seque
     return math.sqrt(max(tau2, 0.0))
 
 
+def max_pair_sd(effect: float) -> float:
+    """The spread across pairs a true voting rate with mean `effect` stays below: a rate in
+    [0, 1] with mean p has SD at most sqrt(p (1 - p)), reached only when every pair is
+    unanimous, where no number of volunteers helps."""
+    return math.sqrt(effect * (1.0 - effect))
+
+
+def _check_pair_sd(effect: float, pair_sd: float) -> None:
+    if not 0.0 <= pair_sd < max_pair_sd(effect):
+        raise ConfigError(
+            f"pair SD {pair_sd:g} is impossible for a true voting rate {effect:g}: the rate's "
+            f"SD across pairs must lie in [0, {max_pair_sd(effect):.3f}) (sqrt(p(1-p)))",
+            hint="Lower --pair-sd (the study report estimates it from the votes).",
+        )
+
+
 def z_test_power(
     effect: float,
     n_participants: int,
@@ -691,6 +707,7 @@ def z_test_power(
     (the model of `required_volunteers`; statsmodels' `NormalIndPower`)."""
     from statsmodels.stats.power import NormalIndPower
 
+    _check_pair_sd(effect, pair_sd)
     tau2 = pair_sd**2
     var = tau2 + (effect * (1.0 - effect) - tau2) / n_participants
     es = (effect - 0.5) / math.sqrt(var)
@@ -715,6 +732,7 @@ def required_volunteers(
 
     if not 0.5 < effect < 1.0:
         raise ValueError(f"effect is A's true voting rate and must lie in (0.5, 1), got {effect}")
+    _check_pair_sd(effect, pair_sd)
     es = float(
         NormalIndPower().solve_power(
             effect_size=None,
@@ -761,11 +779,10 @@ def simulated_power(
 
     p_i ~ Beta with mean `effect` and sd `pair_sd` (all equal when 0); VC_i ~ Binomial(N, p_i).
     """
+    _check_pair_sd(effect, pair_sd)  # also what a Beta with that mean and SD needs
     rng = np.random.default_rng(seed)
     if pair_sd > 0:
         k = effect * (1 - effect) / pair_sd**2 - 1.0
-        if k <= 0:
-            raise ValueError("pair_sd is too large for a Beta with that mean")
         p = rng.beta(effect * k, (1 - effect) * k, size=(n_sim, n_pairs))
     else:
         p = np.full((n_sim, n_pairs), effect)

@@ -259,6 +259,14 @@ def test_cli_power_table(capsys):
     assert f"| 0.60 | 0.00 | 18 | {n} |" in out
 
 
+def test_cli_power_refuses_an_impossible_pair_sd(capsys):
+    from fme.cli import main
+
+    assert main(["study", "power", "--effect", "0.9", "--pair-sd", "0.32", "--simulate", "9"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "pair SD 0.32" in err and "Traceback" not in err
+
+
 # --- a report for every study ----------------------------------------------------------------
 
 
