@@ -73,23 +73,23 @@ def _check_sqlite_file(url: str, database: str | None) -> None:
     """A SQLite file URL whose folder is missing, a file, or not writable."""
     if database in (None, "", ":memory:") or database.startswith("file:"):
         return
+    from fme.outputs import blocking_file, writable
+
     path = Path(database)
     if path.is_dir():
         raise ConfigError(f"{shown_url(url)} is a folder, not a database file", hint=_STUDY_DB)
-    for parent in reversed(path.parents):
-        if parent.exists() and not parent.is_dir():
-            raise ConfigError(
-                f"{shown_url(url)}: the database lies under the file {parent}",
-                hint="Give --db a path in a folder.",
-            )
+    blocker = blocking_file(path)
+    if blocker is not None:
+        raise ConfigError(
+            f"{shown_url(url)}: the database lies under the file {blocker}",
+            hint="Give --db a path in a folder.",
+        )
     folder = path.parent
     if not folder.is_dir():
         raise ConfigError(
             f"{shown_url(url)}: the folder {folder} does not exist",
             hint=f"Create the folder (mkdir -p {folder}) or fix --db.",
         )
-    from fme.outputs import writable
-
     if not writable(folder) or (path.exists() and not os.access(path, os.W_OK)):
         raise ConfigError(
             f"{shown_url(url)}: cannot write the database in {folder}",

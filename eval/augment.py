@@ -273,7 +273,6 @@ def run_protocol(
                 base_config,
                 backbone=backbone,
                 kinetics=weights.path if weights else None,
-                transform=transform,
             )
             res = train_recognizer(config, real_train, gen, progress=progress)
             pred = predict(res.model, real_test, device=config.device).argmax(1)

@@ -17,12 +17,12 @@ from (name, path, sha256).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from eval.clips import KINETICS_CROP
+from fme.digest import sha256_file
 from fme.errors import ConfigError
 
 
@@ -41,14 +41,6 @@ class KineticsWeights:
     def record(self) -> dict[str, str]:
         """What a recognizer checkpoint keeps of it."""
         return {**asdict(self), "name": self.name}
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_file(path: Path, backbone: str, option: str) -> KineticsWeights:
@@ -81,7 +73,7 @@ def _check_file(path: Path, backbone: str, option: str) -> KineticsWeights:
             path,
             f"Give {backbone}'s file ({backbone}-*.pth), e.g. --kinetics {backbone}=FILE.",
         )
-    return KineticsWeights(backbone, str(path), sha256_of(path))
+    return KineticsWeights(backbone, str(path), sha256_file(path))
 
 
 def _in_folder(folder: Path, backbone: str) -> Path:

@@ -49,7 +49,12 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     kinetics: str | None = None  # the torchvision Kinetics-400 file to start from
-    transform: str = "square"  # eval.clips.TRANSFORMS; "kinetics" with Kinetics weights
+
+    @property
+    def transform(self) -> str:
+        """How clips become input (eval.clips.TRANSFORMS): as the Kinetics weights were
+        trained when starting from them, else the central square."""
+        return "kinetics" if self.kinetics else "square"
 
 
 @dataclass
@@ -271,7 +276,6 @@ def _config_from_args(
         seed=args.seed,
         device=resolve_device(args.device),
         kinetics=weights.path if weights else None,
-        transform="kinetics" if weights else "square",
     )
 
 

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 EXISTING = ("reuse", "replace", "refuse")
 
 
-def _blocking_file(path: Path) -> Path | None:
+def blocking_file(path: Path) -> Path | None:
     """The first ancestor of `path` that exists and is not a folder."""
     for parent in reversed(path.parents):
         if parent.exists() and not parent.is_dir():
@@ -56,7 +56,7 @@ def writable(folder: Path) -> bool:
 
 
 def _check_place(path: Path, option: str) -> None:
-    blocker = _blocking_file(path)
+    blocker = blocking_file(path)
     if blocker is not None:
         raise ConfigError(
             f"{option} lies under the file {blocker}",

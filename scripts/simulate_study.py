@@ -28,14 +28,7 @@ from sqlalchemy import select
 from db.migrate import migrated_sessions
 from db.models import Assignment, Pair
 from db.votes import record_vote
-from study.design import enroll
-
-PAPER_SETS = [
-    ("FOMM", "FOMM+EWP"),
-    ("FOMM+EWP", "FOMM+AWP"),
-    ("MRAA", "MRAA+AWP"),
-    ("MRAA+AWP", "FOMM+AWP"),
-]
+from study.design import PAPER_SETS, enroll
 
 
 def simulated_votes_csv(args: argparse.Namespace, strengths: dict[str, float]) -> int:

@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats as sstats
 
 from study.crossed import crossed_fit
+from study.stats import z_statistics
 
 
 @dataclass(frozen=True)
@@ -97,12 +98,7 @@ def calibrate(
         side_effect=side_effect,
         seed=seed,
     )
-    vc = y.reshape(n_sim, n_participants, n_pairs).sum(1)
-    d = vc - n_participants / 2.0
-    mean, sd = d.mean(1), d.std(1, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = mean / (sd / np.sqrt(n_pairs))
-    z = np.where(sd == 0, np.nan, z)  # s = 0: Z undefined, never significant
+    z = z_statistics(y.reshape(n_sim, n_participants, n_pairs).sum(1), n_participants)
     fit = crossed_fit(y, participant, sample, side)
     return Calibration(
         n_participants=n_participants,

@@ -246,7 +246,7 @@ def _paper_tables(report: StudyReport, sets: pd.DataFrame) -> None:
     )
 
 
-def _tests_table(report: StudyReport, votes: pd.DataFrame, counts: pd.DataFrame) -> None:
+def _tests_table(report: StudyReport, counts: pd.DataFrame) -> None:
     rows = []
     for name, g in counts.groupby("set_name", sort=False):
         across = st.across_pairs(g["votes_a"], g["n"], alternative="two-sided")
@@ -263,7 +263,7 @@ def _tests_table(report: StudyReport, votes: pd.DataFrame, counts: pd.DataFrame)
             "fleiss_kappa": math.nan,
         }
         try:
-            ag = st.agreement(votes, set_name=name)
+            ag = st.agreement_from_counts(g, set_name=name)
             row.update(agreement=ag.observed, fleiss_kappa=ag.kappa)
         except DataError:
             pass
@@ -399,7 +399,7 @@ def _power_table(
         sd = st.pair_sd(g["votes_b"], g["n"])
         for effect in effects:
             tau = 0.0 if math.isnan(sd) else sd
-            ok = m >= 2 and tau**2 < effect * (1 - effect)
+            ok = m >= 2 and tau < st.max_pair_sd(effect)
             needed = (
                 st.required_volunteers(effect, m, pair_sd=tau, alpha=report.alpha, power=target)
                 if ok
@@ -555,10 +555,9 @@ def study_report(
 
     report.summaries = st.summarize_sets(scored, alpha)
     counts = st.vote_counts(scored)
-    counts["votes_b"] = counts["votes_b"].astype(int)
     sets = _sets_frame(report, counts)
     _paper_tables(report, sets)
-    _tests_table(report, scored, counts)
+    _tests_table(report, counts)
     _crossed_table(report, scored, counts)
     _pairs_table(report, counts)
     bt = st.bradley_terry(scored, n_boot=n_boot, seed=seed)

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
-from fme.errors import DataError
+from fme.errors import ConfigError, DataError
 
 VOTE_COLUMNS = ("set_name", "method_a", "method_b", "pair_id", "participant", "choice")
 
@@ -263,7 +263,11 @@ def check_votes(votes: pd.DataFrame) -> pd.DataFrame:
 
 def vote_counts(votes: pd.DataFrame) -> pd.DataFrame:
     """Per pair: set_name, method_a, method_b, pair_id, sample, votes_a, votes_b, n."""
-    df = check_votes(votes)
+    return _counts(check_votes(votes))
+
+
+def _counts(df: pd.DataFrame) -> pd.DataFrame:
+    """`vote_counts` of a frame `check_votes` already made."""
     df = df.loc[~df["is_catch"]]
     keys = ["set_name", "method_a", "method_b", "pair_id", "sample"]
     out = (
@@ -283,8 +287,8 @@ def vote_counts(votes: pd.DataFrame) -> pd.DataFrame:
 
 def summarize_sets(votes: pd.DataFrame, alpha: float = 0.05) -> list[SetSummary]:
     """`set_summary` for every comparison set of a votes frame (catch trials left out)."""
-    counts = vote_counts(votes)
     df = check_votes(votes)
+    counts = _counts(df)
     df = df.loc[~df["is_catch"]]
     results = []
     groups = counts.groupby(["set_name", "method_a", "method_b"], sort=False)
@@ -601,9 +605,13 @@ def _fleiss(table: np.ndarray) -> tuple[float, float, float]:
 def agreement(votes: pd.DataFrame, *, set_name: str | None = None) -> Agreement:
     """Fleiss' kappa of one set (or all sets). Uses statsmodels' `fleiss_kappa` when every
     pair has the same number of voters and the same formula per row otherwise."""
+    return agreement_from_counts(vote_counts(votes), set_name=set_name)
+
+
+def agreement_from_counts(counts: pd.DataFrame, *, set_name: str | None = None) -> Agreement:
+    """`agreement` from the per-pair counts `vote_counts` made (votes_a, votes_b)."""
     from statsmodels.stats.inter_rater import fleiss_kappa
 
-    counts = vote_counts(votes)
     if set_name is not None:
         counts = counts.loc[counts["set_name"] == str(set_name)]
     table = counts[["votes_a", "votes_b"]].to_numpy()
@@ -670,6 +678,22 @@ def pair_sd(vote_counts: Sequence[int] | np.ndarray, n_participants: int | Seque
     return math.sqrt(max(tau2, 0.0))
 
 
+def max_pair_sd(effect: float) -> float:
+    """The spread across pairs a true voting rate with mean `effect` stays below: a rate in
+    [0, 1] with mean p has SD at most sqrt(p (1 - p)), reached only when every pair is
+    unanimous, where no number of volunteers helps."""
+    return math.sqrt(effect * (1.0 - effect))
+
+
+def _check_pair_sd(effect: float, pair_sd: float) -> None:
+    if not 0.0 <= pair_sd < max_pair_sd(effect):
+        raise ConfigError(
+            f"pair SD {pair_sd:g} is impossible for a true voting rate {effect:g}: the rate's "
+            f"SD across pairs must lie in [0, {max_pair_sd(effect):.3f}) (sqrt(p(1-p)))",
+            hint="Lower --pair-sd (the study report estimates it from the votes).",
+        )
+
+
 def z_test_power(
     effect: float,
     n_participants: int,
@@ -683,6 +707,7 @@ def z_test_power(
     (the model of `required_volunteers`; statsmodels' `NormalIndPower`)."""
     from statsmodels.stats.power import NormalIndPower
 
+    _check_pair_sd(effect, pair_sd)
     tau2 = pair_sd**2
     var = tau2 + (effect * (1.0 - effect) - tau2) / n_participants
     es = (effect - 0.5) / math.sqrt(var)
@@ -707,6 +732,7 @@ def required_volunteers(
 
     if not 0.5 < effect < 1.0:
         raise ValueError(f"effect is A's true voting rate and must lie in (0.5, 1), got {effect}")
+    _check_pair_sd(effect, pair_sd)
     es = float(
         NormalIndPower().solve_power(
             effect_size=None,
@@ -728,6 +754,17 @@ def required_volunteers(
     return PowerResult(effect, pair_sd, n_pairs, alpha, power, n, es)
 
 
+def z_statistics(vote_counts: np.ndarray, n_participants: int) -> np.ndarray:
+    """The paper's Z of each row of `vote_counts` (R x M: A's votes on M pairs of N voters
+    each), for simulating many sets at once. NaN where s = 0: Z is undefined there, as in
+    `set_summary`, and never significant."""
+    d = np.asarray(vote_counts, dtype=float) - n_participants / 2.0
+    sd = d.std(axis=-1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = d.mean(axis=-1) / (sd / math.sqrt(d.shape[-1]))
+    return np.where(sd == 0, np.nan, z)
+
+
 def simulated_power(
     n_participants: int,
     effect: float,
@@ -742,22 +779,14 @@ def simulated_power(
 
     p_i ~ Beta with mean `effect` and sd `pair_sd` (all equal when 0); VC_i ~ Binomial(N, p_i).
     """
+    _check_pair_sd(effect, pair_sd)  # also what a Beta with that mean and SD needs
     rng = np.random.default_rng(seed)
     if pair_sd > 0:
         k = effect * (1 - effect) / pair_sd**2 - 1.0
-        if k <= 0:
-            raise ValueError("pair_sd is too large for a Beta with that mean")
         p = rng.beta(effect * k, (1 - effect) * k, size=(n_sim, n_pairs))
     else:
         p = np.full((n_sim, n_pairs), effect)
-    vc = rng.binomial(n_participants, p)
-    d = vc - n_participants / 2.0
-    sd = d.std(axis=1, ddof=1)
-    mean = d.mean(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = mean / (sd / math.sqrt(n_pairs))
-    # Equal margins on every pair: Z undefined (as set_summary), never significant.
-    z = np.where(sd == 0, np.nan, z)
+    z = z_statistics(rng.binomial(n_participants, p), n_participants)
     return float(np.mean(z > critical_value(alpha)))
 
 
@@ -793,7 +822,10 @@ class CatchRule:
     def table(self, votes: pd.DataFrame) -> pd.DataFrame:
         """Per participant: catch trials seen, passed, failed, of unknown outcome, the pass
         rate over the known ones and whether excluded."""
-        df = check_votes(votes)
+        return self._table(check_votes(votes))
+
+    def _table(self, df: pd.DataFrame) -> pd.DataFrame:
+        """`table` of a frame `check_votes` already made."""
         people = sorted(df["participant"].unique(), key=natural_key)
         c = df.loc[df["is_catch"]]
         outcome = c["catch_passed"]
@@ -823,9 +855,9 @@ class CatchRule:
 
     def apply(self, votes: pd.DataFrame) -> pd.DataFrame:
         """The votes of the participants kept (catch trials themselves stay, flagged)."""
-        table = self.table(votes)
-        self.excluded = sorted(table.index[table["excluded"]].tolist())
         df = check_votes(votes)
+        table = self._table(df)
+        self.excluded = sorted(table.index[table["excluded"]].tolist())
         return df.loc[~df["participant"].isin(self.excluded)].reset_index(drop=True)
 
 

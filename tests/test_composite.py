@@ -59,8 +59,13 @@ def test_names_normalise_both_ways():
     assert composite_label("samm", "006", "006_1_2") == "negative"
     assert composite_label("casme2", "sub01", "EP02_01f") == "positive"
     assert composite_label("casme2", "1", "ep02_01f") == "positive"
-    # sub17 lists EP05_03 and EP05_03f: each matches itself only
-    assert composite_label("casme2", "sub17", "EP05_03") is not None
+    # a sheet name without the list's trailing f still matches when one listed name fits
+    assert composite_label("casme2", "sub01", "EP02_01") == "positive"
+    # sub17 lists EP05_03 and EP05_03f with different labels: each matches itself only
+    sub17 = {c: LABELS[int(k)] for d, s, c, k in _list_rows() if (d, s) == ("casme2", "sub17")}
+    assert sub17["EP05_03"] != sub17["EP05_03f"]
+    assert composite_label("casme2", "sub17", "EP05_03") == sub17["EP05_03"]
+    assert composite_label("casme2", "17", "ep05_03f") == sub17["EP05_03f"]
     assert composite_label("casme2", "sub04", "EP12_01f") is None
 
 

@@ -9,7 +9,19 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module", ["fme.errors", "db.models", "db.engine", "db.votes", "db.ratings"]
+    "module",
+    [
+        "fme.errors",
+        "fme.options",
+        "fme.outputs",
+        "fme.digest",
+        "db.models",
+        "db.engine",
+        "db.migrate",
+        "db.votes",
+        "db.ratings",
+        "study.report",  # the statistics, tables and figures: no models, no torch
+    ],
 )
 def test_module_imports_no_generation_and_no_torch(module):
     code = (

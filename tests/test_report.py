@@ -259,6 +259,14 @@ def test_cli_power_table(capsys):
     assert f"| 0.60 | 0.00 | 18 | {n} |" in out
 
 
+def test_cli_power_refuses_an_impossible_pair_sd(capsys):
+    from fme.cli import main
+
+    assert main(["study", "power", "--effect", "0.9", "--pair-sd", "0.32", "--simulate", "9"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "pair SD 0.32" in err and "Traceback" not in err
+
+
 # --- a report for every study ----------------------------------------------------------------
 
 
@@ -491,7 +499,9 @@ def test_calibration_table_at_the_study_design(edge_report):
     designs = list(zip(cal["n_participants"], cal["n_pairs"]))
     assert designs == [(31, 2)] * 4 + [(31, 6)] * 4
     assert cal["log_odds"].tolist() == [0.0, 0.0, 0.0, 0.3] * 2
+    assert (cal["n_sim"] == 200).all()
     for col in ("paper_z", "t_pairs", "crossed", "crossed_greater"):
-        assert cal[col].between(0, 1).all()
+        # a share of the 200 simulated sets (a rate in [0, 1] would hold whatever the code did)
+        assert np.allclose(cal[col] * 200, (cal[col] * 200).round())
     six = cal.iloc[4:]
     assert six["crossed"].iloc[3] > six["crossed"].iloc[:3].max()  # power above the level

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as sstats
 from stats_helpers import PAPER_SETS, simulate_votes
 
-from fme.errors import DataError
+from fme.errors import ConfigError, DataError
 from study import stats as st
 
 N = 31
@@ -351,6 +351,31 @@ def test_pair_sd_by_hand_and_recovers_a_known_spread():
         p = rng.beta(0.6 * k, 0.4 * k, 4000) if tau else np.full(4000, 0.6)
         est = st.pair_sd(rng.binomial(31, p), 31)
         assert est == pytest.approx(tau, abs=0.012)
+
+
+def test_an_impossible_spread_across_pairs_is_refused():
+    # A rate with mean 0.9 has SD at most sqrt(0.9 * 0.1) = 0.3, when every pair is unanimous;
+    # beyond it the volunteer formula went negative and printed N = 2.
+    assert st.max_pair_sd(0.9) == pytest.approx(0.3)
+    calls = (
+        lambda: st.required_volunteers(0.9, 18, pair_sd=0.32),
+        lambda: st.z_test_power(0.9, 20, 18, pair_sd=0.3),
+        lambda: st.simulated_power(20, 0.9, 18, pair_sd=0.32, n_sim=10),
+    )
+    for call in calls:
+        with pytest.raises(ConfigError, match="pair SD"):
+            call()
+    # just inside the bound the model holds and simulation agrees with the formula
+    power = st.z_test_power(0.6, 20, 18, pair_sd=0.45)
+    sim = st.simulated_power(20, 0.6, 18, pair_sd=0.45, n_sim=4000, seed=2)
+    assert sim == pytest.approx(power, abs=0.04)
+
+
+def test_z_statistics_of_many_sets_are_the_hand_formula():
+    rows = np.stack([VC, N - VC, np.full(8, 16)])
+    z = st.z_statistics(rows, N)
+    assert z[:2] == pytest.approx([hand_z(VC.astype(float), N), -hand_z(VC.astype(float), N)])
+    assert math.isnan(z[2])  # equal margins: undefined, as in set_summary
 
 
 def test_z_test_power_agrees_with_required_volunteers_and_simulation():

@@ -32,6 +32,7 @@ from generation.data.readers import (
     _check_root,
     _make_clip,
     _match_folder,
+    has_columns,
     read_sheet,
 )
 
@@ -67,15 +68,8 @@ def read_casme3(root: str | Path, labels: str | None = None) -> DatasetReport:
     readers; CAS(ME)³ has no published list, so the emotion rule labels it."""
     root = _check_root(root, "CAS(ME)³")
 
-    def accepts(path: Path) -> bool:
-        try:
-            read_sheet(path, "casme3")
-        except DataError:
-            return False
-        return True
-
     try:
-        sheet = find_sheet(root, SHEET_PATTERNS, accepts)
+        sheet = find_sheet(root, SHEET_PATTERNS, has_columns("casme3"))
         tree = find_frame_tree(
             root,
             _tree_size,
@@ -154,10 +148,7 @@ def read_casme3(root: str | Path, labels: str | None = None) -> DatasetReport:
             "emotion",
             sheet_apex=row.apex_raw,
             span=True,
+            where=where,
         )
-        if not isinstance(result, LeftOut) and result.corrections:
-            from dataclasses import replace
-
-            result = replace(result, corrections=tuple(f"{where}: {c}" for c in result.corrections))
         (report.left_out if isinstance(result, LeftOut) else report.clips).append(result)
     return report

@@ -25,18 +25,15 @@ surprise are the composite's three classes (as SMIC's are), others is left out.
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import replace
 from pathlib import Path
 
 from fme.errors import DataError
-from generation.data.facs import parse_au_cell
+from generation.data.facs import cell_text, parse_au_cell
 from generation.data.layout import find_frame_tree, find_sheet
 from generation.data.readers import (
     DatasetReport,
     LeftOut,
-    _cell,
     _check_root,
     _make_clip,
     _read_tables,
@@ -51,7 +48,7 @@ MICRO = "micro"
 
 
 def _int(value: object) -> int | None:
-    text = _cell(value)
+    text = cell_text(value)
     return int(text) if text.isdigit() else None
 
 
@@ -65,7 +62,7 @@ def _naming(tables, index: int, key_col: int, value_col: int, what: str, path: P
     out = {}
     for row in tables[index][1]:
         if len(row) > max(key_col, value_col):
-            key, value = _cell(row[key_col]), _cell(row[value_col])
+            key, value = cell_text(row[key_col]), cell_text(row[value_col])
             if key and value:
                 out[key.lower()] = value
     return out
@@ -101,7 +98,7 @@ def read_casme_sq(root: str | Path, labels: str | None = None) -> DatasetReport:
             subjects[int(m.group(1))] = p
     macro, seen = 0, set()
     for i, row in enumerate(tables[0][1], start=1):
-        cells = [_cell(c) for c in row] + [""] * 9
+        cells = [cell_text(c) for c in row] + [""] * 9
         if _int(row[0]) is None:  # a header or a note line
             continue
         where = f"{sheet.path} row {i}"
@@ -150,9 +147,7 @@ def read_casme_sq(root: str | Path, labels: str | None = None) -> DatasetReport:
             continue
         clip_id = name if (subject, name) not in seen else f"{name}_{i}"
         seen.add((subject, name))
-        au = row[5] if len(row) > 5 else None
-        if isinstance(au, float) and math.isnan(au):
-            au = None
+        au = row[5] if len(row) > 5 else None  # NaN and None parse as an empty cell
         result = _make_clip(
             "casme_sq",
             subject,
@@ -166,9 +161,8 @@ def read_casme_sq(root: str | Path, labels: str | None = None) -> DatasetReport:
             "emotion",
             sheet_apex=cells[3],
             span=True,
+            where=where,
         )
-        if not isinstance(result, LeftOut) and result.corrections:
-            result = replace(result, corrections=tuple(f"{where}: {c}" for c in result.corrections))
         (report.left_out if isinstance(result, LeftOut) else report.clips).append(result)
     if macro:
         report.notes.append(f"{macro} macro-expression rows skipped (micro-expressions only)")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 SIDES = "LRUABTM"
@@ -28,7 +27,8 @@ INTENSITIES = "ABCDE"
 _CODE = re.compile(rf"(?:AU)?([{SIDES}])?(\d+)([{INTENSITIES}])?")
 _REF = re.compile(r"ref\s*\(([^()]*)\)", re.IGNORECASE)
 _OR = re.compile(r"\s+or\s+", re.IGNORECASE)
-_EMPTY = {"", "/", "-", "nan", "none", "n/a", "na", "?", "unknown"}
+# what the sheets write for "not coded" / "not known" (compared lower case)
+EMPTY_CELLS = frozenset({"", "/", "-", "nan", "none", "n/a", "na", "?", "unknown"})
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,8 @@ def _codes_of(text: str) -> list[AUCode] | None:
     return codes
 
 
-def _cell_text(value: object) -> str:
+def cell_text(value: object) -> str:
+    """A sheet cell as text: '' for empty/NaN, 12.0 -> '12', strings stripped."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -149,8 +150,8 @@ def _cell_text(value: object) -> str:
 
 def parse_au_cell(value: object) -> AUCell:
     """Parse a sheet's Action Units cell (see the module docstring for the grammar)."""
-    raw = _cell_text(value)
-    if raw.lower() in _EMPTY:
+    raw = cell_text(value)
+    if raw.lower() in EMPTY_CELLS:
         return AUCell(raw=raw)
     codes: list[AUCode] = []
     alternatives: list[tuple[AUCode, ...]] = []
@@ -197,7 +198,3 @@ def parse_au_cell(value: object) -> AUCell:
         else:
             notes.append(term)
     return AUCell(raw, tuple(codes), tuple(alternatives), tuple(refs), tuple(notes))
-
-
-def codes_text(codes: Iterable[AUCode]) -> str:
-    return "+".join(c.text for c in codes)

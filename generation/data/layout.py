@@ -84,15 +84,16 @@ def find_frame_tree(
     then the shallowest, then the first by path. Returns None-free: raises LookupError
     with what was searched when no folder qualifies.
     """
+    searched = folders(root, max_depth)
     candidates = []
-    for folder, depth in folders(root, max_depth):
+    for folder, depth in searched:
         n = is_tree(folder)
         if n:
             candidates.append((folder, depth, n))
     if not candidates:
         raise LookupError(
             f"no {what} found in this folder or up to {max_depth} levels below "
-            f"({len(folders(root, max_depth))} folders searched)"
+            f"({len(searched)} folders searched)"
         )
     if len(candidates) == 1:
         return Found(candidates[0][0])

@@ -23,6 +23,14 @@ from fme.errors import DataError
 
 MANIFEST = "manifest.csv"
 REPORT = "report.csv"
+# columns later versions added: a manifest without them still loads (empty values)
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "emotion_label",
+    "au_cell",
+    "au_alternatives",
+    "au_refs",
+    "au_notes",
+)
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "dataset",
     "subject",
@@ -38,19 +46,7 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "label",
     "aus",
     "path",
-    "emotion_label",
-    "au_cell",
-    "au_alternatives",
-    "au_refs",
-    "au_notes",
-)
-# columns later versions added: a manifest without them still loads (empty values)
-OPTIONAL_COLUMNS: tuple[str, ...] = (
-    "emotion_label",
-    "au_cell",
-    "au_alternatives",
-    "au_refs",
-    "au_notes",
+    *OPTIONAL_COLUMNS,
 )
 REPORT_COLUMNS: tuple[str, ...] = ("dataset", "subject", "clip_id", "stage", "reason", "path")
 _INTS = {"n_frames", "onset", "apex", "offset", "onset_index", "apex_index", "offset_index"}

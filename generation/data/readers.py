@@ -39,7 +39,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fme.errors import ConfigError, DataError
@@ -50,8 +50,8 @@ from generation.data.composite import (
     composite_label,
     not_found,
 )
-from generation.data.facs import AUCell, parse_au_cell
-from generation.data.layout import find_frame_tree, find_sheet, has_frames
+from generation.data.facs import EMPTY_CELLS, AUCell, cell_text, parse_au_cell
+from generation.data.layout import IMAGE_SUFFIXES, find_frame_tree, find_sheet, has_frames
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +117,7 @@ _ALIASES = {
     "casmeiii": "casme3",
 }
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _NUMBER = re.compile(r"\d+")
-_UNKNOWN = {"", "/", "-", "nan", "none", "n/a", "na", "?", "unknown"}
 
 
 def dataset_name(name: str) -> str:
@@ -187,7 +185,7 @@ def read_frame(value: object) -> tuple[int | None, str | None]:
     if isinstance(value, int):
         return (value if value > 0 else None), None
     text = str(value).strip()
-    if text.lower() in _UNKNOWN:
+    if text.lower() in EMPTY_CELLS:
         return None, None
     try:
         number = float(text)
@@ -221,17 +219,6 @@ def list_frame_files(folder: Path) -> list[tuple[int, Path]]:
 
 def _norm_col(name: object) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        if value.is_integer():
-            return str(int(value))
-    return str(value).strip()
 
 
 # --- the report --------------------------------------------------------------------------
@@ -398,13 +385,17 @@ class SheetRow:
     onset: int | None
     apex: int | None
     offset: int | None
-    aus: tuple[str, ...]
     emotion: str
     au_cell: AUCell = field(default_factory=AUCell)
     # cells that should hold a frame number and hold text: column name -> the text
     not_numbers: tuple[tuple[str, str], ...] = ()
     apex_raw: str = ""  # the apex cell as written
     sheet: str = ""  # the sheet's name in a workbook of several sheets
+
+    @property
+    def aus(self) -> tuple[str, ...]:
+        """The AUs the row codes as present (from its parsed cell)."""
+        return self.au_cell.aus
 
 
 def _read_tables(path: Path) -> list[tuple[str, list[list[object]]]]:
@@ -462,7 +453,7 @@ def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
     missing = [k for k in _COLUMNS if k not in best_found]
     if missing:
         shown = _SHOWN.get(dataset, _SHOWN["casme2"])
-        header = [_cell(c) for c in rows[best]] if best >= 0 else []
+        header = [cell_text(c) for c in rows[best]] if best >= 0 else []
         sheets = f" in any of its sheets {[n for n, _ in tables]}" if len(tables) > 1 else ""
         raise DataError(
             f"coding sheet has no column {', '.join(repr(shown[k]) for k in missing)}{sheets}"
@@ -478,7 +469,7 @@ def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
             j = best_found[key]
             return row[j] if j < len(row) else None
 
-        subject, filename = _cell(get("subject")), _cell(get("filename"))
+        subject, filename = cell_text(get("subject")), cell_text(get("filename"))
         if not subject and not filename:
             continue  # blank line or a note below the table
         frames, bad = {}, []
@@ -486,7 +477,7 @@ def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
             frames[key], text = read_frame(get(key))
             if text is not None:
                 header = rows[best][best_found[key]]
-                bad.append((_cell(header) or key, text))
+                bad.append((cell_text(header) or key, text))
         cell = parse_au_cell(get("aus"))
         out.append(
             SheetRow(
@@ -496,17 +487,29 @@ def read_sheet(path: str | Path, dataset: str) -> list[SheetRow]:
                 onset=frames["onset"],
                 apex=frames["apex"],
                 offset=frames["offset"],
-                aus=cell.aus,
-                emotion=_cell(get("emotion")).lower(),
+                emotion=cell_text(get("emotion")).lower(),
                 au_cell=cell,
                 not_numbers=tuple(bad),
-                apex_raw=_cell(get("apex")),
+                apex_raw=cell_text(get("apex")),
                 sheet=sheet_label,
             )
         )
     if not out:
         raise DataError("coding sheet has a header but no rows", path, "Use the full sheet.")
     return out
+
+
+def has_columns(dataset: str) -> Callable[[Path], bool]:
+    """For `find_sheet`: whether a spreadsheet reads as `dataset`'s coding sheet."""
+
+    def accepts(path: Path) -> bool:
+        try:
+            read_sheet(path, dataset)
+        except DataError:
+            return False
+        return True
+
+    return accepts
 
 
 def _match_folder(parent: Path, name: str, folders: list[Path] | None = None) -> Path | None:
@@ -559,6 +562,7 @@ def _make_clip(
     label_source: str = "composite",
     sheet_apex: object = None,
     span: bool = False,
+    where: str = "",
 ) -> Clip | LeftOut:
     """A Clip from a frame folder and its annotations, or why it cannot be one. With
     `span` the folder is a long video (CAS(ME)², CAS(ME)³) and the clip is its frames from
@@ -569,7 +573,8 @@ def _make_clip(
     - an apex that is missing (empty, `/`, -1) or outside onset..offset is the middle
       frame, onset + (offset - onset) // 2 (MEB sets SMIC's missing apexes the same way;
       for SAMM 028_4_1 and 032_3_1 it substitutes optical-flow estimates instead).
-    `sheet_apex` is what the sheet said, for the correction's wording (None: no sheet).
+    `sheet_apex` is what the sheet said, for the correction's wording (None: no sheet);
+    `where` (the sheet and row) starts each correction.
     """
 
     def left(reason: str) -> LeftOut:
@@ -620,7 +625,7 @@ def _make_clip(
     middle = onset + (offset - onset) // 2
     if apex is None:
         if has_sheet:
-            said = repr(_cell(sheet_apex)) if _cell(sheet_apex) else "empty"
+            said = repr(cell_text(sheet_apex)) if cell_text(sheet_apex) else "empty"
             corrections.append(f"apex {said} missing: set to the middle frame {middle}")
         apex = middle
     elif not onset <= apex <= offset:
@@ -643,7 +648,7 @@ def _make_clip(
         aus=au_cell.aus,
         emotion_label=emotion_label,
         au_cell=au_cell,
-        corrections=tuple(corrections),
+        corrections=tuple(f"{where}: {c}" if where else c for c in corrections),
     )
 
 
@@ -739,9 +744,8 @@ def _from_sheet(
             row.au_cell,
             label_source,
             sheet_apex=row.apex_raw,
+            where=where,
         )
-        if isinstance(result, Clip) and result.corrections:
-            result = replace(result, corrections=tuple(f"{where}: {c}" for c in result.corrections))
         (report.left_out if isinstance(result, LeftOut) else report.clips).append(result)
     return report
 
@@ -806,15 +810,8 @@ def read_sheet_dataset(
     layout), then every sheet row matched to its clip folder."""
     root = _check_root(root, layout.title)
 
-    def accepts(path: Path) -> bool:
-        try:
-            read_sheet(path, layout.dataset)
-        except DataError:
-            return False
-        return True
-
     try:
-        sheet = find_sheet(root, layout.sheet_patterns, accepts)
+        sheet = find_sheet(root, layout.sheet_patterns, has_columns(layout.dataset))
     except LookupError as err:
         raise DataError(
             f"{layout.title}: {err}", root, f"Put the dataset's coding sheet in {root}."
