@@ -99,17 +99,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="convert an upstream FOMM or MRAA checkpoint into ours",
         description=(
             "Load a checkpoint of the reference FOMM (generator, kp_detector, discriminator) "
-            "or MRAA (generator, region_predictor, bg_predictor) code into a variant of ours. "
+            "or MRAA (generator, region_predictor, bg_predictor, avd_network) code into a "
+            "variant of ours. The family is recognised from the file; --config takes our "
+            "config or the reference's own YAML; the reference's epoch becomes the step. "
             "A prior variant takes the layers whose shapes match and initialises the rest; "
-            "OUT.import.csv lists which."
+            "OUT.import.csv lists every tensor, key and config key and what became of it."
         ),
     )
-    p.add_argument("--from", dest="family", required=True, choices=("fomm", "mraa"))
+    p.add_argument(
+        "--from",
+        dest="family",
+        default=None,
+        choices=("fomm", "mraa"),
+        help="the file's family (default: recognised from its keys)",
+    )
     p.add_argument("file", help="the upstream checkpoint (.pth.tar)")
     p.add_argument("--out", required=True, help="our checkpoint to write (.pt)")
     p.add_argument("--variant", default=None, help="default: the family's vanilla variant")
-    p.add_argument("--config", default=None, help="YAML with the model section it was trained with")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="the config it was trained with: the reference's YAML (model_params, "
+        "train_params, ...) or ours",
+    )
     p.add_argument("--scale", default="paper", choices=("paper", "small"))
+    p.add_argument("--size", type=int, default=None, help="image side (default: the config's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialised layers")
     p.set_defaults(func=run_import)
 
@@ -218,21 +232,15 @@ def run_import(args: argparse.Namespace) -> int:
     from generation.checkpoint import import_checkpoint
 
     torch.manual_seed(args.seed)
-    model_config = None
-    variant = args.variant or args.family
-    if args.config:
-        from generation.config import build_run_config, config_path, read_yaml
-
-        path = config_path(args.config)
-        data = read_yaml(path)
-        size = (data.get("train") or {}).get("size")
-        run = build_run_config(variant, data, str(path))
-        model_config = run.model
-        if size is None:
-            model_config["image_size"] = (data.get("model") or {}).get(
-                "image_size", 256 if run.scale == "paper" else 64
-            )
-    report = import_checkpoint(args.family, args.file, args.out, variant, model_config, args.scale)
+    report = import_checkpoint(
+        args.family,
+        args.file,
+        args.out,
+        args.variant,
+        scale=args.scale,
+        config_file=args.config,
+        size=args.size,
+    )
     print(report.summary())
     print(f"wrote {args.out} and {args.out}.import.csv")
     return 0

@@ -431,8 +431,7 @@ class FOMM(AnimationModel):
         movement scale sqrt(hull area src / hull area init) when `adapt_movement_scale`),
         J = J_drv J_init^-1 J_src. "absolute": the driving keypoints as they are.
         """
-        if mode not in ("relative", "absolute"):
-            raise ConfigError(f"unknown animation mode {mode!r}; choose relative or absolute")
+        mode = {"standard": "absolute"}.get(self.check_mode(mode), mode)
         with self._eval_mode(), self._autocast(driving.device):
             kp_d = {k: v.float() for k, v in self.detect(driving, driving_landmarks).items()}
             kp_s = state.kp

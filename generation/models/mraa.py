@@ -22,7 +22,10 @@ moved by the inverse warp.
 Animation: "standard" uses the driving regions as they are; "relative" applies the
 driving motion since the initial (onset) frame to the source regions, shifts scaled by
 sqrt(source hull area / initial hull area) of the region centres, affines composed as
-A_d A_0^-1 A_s. The background is kept still at animation time, as upstream does.
+A_d A_0^-1 A_s, the driving frame's own covariance kept (as the reference's animate.py).
+The background is kept still at animation time, as upstream does. Warps and resizes use
+the reference's `align_corners=False` (config `align_corners`), so a checkpoint of the
+reference code gives its videos here (tests/test_upstream_fixtures.py).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from torch import nn
 from fme.errors import ConfigError
 from generation.config import merge
 from generation.losses import RandomTransform, ReconstructionLoss, load_vgg19
+from generation.models.avd import DEFAULT_BOTTLES, AVDNetwork
 from generation.models.base import (
     AUTOCAST_DTYPES,
     AnimationModel,
@@ -52,12 +56,8 @@ from generation.models.blocks import (
     pixels_to_normalized,
 )
 from generation.models.mraa_generator import Generator
-from generation.models.region_predictor import RegionPredictor, inverse2x2
+from generation.models.region_predictor import PCA_MODES, RegionPredictor, inverse2x2
 from generation.prior import NUM_PRIOR_KEYPOINTS, FacialPrior
-
-ANIMATION_MODES: tuple[str, ...] = ("standard", "relative")
-#: other names of the modes (the animator and FOMM call "standard" "absolute")
-MODE_ALIASES: dict[str, str] = {"absolute": "standard"}
 
 _PAPER: dict[str, Any] = {
     "image_size": 256,
@@ -65,6 +65,9 @@ _PAPER: dict[str, Any] = {
     "num_regions": 10,
     # flip A_s A_d^-1 when the PCA frames of source and driving point opposite ways
     "revert_axis_swap": True,
+    # grid_sample and the flow/occlusion resizes as the reference, released for torch 1.4
+    # (default align_corners=False); True is FOMM's torch 1.0 convention
+    "align_corners": False,
     "region_predictor": {
         "block_expansion": 32,
         "max_features": 1024,
@@ -72,6 +75,12 @@ _PAPER: dict[str, Any] = {
         "temperature": 0.1,
         "scale_factor": 0.25,
         "pca_based": True,
+        # the PCA affine: "svd" (the reference's torch.svd on the CPU, its signs and
+        # values) or "closed_form" (det +1 rotations, on the device); region_predictor.py
+        "pca": "svd",
+        # fold batch norms into the convolutions at inference (faster; the last bits of
+        # the heatmaps change, which a thin region's inverted affine magnifies)
+        "fold_batch_norm": False,
     },
     "bg_predictor": {
         "block_expansion": 32,
@@ -109,6 +118,9 @@ _PAPER: dict[str, Any] = {
     # used by the prior variants only (fusion: the variant's ewp or awp)
     "prior": {"kernel": "code", "map_size": 64, "sigma": None, "awp_init": "ewp"},
     "animation": {"adapt_movement_scale": True},
+    # the AVD network (`generation.models.avd`): None, or its bottleneck sizes
+    # {id_bottle_size, pose_bottle_size}; `fme train --stage avd` adds and trains it
+    "avd_network": None,
     "inference": {"autocast": None},
 }
 
@@ -189,6 +201,20 @@ def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
             f"bg_predictor.bg_type {cfg['bg_predictor']['bg_type']!r}: choose one of "
             f"{', '.join(BG_TYPES)}"
         )
+    avd = cfg["avd_network"]
+    if avd is not None and (
+        not isinstance(avd, dict)
+        or set(avd) != set(DEFAULT_BOTTLES)
+        or not all(isinstance(v, int) and v > 0 for v in avd.values())
+    ):
+        raise ConfigError(
+            f"avd_network {avd!r}: null, or positive id_bottle_size and pose_bottle_size"
+        )
+    if cfg["region_predictor"]["pca"] not in PCA_MODES:
+        raise ConfigError(
+            f"region_predictor.pca {cfg['region_predictor']['pca']!r}: "
+            f"choose {' or '.join(PCA_MODES)}"
+        )
     if not cfg["region_predictor"]["pca_based"]:
         raise ConfigError("region_predictor.pca_based: only PCA-based regions are implemented")
     if cfg["prior"]["kernel"] not in ("code", "journal"):
@@ -221,12 +247,14 @@ def relative_regions(
     """Source regions (1, K, ...) moved as the driving regions (T, K, ...) moved since the
     initial driving frame (1, K, ...): shift_s + scale (shift_d - shift_0) and
     (A_d A_0^-1) A_s, with scale = `movement_scale` of the centres when
-    `adapt_movement_scale` (or the given `scale`), else 1."""
+    `adapt_movement_scale` (or the given `scale`), else 1. The covariance is the driving
+    frame's own, as the reference's relative mode keeps it (it moves shift and affine
+    only; the flow predictor's Gaussians are drawn with it)."""
     if scale is None:
         scale = movement_scale(source["shift"], initial["shift"]) if adapt_movement_scale else 1.0
     shift = source["shift"] + scale * (driving["shift"] - initial["shift"])
-    affine = driving["affine"] @ inverse2x2(initial["affine"]) @ source["affine"]
-    return {"shift": shift, "affine": affine, "covar": affine @ affine.transpose(-1, -2)}
+    affine = torch.matmul(driving["affine"] @ torch.linalg.inv(initial["affine"]), source["affine"])
+    return {"shift": shift, "affine": affine, "covar": driving["covar"]}
 
 
 class MRAA(AnimationModel):
@@ -262,7 +290,12 @@ class MRAA(AnimationModel):
             num_channels=channels,
             num_regions=num_regions,
             revert_axis_swap=self.revert_axis_swap,
+            align_corners=bool(config["align_corners"]),
             **config["generator"],
+        )
+        avd = config["avd_network"]
+        self.avd_network = (
+            AVDNetwork(num_regions, revert_axis_swap=self.revert_axis_swap, **avd) if avd else None
         )
         # Built on first use and kept out of the module tree: the VGG weights are not
         # part of the model's state dict or parameters.
@@ -297,7 +330,13 @@ class MRAA(AnimationModel):
     # ---- training --------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """One optimizer over every network (the AWP layer included), as upstream."""
-        return {"reconstruction": [p for p in self.parameters() if p.requires_grad]}
+        return {
+            "reconstruction": [
+                p
+                for name, p in self.named_parameters()
+                if p.requires_grad and not name.startswith("avd_network.")
+            ]
+        }
 
     def reconstruction_loss(self, device: torch.device | None = None) -> ReconstructionLoss:
         """The perceptual loss (the L1 pyramid without VGG weights), built on first use."""
@@ -418,21 +457,22 @@ class MRAA(AnimationModel):
         "standard" (alias "absolute"): the driving regions as they are. "relative": the
         source regions moved as the driving regions moved since `initial`
         (`relative_regions`; `adapt_movement_scale` None takes the config's, True).
+        "avd" (with an AVD network): `avd_motion` of the source and driving regions.
         """
-        mode = MODE_ALIASES.get(mode, mode)
-        if mode not in ANIMATION_MODES:
-            raise ConfigError(
-                f"unknown animation mode {mode!r} for MRAA; choose standard or relative"
-            )
+        mode = self.check_mode(mode)
         if adapt_movement_scale is None:
             adapt_movement_scale = bool(self.config["animation"]["adapt_movement_scale"])
         t = driving.shape[0]
         with self._eval_mode(), self._autocast(driving.device):
             drv = self.regions(driving, driving_landmarks)
             if mode == "relative":
-                init = self._initial_regions(state, initial, initial_landmarks)
+                init = self._initial_regions(
+                    state, initial, initial_landmarks, driving, driving_landmarks, drv
+                )
                 scale = state.cache["scale"] if adapt_movement_scale else 1.0
                 new = relative_regions(state.regions, drv, init, scale=scale)
+            elif mode == "avd":
+                new = self.avd_motion(state.regions, drv)
             else:
                 new = {k: drv[k] for k in ("shift", "covar", "affine")}
             src = {k: v.expand(t, *v.shape[1:]) for k, v in state.regions.items()}
@@ -443,10 +483,19 @@ class MRAA(AnimationModel):
         return out.float().clamp_(0.0, 1.0)
 
     def _initial_regions(
-        self, state: MRAASource, initial: torch.Tensor, landmarks: torch.Tensor | None
+        self,
+        state: MRAASource,
+        initial: torch.Tensor,
+        landmarks: torch.Tensor | None,
+        driving: torch.Tensor | None = None,
+        driving_landmarks: torch.Tensor | None = None,
+        driving_regions: dict[str, torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Regions of the initial driving frame, and the movement scale, cached in `state`
-        while the initial frame stays the same."""
+        while the initial frame stays the same. When the initial frame is one of the
+        `driving` frames of this batch, its regions are taken from `driving_regions`
+        (one region pass less, and the very numbers its batch gave: a thin region's
+        affine is inverted, so the last bits of a second pass would show)."""
         cached = state.cache.get("initial")
         if cached is not None:
             image, lms, regions = cached
@@ -457,19 +506,57 @@ class MRAA(AnimationModel):
             )
             if same_lm and image.shape == initial.shape and torch.equal(image, initial):
                 return regions
-        regions = {k: v.float() for k, v in self.regions(initial, landmarks).items()}
+        regions = None
+        if driving is not None and driving_regions is not None:
+            for i in range(driving.shape[0]):
+                same_lm = landmarks is None or (
+                    driving_landmarks is not None
+                    and torch.equal(
+                        torch.as_tensor(driving_landmarks[i : i + 1]).float(),
+                        torch.as_tensor(landmarks).float(),
+                    )
+                )
+                if same_lm and torch.equal(driving[i : i + 1], initial):
+                    keys = ("shift", "covar", "affine")
+                    regions = {k: driving_regions[k][i : i + 1].float() for k in keys}
+                    break
+        if regions is None:
+            regions = {k: v.float() for k, v in self.regions(initial, landmarks).items()}
         lms = None if landmarks is None else torch.as_tensor(landmarks).detach().float().clone()
         state.cache["initial"] = (initial.detach().clone(), lms, regions)
         state.cache["scale"] = movement_scale(state.regions["shift"], regions["shift"])
         return regions
 
+    def avd_motion(
+        self, source_motion: dict[str, torch.Tensor], driving_motion: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """The reference's "avd" mode: the AVD network's regions for the driving pose on
+        the source's identity (shift, affine, covar = A A^T), in fp32 and eval mode."""
+        with torch.autocast(device_type=driving_motion["shift"].device.type, enabled=False):
+            return self.avd_network(source_motion, driving_motion)
+
+    def add_avd_network(self, bottles: dict[str, int] | None = None) -> AVDNetwork:
+        """Build the AVD network (the reference's vox256 sizes by default) when the model
+        has none, record it in the config, and return it."""
+        if self.avd_network is None:
+            sizes = dict(bottles or DEFAULT_BOTTLES)
+            device = self.generator.final.weight.device
+            self.avd_network = AVDNetwork(
+                self.region_predictor.num_regions, revert_axis_swap=self.revert_axis_swap, **sizes
+            ).to(device)
+            self.config["avd_network"] = sizes
+        return self.avd_network
+
     # ---- upstream checkpoints --------------------------------------------------------
     def upstream_modules(self) -> dict[str, nn.Module]:
-        return {
+        modules = {
             "generator": self.generator,
             "region_predictor": self.region_predictor,
             "bg_predictor": self.bg_predictor,
         }
+        if self.avd_network is not None:
+            modules["avd_network"] = self.avd_network
+        return modules
 
 
 MODEL_CLASS = MRAA
