@@ -20,7 +20,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "`torchrun --nproc_per_node N -m fme.cli train ...` (no other change)."
         ),
     )
-    p.add_argument("--variant", required=True, choices=VARIANTS, help=VARIANT_HELP)
+    p.add_argument("--variant", default=None, choices=VARIANTS, help=VARIANT_HELP)
+    p.add_argument(
+        "--stage",
+        default="reconstruction",
+        choices=("reconstruction", "avd"),
+        help="reconstruction (default; needs --variant) or avd: MRAA's second stage, the "
+        "AVD network of the model in --resume-from (train_avd_params; `avd:` of --config)",
+    )
+    p.add_argument(
+        "--resume-from", default=None, help="the trained checkpoint the avd stage starts from"
+    )
     p.add_argument("--data", required=True, help="prepared data folder (fme prepare OUT)")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument(
@@ -58,7 +68,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target", required=True, help="target face image")
     p.add_argument("--driving", required=True, help="prepared clip folder, video or frame folder")
     p.add_argument("--out", required=True, help="output .mp4")
-    p.add_argument("--mode", default="relative", help="relative (default) or the model's other")
+    p.add_argument(
+        "--mode",
+        default="relative",
+        choices=("standard", "relative", "avd", "absolute"),
+        help="relative (default, from the driving onset), standard (the driving motion as "
+        "it is; alias absolute) or avd (MRAA after `fme train --stage avd`)",
+    )
+    p.add_argument(
+        "--find-best-frame",
+        action="store_true",
+        help="motion relative to the driving frame whose landmarks are nearest the target's",
+    )
     p.add_argument("--onset", type=int, default=None, help="driving onset frame index")
     p.add_argument(
         "--adapt-scale", action="store_true", help="adapt the movement scale to the target"
@@ -89,6 +110,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--fps", type=float, default=100.0)
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument(
+        "--mode",
+        default="relative",
+        choices=("standard", "relative", "avd"),
+        help="animation mode (see fme animate)",
+    )
+    p.add_argument(
+        "--find-best-frame",
+        action="store_true",
+        help="each video relative to the driving frame nearest the template",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
@@ -128,9 +160,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_import)
 
 
+def run_train_avd(args: argparse.Namespace) -> int:
+    from fme.errors import ConfigError
+    from generation.avd_stage import train_avd
+    from generation.checkpoint import read_checkpoint
+    from generation.config import avd_config, config_path, read_yaml
+
+    if not args.resume_from:
+        raise ConfigError(
+            "--stage avd needs --resume-from CHECKPOINT", hint="Give a trained MRAA checkpoint."
+        )
+    saved = read_checkpoint(args.resume_from)["config"].get("avd")
+    from_file = None
+    if args.config:
+        path = config_path(args.config)
+        from_file = read_yaml(path).get("avd")
+    overrides = {
+        "iterations": args.iterations,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "num_workers": args.num_workers,
+        "seed": args.seed,
+    }
+    cfg = avd_config(saved, from_file, overrides, source=args.config or args.resume_from)
+    result = train_avd(
+        args.resume_from, args.data, args.out, cfg, device=args.device, progress=not args.quiet
+    )
+    first = result.first_losses.get("total", float("nan"))
+    last = result.losses.get("total", float("nan"))
+    print(
+        f"avd stage: {result.steps} steps in {result.seconds:.1f} s; loss {first:.4f} -> "
+        f"{last:.4f}; checkpoint {result.checkpoint}"
+    )
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
+    from fme.errors import ConfigError
     from generation.config import load_run_config
     from generation.train import train
+
+    if args.stage == "avd":
+        return run_train_avd(args)
+    if args.variant is None:
+        raise ConfigError("fme train needs --variant", hint=f"Choose one of {VARIANT_HELP}.")
 
     overrides = {
         "iterations": args.iterations,
@@ -193,6 +266,7 @@ def run_animate(args: argparse.Namespace) -> int:
         onset_index=onset,
         adapt_movement_scale=True if args.adapt_scale else None,
         progress=True,
+        find_best_frame=args.find_best_frame,
     )
     if args.side_by_side:
         frames = side_by_side(clip.frames, frames)
@@ -217,7 +291,9 @@ def run_megc(args: argparse.Namespace) -> int:
         device=args.device,
         batch_size=args.batch_size,
         fps=args.fps,
+        mode=args.mode,
         progress=not args.quiet,
+        find_best_frame=args.find_best_frame,
     )
     print(
         f"wrote {len(result.videos)} videos ({result.frames} frames) in {result.seconds:.1f} s; "

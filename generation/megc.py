@@ -186,8 +186,11 @@ def make_megc_set(
     fps: float = MEGC_FPS,
     mode: str = "relative",
     progress: bool = True,
+    find_best_frame: bool = False,
 ) -> MegcResult:
-    """Every template x every driver animated by the checkpoint's model into `out`."""
+    """Every template x every driver animated by the checkpoint's model into `out`
+    (`mode`: standard, relative or avd; `find_best_frame`: each video relative to the
+    driving frame nearest the template, see `animate_clip`)."""
     import time
 
     from tqdm import tqdm
@@ -201,6 +204,7 @@ def make_megc_set(
     start = time.perf_counter()
     dev = resolve_device(device)
     model = load_model(checkpoint, str(dev))
+    mode = model.check_mode(mode)
     size = int(model.config["image_size"])
     specs = drivers if isinstance(drivers, list) else read_driver_list(drivers)
     templates = list_templates(templates_dir)
@@ -230,6 +234,7 @@ def make_megc_set(
                 batch_size=batch_size,
                 device=str(dev),
                 onset_index=clip.onset_index,
+                find_best_frame=find_best_frame,
             )
             video = write_mp4(out / f"{clip.name}-{name}.mp4", frames, fps=fps)
             result.videos.append(video)

@@ -57,7 +57,7 @@ from generation.models.blocks import (
 )
 from generation.models.mraa_generator import Generator
 from generation.models.region_predictor import PCA_MODES, RegionPredictor, inverse2x2
-from generation.prior import NUM_PRIOR_KEYPOINTS, FacialPrior
+from generation.prior import NUM_PRIOR_KEYPOINTS, FacialPrior, check_prior_keypoints
 
 _PAPER: dict[str, Any] = {
     "image_size": 256,
@@ -116,7 +116,14 @@ _PAPER: dict[str, Any] = {
     },
     "transform": {"sigma_affine": 0.05, "sigma_tps": 0.005, "points_tps": 5},
     # used by the prior variants only (fusion: the variant's ewp or awp)
-    "prior": {"kernel": "code", "map_size": 64, "sigma": None, "awp_init": "ewp"},
+    "prior": {
+        "kernel": "code",
+        "map_size": 64,
+        "sigma": None,
+        "awp_init": "ewp",
+        # "onset": the MM'21 entry's keypoints, once per driving clip (see prior.py)
+        "keypoints": "per_frame",
+    },
     "animation": {"adapt_movement_scale": True},
     # the AVD network (`generation.models.avd`): None, or its bottleneck sizes
     # {id_bottle_size, pose_bottle_size}; `fme train --stage avd` adds and trains it
@@ -219,6 +226,7 @@ def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError("region_predictor.pca_based: only PCA-based regions are implemented")
     if cfg["prior"]["kernel"] not in ("code", "journal"):
         raise ConfigError(f"prior.kernel {cfg['prior']['kernel']!r}: choose 'code' or 'journal'")
+    check_prior_keypoints(cfg["prior"]["keypoints"])
     if cfg["inference"]["autocast"] not in (None, "none", *AUTOCAST_DTYPES):
         raise ConfigError(
             f"inference.autocast {cfg['inference']['autocast']!r}: choose null, 'bf16' or 'fp16'"
