@@ -318,7 +318,15 @@ class MRAA(AnimationModel):
     ) -> dict[str, torch.Tensor]:
         """Region parameters of frames (B, C, H, W) with their pixel landmarks (B, 68, 2)
         (or landmarks already in [-1, 1]; both unused without a prior): "shift",
-        "covar", "affine" and "heatmap" (see `RegionPredictor`)."""
+        "covar", "affine" and "heatmap" (see `RegionPredictor`).
+
+        The region predictor runs in fp32 even under autocast: a thin region's affine is
+        inverted by the flow, so bf16 heatmaps would move the output by tens of levels
+        (measured by `fme bench animation`); it is a small part of the work."""
+        with torch.autocast(device_type=image.device.type, enabled=False):
+            return self._regions(image.float(), landmarks, normalized_landmarks)
+
+    def _regions(self, image, landmarks, normalized_landmarks):
         if self.prior is None:
             return self.region_predictor(image)
         h, w = image.shape[-2:]
@@ -327,12 +335,9 @@ class MRAA(AnimationModel):
         if landmarks is None:
             raise ConfigError(f"{self.variant} needs the 68 landmarks of every frame")
         landmarks = torch.as_tensor(landmarks, device=image.device).float()
-        # the prior in fp32 even under autocast (it is small, and the anti-aliased resize
-        # of the channel has no bf16 kernel on the CPU)
-        with torch.autocast(device_type=image.device.type, enabled=False):
-            keypoints, channel = self.prior(
-                landmarks, (h, w), out_size=self.region_predictor.input_size(h, w)
-            )
+        keypoints, channel = self.prior(
+            landmarks, (h, w), out_size=self.region_predictor.input_size(h, w)
+        )
         return self.region_predictor(image, channel, keypoints)
 
     # ---- training --------------------------------------------------------------------
@@ -441,7 +446,8 @@ class MRAA(AnimationModel):
         with self._eval_mode(), self._autocast(source.device):
             regions = self.regions(source, source_landmarks)
             features = self.generator.encode(source)
-            small = self.generator.pixelwise_flow_predictor.downscale(source)
+            with torch.autocast(device_type=source.device.type, enabled=False):
+                small = self.generator.pixelwise_flow_predictor.downscale(source.float())
         return MRAASource(
             image=source,
             small=small,
@@ -471,22 +477,27 @@ class MRAA(AnimationModel):
         if adapt_movement_scale is None:
             adapt_movement_scale = bool(self.config["animation"]["adapt_movement_scale"])
         t = driving.shape[0]
+        fp32 = torch.autocast(device_type=driving.device.type, enabled=False)
         with self._eval_mode(), self._autocast(driving.device):
-            drv = self.regions(driving, driving_landmarks)
-            if mode == "relative":
-                init = self._initial_regions(
-                    state, initial, initial_landmarks, driving, driving_landmarks, drv
+            with fp32:
+                # region arithmetic in fp32 even under autocast (affines are inverted)
+                drv = self.regions(driving, driving_landmarks)
+                if mode == "relative":
+                    init = self._initial_regions(
+                        state, initial, initial_landmarks, driving, driving_landmarks, drv
+                    )
+                    scale = state.cache["scale"] if adapt_movement_scale else 1.0
+                    new = relative_regions(state.regions, drv, init, scale=scale)
+                elif mode == "avd":
+                    new = self.avd_motion(state.regions, drv)
+                else:
+                    new = {k: drv[k] for k in ("shift", "covar", "affine")}
+                # the flow too: bf16 masks move the samples near the border, which
+                # the zero padding turns into whole levels (`fme bench animation`)
+                src = {k: v.expand(t, *v.shape[1:]) for k, v in state.regions.items()}
+                motion = self.generator.pixelwise_flow_predictor(
+                    state.image, new, src, None, source_small=state.small.float()
                 )
-                scale = state.cache["scale"] if adapt_movement_scale else 1.0
-                new = relative_regions(state.regions, drv, init, scale=scale)
-            elif mode == "avd":
-                new = self.avd_motion(state.regions, drv)
-            else:
-                new = {k: drv[k] for k in ("shift", "covar", "affine")}
-            src = {k: v.expand(t, *v.shape[1:]) for k, v in state.regions.items()}
-            motion = self.generator.pixelwise_flow_predictor(
-                state.image, new, src, None, source_small=state.small
-            )
             out = self.generator.decode(state.image, state.features, motion)
         return out.float().clamp_(0.0, 1.0)
 
