@@ -157,3 +157,17 @@ def test_mraa_under_fomm_conventions_is_not_the_reference(imported, tmp_path):
     source, driving = _frames(ref)
     pred = model.animate(model.encode_source(source), driving, None, driving[:1], None, "standard")
     assert _max_diff(pred, ref["standard_prediction"]) > 0.05
+
+
+def test_a_config_saved_before_the_conventions_keeps_its_own():
+    from generation.models import build_model
+    from generation.models.mraa import default_config
+
+    old = default_config("mraa", "small")
+    old.pop("align_corners")
+    for key in ("pca", "fold_batch_norm"):
+        old["region_predictor"].pop(key)
+    model = build_model("mraa", old)
+    assert model.config["align_corners"] is True
+    assert model.config["region_predictor"]["pca"] == "closed_form"
+    assert build_model("mraa", default_config("mraa", "small")).config["align_corners"] is False

@@ -182,8 +182,23 @@ def _prior_of(variant: str) -> str | None:
 def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
     """A complete, checked copy of an MRAA model config: missing keys come from the small
     default; unknown keys, a prior variant without 18 regions, or an image size that an
-    hourglass cannot take raise ConfigError."""
+    hourglass cannot take raise ConfigError.
+
+    A complete config saved before the reference conventions existed (no `align_corners`
+    and no `region_predictor.pca`: a checkpoint trained here under FOMM's conventions)
+    keeps the conventions it was trained under: align_corners True, closed-form affines,
+    folded batch norms."""
     prior = _prior_of(variant)
+    region = config.get("region_predictor") if isinstance(config, dict) else None
+    if (
+        isinstance(region, dict)
+        and "align_corners" not in config
+        and "pca" not in region
+        and {"block_expansion", "max_features", "num_blocks"} <= set(region)
+    ):
+        config = copy.deepcopy(config)
+        config["align_corners"] = True
+        config["region_predictor"].update(pca="closed_form", fold_batch_norm=True)
     cfg = check_config_keys(config, default_config(variant, "small"), "MRAA")
     k = int(cfg["num_regions"])
     if prior is not None and k != NUM_PRIOR_KEYPOINTS:
