@@ -1,8 +1,9 @@
 """Building blocks shared by the FOMM and MRAA networks.
 
 Coordinates follow the reference code: a point is (x, y) in [-1, 1], where -1 and 1 are
-the centres of the first and last pixel (so `grid_sample` is always called with
-`align_corners=True`). Attribute names (`conv`, `norm`, `down_blocks`, `up_blocks`,
+the centres of the first and last pixel (`make_coordinate_grid`). `grid_sample` follows
+each family's reference: FOMM samples with `align_corners=True` (the torch 1.0 default its
+published checkpoints were trained under), MRAA with `align_corners=False` (torch 1.4). Attribute names (`conv`, `norm`, `down_blocks`, `up_blocks`,
 `encoder`, `decoder`, the buffer `weight` of the anti-alias filter) are the upstream
 ones, so that upstream checkpoints load into networks built from these blocks.
 """
@@ -22,14 +23,18 @@ def make_coordinate_grid(
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """The (height, width, 2) grid of pixel-centre coordinates (x, y) in [-1, 1]."""
-    x = torch.linspace(-1.0, 1.0, width, device=device, dtype=dtype) if width > 1 else None
-    y = torch.linspace(-1.0, 1.0, height, device=device, dtype=dtype) if height > 1 else None
-    if x is None:
-        x = torch.zeros(1, device=device, dtype=dtype)
-    if y is None:
-        y = torch.zeros(1, device=device, dtype=dtype)
-    yy, xx = torch.meshgrid(y, x, indexing="ij")
+    """The (height, width, 2) grid of pixel-centre coordinates (x, y) in [-1, 1].
+
+    Computed as the reference code does, 2 * (i / (n - 1)) - 1, so that its values (and
+    the moments and flows built on them) agree with the reference's to the last bit.
+    """
+
+    def axis(n: int) -> torch.Tensor:
+        if n <= 1:
+            return torch.zeros(1, device=device, dtype=dtype)
+        return 2 * (torch.arange(n, device=device, dtype=dtype) / (n - 1)) - 1
+
+    yy, xx = torch.meshgrid(axis(height), axis(width), indexing="ij")
     return torch.stack([xx, yy], dim=-1)
 
 
@@ -56,21 +61,41 @@ def kp2gaussian(value: torch.Tensor, size: tuple[int, int], variance: float) -> 
     return torch.exp(-0.5 * diff.pow(2).sum(-1) / variance)
 
 
-def grid_sample(inp: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
-    """`F.grid_sample` with the reference convention (align_corners=True), in float32.
+def grid_sample(
+    inp: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros", align_corners: bool = True
+) -> torch.Tensor:
+    """`F.grid_sample` (bilinear) in float32, `align_corners` as the family's reference
+    (True: FOMM, the default; False: MRAA).
 
     Sampling positions are kept in float32 even under bf16/fp16 autocast: a bf16 grid
     would misplace samples by about an eighth of a pixel at 64x64.
     """
     out_dtype = inp.dtype
     out = F.grid_sample(
-        inp.float(), grid.float(), mode="bilinear", padding_mode=padding_mode, align_corners=True
+        inp.float(),
+        grid.float(),
+        mode="bilinear",
+        padding_mode=padding_mode,
+        align_corners=align_corners,
     )
     return out if out_dtype == torch.float32 else out.to(out_dtype)
 
 
 def _fast_inference(module: nn.Module) -> bool:
-    return not module.training and not torch.is_grad_enabled()
+    return (
+        not module.training
+        and not torch.is_grad_enabled()
+        and module.__dict__.get("fold_batch_norm", True)
+    )
+
+
+def set_batch_norm_folding(module: nn.Module, enabled: bool) -> None:
+    """Whether the blocks inside `module` fold their batch norms into the convolutions at
+    inference (`inference_conv`; the default). Off, they compute conv then norm as the
+    reference does, in its rounding: for a network whose outputs an ill-conditioned step
+    magnifies (MRAA's region affines are inverted)."""
+    for sub in module.modules():
+        sub.__dict__["fold_batch_norm"] = bool(enabled)
 
 
 def _compute_dtype(x: torch.Tensor) -> torch.dtype:
