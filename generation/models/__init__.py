@@ -1,4 +1,4 @@
-"""Motion-transfer models: FOMM and MRAA, each with an optional facial prior.
+"""Motion-transfer models: FOMM, MRAA and TPSMM, each with an optional facial prior.
 
 `build_model(variant, config)` is the one entry point; every model is an
 `AnimationModel` (see `base.py`).
@@ -11,11 +11,25 @@ from typing import Any
 
 from fme.errors import ConfigError
 
-VARIANTS: tuple[str, ...] = ("fomm", "fomm-ewp", "fomm-awp", "mraa", "mraa-ewp", "mraa-awp")
+VARIANTS: tuple[str, ...] = (
+    "fomm",
+    "fomm-ewp",
+    "fomm-awp",
+    "mraa",
+    "mraa-ewp",
+    "mraa-awp",
+    "tpsmm",
+    "tpsmm-ewp",
+    "tpsmm-awp",
+)
 
 # family -> module defining `MODEL_CLASS` (an AnimationModel subclass) and
 # `default_config(variant: str, scale: str) -> dict` ("paper" = vox-256 / GPU, "small" = CPU).
-FAMILIES: dict[str, str] = {"fomm": "generation.models.fomm", "mraa": "generation.models.mraa"}
+FAMILIES: dict[str, str] = {
+    "fomm": "generation.models.fomm",
+    "mraa": "generation.models.mraa",
+    "tpsmm": "generation.models.tpsmm",
+}
 
 
 def split_variant(variant: str) -> tuple[str, str | None]:
