@@ -30,6 +30,13 @@ VERSION = 1
 UPSTREAM_KEYS: dict[str, tuple[str, ...]] = {
     "fomm": ("generator", "kp_detector", "discriminator"),
     "mraa": ("generator", "region_predictor", "bg_predictor"),
+    "tpsmm": (
+        "kp_detector",
+        "dense_motion_network",
+        "inpainting_network",
+        "bg_predictor",
+        "avd_network",
+    ),
 }
 
 
@@ -268,3 +275,113 @@ def import_checkpoint(
         writer.writeheader()
         writer.writerows(report.rows())
     return report
+
+
+# ---- TPSMM: the reference's checkpoint and config file ----------------------------------
+
+
+def import_tpsmm(
+    file: str | Path,
+    out: str | Path,
+    variant: str | None = None,
+    config_file: str | Path | None = None,
+    scale: str = "paper",
+) -> ImportReport:
+    """Convert a checkpoint of the reference TPSMM code (`kp_detector`,
+    `dense_motion_network`, `inpainting_network`, and `bg_predictor` / `avd_network` when
+    it has them; its `optimizer*` and `epoch` are left out) into ours at `out`.
+
+    `config_file` is the YAML it was trained with, in the reference's own format
+    (`model_params`, `train_params`, `train_avd_params`, `dataset_params`, e.g. its
+    `config/vox-256.yaml`) or ours (a run config with a model section); None: our
+    `default_config(variant, scale)`, which at "paper" scale is vox-256.
+    """
+    from generation.config import build_run_config, config_path, read_yaml
+    from generation.models import default_config
+
+    variant = variant or "tpsmm"
+    model_config = None
+    if config_file is not None:
+        path = config_path(config_file)
+        data = read_yaml(path)
+        if isinstance(data, dict) and "model_params" in data:
+            model_config = tpsmm_config_from_reference(data, variant, scale, str(path))
+        else:
+            run = build_run_config(variant, data, str(path))
+            model_config = run.model
+            size = (data.get("train") or {}).get("size")
+            if size is None:
+                model_config["image_size"] = (data.get("model") or {}).get(
+                    "image_size", 256 if run.scale == "paper" else 64
+                )
+    if model_config is None:
+        model_config = default_config(variant, scale)
+    return import_checkpoint("tpsmm", file, out, variant, model_config, scale)
+
+
+def tpsmm_config_from_reference(
+    data: dict[str, Any], variant: str = "tpsmm", scale: str = "paper", source: str = ""
+) -> dict[str, Any]:
+    """Our TPSMM model config from a config file of the reference code (its `model_params`
+    and, when present, `train_params` / `train_avd_params`; the image side from
+    `dataset_params.frame_shape`, 256 when null). Epoch counts of the schedule become
+    fractions of `num_epochs`."""
+    from generation.models import default_config
+
+    try:
+        params = data["model_params"]
+        common = params["common_params"]
+        cfg = default_config(variant, scale)
+        # the reference's ResNet-18s are torchvision's, always of width 64
+        cfg["kp_detector"]["width"] = cfg["bg_predictor"]["width"] = 64
+        cfg["num_tps"] = int(common["num_tps"])
+        cfg["num_channels"] = int(common.get("num_channels", 3))
+        cfg["multi_mask"] = bool(common.get("multi_mask", True))
+        cfg["bg_predictor"]["enabled"] = bool(common.get("bg", False))
+        for ours, theirs in (
+            ("inpainting", "generator_params"),
+            ("dense_motion", "dense_motion_params"),
+        ):
+            for key, value in (params.get(theirs) or {}).items():
+                if key not in cfg[ours]:
+                    raise ConfigError(f"unknown {theirs} key {key!r}", source)
+                cfg[ours][key] = value
+        for key in ("id_bottle_size", "pose_bottle_size"):
+            if key in (params.get("avd_network_params") or {}):
+                cfg["avd"][key] = int(params["avd_network_params"][key])
+        shape = (data.get("dataset_params") or {}).get("frame_shape")
+        cfg["image_size"] = int(shape[0]) if shape else 256
+        train = data.get("train_params") or {}
+        weights = train.get("loss_weights") or {}
+        for key in ("perceptual", "equivariance_value", "warp_loss", "bg"):
+            if key in weights:
+                cfg["loss"][key] = weights[key]
+        if "scales" in train:
+            cfg["loss"]["scales"] = list(train["scales"])
+        if "transform_params" in train:
+            cfg["transform"].update(train["transform_params"])
+        epochs = float(train.get("num_epochs", 0) or 0)
+        if epochs:
+            sched = cfg["schedule"]
+            for ours, theirs in (
+                ("dropout_until", "dropout_epoch"),
+                ("dropout_ramp", "dropout_inc_epoch"),
+                ("bg_start", "bg_start"),
+            ):
+                if theirs in train:
+                    sched[ours] = float(train[theirs]) / epochs
+            for key in ("dropout_startp", "dropout_maxp"):
+                if key in train:
+                    sched[key] = float(train[key])
+        avd = data.get("train_avd_params") or {}
+        if "random_scale" in avd:
+            cfg["avd"]["random_scale"] = float(avd["random_scale"])
+        if "lambda_shift" in avd:
+            cfg["avd"]["lambda_shift"] = float(avd["lambda_shift"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ConfigError(
+            f"not a TPSMM config of the reference code ({err.__class__.__name__}: {err})",
+            source,
+            "Give the config/*.yaml the checkpoint was trained with.",
+        ) from err
+    return cfg

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-VARIANT_HELP = "fomm, fomm-ewp, fomm-awp, mraa, mraa-ewp or mraa-awp"
+VARIANT_HELP = "fomm, fomm-ewp, fomm-awp, mraa, mraa-ewp, mraa-awp, tpsmm, tpsmm-ewp or tpsmm-awp"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--vgg-weights", default=None, help="torchvision vgg19-dcbb9e9d.pth")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--init", default=None, help="checkpoint whose weights start a new run")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
     p.add_argument("--no-mixed-precision", action="store_true", help="fp32 on GPU as well")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
@@ -104,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "OUT.import.csv lists which."
         ),
     )
-    p.add_argument("--from", dest="family", required=True, choices=("fomm", "mraa"))
+    p.add_argument("--from", dest="family", required=True, choices=("fomm", "mraa", "tpsmm"))
     p.add_argument("file", help="the upstream checkpoint (.pth.tar)")
     p.add_argument("--out", required=True, help="our checkpoint to write (.pt)")
     p.add_argument("--variant", default=None, help="default: the family's vanilla variant")
@@ -140,6 +141,7 @@ def run_train(args: argparse.Namespace) -> int:
         compile=args.compile,
         progress=not args.quiet,
         vgg_weights=args.vgg_weights,
+        init=args.init,
     )
     if result.rank == 0:
         first = result.first_losses.get("total", float("nan"))
@@ -220,6 +222,13 @@ def run_import(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     model_config = None
     variant = args.variant or args.family
+    if args.family == "tpsmm":  # its own config format (see checkpoint.import_tpsmm)
+        from generation.checkpoint import import_tpsmm
+
+        report = import_tpsmm(args.file, args.out, variant, args.config, args.scale)
+        print(report.summary())
+        print(f"wrote {args.out} and {args.out}.import.csv")
+        return 0
     if args.config:
         from generation.config import build_run_config, config_path, read_yaml
 

@@ -260,6 +260,26 @@ def write_sample(model, target_clip, driving_clip, path: Path, size: int, frames
     return write_mp4(path, side_by_side(d_frames, generated), fps=25)
 
 
+def init_from_checkpoint(model: nn.Module, path: str | Path) -> list[str]:
+    """Load the tensors of our checkpoint `path` whose names and shapes fit `model`;
+    returns the names taken. ConfigError when it holds another variant or nothing fits."""
+    from generation.checkpoint import read_checkpoint
+
+    state = read_checkpoint(path)
+    if state["variant"] != model.variant:
+        raise ConfigError(
+            f"--init holds variant {state['variant']}, not {model.variant}",
+            path,
+            "Start from a checkpoint of the same variant.",
+        )
+    own = model.state_dict()
+    taken = {k: v for k, v in state["model"].items() if k in own and v.shape == own[k].shape}
+    if not taken:
+        raise ConfigError("no tensor of --init fits this model", path, "Check its config.")
+    model.load_state_dict(taken, strict=False)
+    return sorted(taken)
+
+
 def train(
     run: RunConfig,
     data: str | Path,
@@ -269,8 +289,12 @@ def train(
     compile: bool = False,
     progress: bool = True,
     vgg_weights: str | None = None,
+    init: str | Path | None = None,
 ) -> TrainResult:
-    """Train `run.variant` on the prepared data in `data`, writing the run folder `out`."""
+    """Train `run.variant` on the prepared data in `data`, writing the run folder `out`.
+
+    `init`: a checkpoint of ours whose weights start a new run (e.g. TPSMM's AVD stage
+    on a trained model; see `init_from_checkpoint`)."""
     from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
     from tqdm import tqdm
 
@@ -326,6 +350,8 @@ def train(
         epoch = int(state["extra"].get("epoch", 0)) + 1
         if "torch_rng" in state["extra"]:
             torch.set_rng_state(state["extra"]["torch_rng"])
+    elif init is not None:
+        init_from_checkpoint(model, init)
     start_step = step
 
     if compile:
@@ -413,6 +439,7 @@ def train(
         drv = batch["driving"].to(dev, non_blocking=True)
         src_lm = batch["source_landmarks"].to(dev, non_blocking=True)
         drv_lm = batch["driving_landmarks"].to(dev, non_blocking=True)
+        model.set_training_progress(step / cfg.iterations)
         with amp:
             losses, outputs = steps("generator", src, drv, src_lm, drv_lm)
         total = sum(v.float() for v in losses.values())
@@ -420,6 +447,7 @@ def train(
             if name != "discriminator":
                 opt.zero_grad(set_to_none=True)
         total.backward()
+        model.after_backward()
         for name, opt in optimizers.items():
             if name != "discriminator":
                 opt.step()
