@@ -346,3 +346,72 @@ def test_fme_animate_and_megc_with_a_tpsmm_checkpoint(trained, prepared, tmp_pat
         progress=False,
     )  # fmt: skip
     assert len(result.videos) == 2 and result.frames == 2 * 8
+
+
+# ---- facial prior -----------------------------------------------------------------------
+
+
+def _face_landmarks(batch: int, seed: int = 0) -> torch.Tensor:
+    """Face-like dlib-68 points inside a 64 px image (pixels), jittered per item."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.linspace(0, 2 * math.pi, 68)
+    base = torch.stack([0.5 + 0.3 * torch.cos(3 * t) * torch.sin(t), 0.5 + 0.3 * torch.sin(2 * t)])
+    return base.T * 63 + torch.randn(batch, 68, 2, generator=g)
+
+
+@pytest.mark.parametrize("grouping", ["regions", "sequential"])
+def test_prior_keypoints_are_the_tps_control_points_of_their_groups(grouping):
+    from generation.models.tpsmm import REGION_GROUPS
+    from generation.prior import prior_keypoints
+
+    cfg = merge(tiny_config("tpsmm-ewp"), {"prior": {"grouping": grouping}})
+    model = build_model("tpsmm-ewp", cfg).eval()
+    assert model.kp_detector.fg_encoder.conv1.in_channels == 4  # image + prior channel
+    lms = _face_landmarks(2)
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        kp = model.keypoints(x, lms)
+    prior = prior_keypoints(lms) * (2 / 63) - 1  # independent: pixels -> [-1, 1]
+    groups = REGION_GROUPS if grouping == "regions" else [range(5 * k, 5 * k + 5) for k in range(4)]
+    for k, group in enumerate(groups):
+        for j, idx in enumerate(group):
+            slot = 5 * k + j
+            if grouping == "sequential" and idx >= 18:
+                continue  # slots 18, 19 of transform 3 are learned
+            assert torch.allclose(kp[:, slot], prior[:, idx], atol=1e-6), (k, j)
+    learned = model.slots < 0
+    expect = 50 - (30 if grouping == "regions" else 18)
+    assert int(learned.sum()) == expect
+    with torch.no_grad():
+        free = model.kp_detector(x, torch.zeros(2, 1, 64, 64))["fg_kp"]
+    assert not torch.allclose(kp[:, learned], prior.new_zeros(1))
+    assert free.shape == kp.shape
+
+
+def test_awp_layer_gets_a_gradient_and_equivariance_leaves_prior_points_out():
+    torch.manual_seed(0)
+    model = build_model("tpsmm-awp", tiny_config("tpsmm-awp"))
+    model.train()
+    model.set_training_progress(0.5)
+    lms = _face_landmarks(2)
+    x = torch.rand(2, 3, 64, 64)
+    losses, _ = model.training_losses(x, x.flip(-1), lms, lms + 0.5)
+    assert {"perceptual", "equivariance_value", "warp_loss", "bg"} <= set(losses)
+    sum(losses.values()).backward()
+    grads = [p.grad for p in model.prior.awp.parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+    # with every keypoint a prior point there is nothing for the equivariance term
+    cfg = merge(tiny_config("tpsmm-ewp"), {"num_tps": 6})
+    full = build_model("tpsmm-ewp", cfg)
+    assert bool((full.slots >= 0).all())
+    losses, _ = full.training_losses(x, x, lms, lms)
+    assert "equivariance_value" not in losses
+
+
+@pytest.mark.parametrize("variant", ["tpsmm-ewp", "tpsmm-awp"])
+def test_prior_variants_train_with_a_falling_loss(variant, prepared, tmp_path):
+    from generation.train import train
+
+    train(_run(variant, 30), prepared, tmp_path / "run", device="cpu", progress=False)
+    rec = np.array([float(r["perceptual"]) for r in _rows(tmp_path / "run" / "log.csv")])
+    assert rec[-6:].mean() < 0.7 * rec[:6].mean(), (rec[:6].mean(), rec[-6:].mean())
