@@ -152,8 +152,13 @@ class DenseMotionNetwork(nn.Module):
         if small.shape[0] != kp_driving.shape[0]:
             small = small.expand(kp_driving.shape[0], c, h, w)
             b = kp_driving.shape[0]
-        heat = self.heatmaps((h, w), kp_driving, kp_source)
-        trans = self.transformations((h, w), kp_driving, kp_source, bg_param)
+        # the TPS solve, grids and heatmaps in fp32 even under autocast: a bf16 system
+        # matrix or grid would misplace the control points
+        with torch.autocast(device_type=small.device.type, enabled=False):
+            kp_driving, kp_source = kp_driving.float(), kp_source.float()
+            bg = None if bg_param is None else bg_param.float()
+            heat = self.heatmaps((h, w), kp_driving, kp_source)
+            trans = self.transformations((h, w), kp_driving, kp_source, bg)
         k1 = self.num_tps + 1
         repeated = small.unsqueeze(1).expand(b, k1, c, h, w).reshape(b * k1, c, h, w)
         deformed = grid_sample(repeated, trans.reshape(b * k1, h, w, 2)).view(b, k1, c, h, w)
@@ -165,7 +170,7 @@ class DenseMotionNetwork(nn.Module):
             contribution = dropout_softmax(logits.float(), dropout_p)
         else:
             contribution = F.softmax(logits.float(), dim=1)
-        deformation = (trans * contribution.unsqueeze(-1)).sum(dim=1)
+        deformation = (trans * contribution.float().unsqueeze(-1)).sum(dim=1)
         occlusion: list[torch.Tensor] = []
         n_direct = self.occlusion_num - self.up_nums
         for i in range(n_direct):
