@@ -261,8 +261,10 @@ def write_sample(model, target_clip, driving_clip, path: Path, size: int, frames
 
 
 def init_from_checkpoint(model: nn.Module, path: str | Path) -> list[str]:
-    """Load the tensors of our checkpoint `path` whose names and shapes fit `model`;
-    returns the names taken. ConfigError when it holds another variant or nothing fits."""
+    """Load the tensors of our checkpoint `path` that `model` has (a new part of the
+    model, e.g. a network the checkpoint's run did not save, keeps its initial values);
+    returns the names taken. ConfigError when it holds another variant, nothing fits, or
+    a tensor has another shape (another config)."""
     from generation.checkpoint import read_checkpoint
 
     state = read_checkpoint(path)
@@ -274,6 +276,14 @@ def init_from_checkpoint(model: nn.Module, path: str | Path) -> list[str]:
         )
     own = model.state_dict()
     taken = {k: v for k, v in state["model"].items() if k in own and v.shape == own[k].shape}
+    other = [k for k, v in state["model"].items() if k in own and v.shape != own[k].shape]
+    if other:
+        raise ConfigError(
+            f"--init was trained with another model config ({len(other)} tensors of "
+            f"another shape, e.g. {other[0]})",
+            path,
+            "Train this stage with the config of the run it starts from.",
+        )
     if not taken:
         raise ConfigError("no tensor of --init fits this model", path, "Check its config.")
     model.load_state_dict(taken, strict=False)

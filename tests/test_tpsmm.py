@@ -415,3 +415,15 @@ def test_prior_variants_train_with_a_falling_loss(variant, prepared, tmp_path):
     train(_run(variant, 30), prepared, tmp_path / "run", device="cpu", progress=False)
     rec = np.array([float(r["perceptual"]) for r in _rows(tmp_path / "run" / "log.csv")])
     assert rec[-6:].mean() < 0.7 * rec[:6].mean(), (rec[:6].mean(), rec[-6:].mean())
+
+
+def test_init_from_a_checkpoint_of_another_config_is_refused(prepared, tmp_path):
+    from generation.train import train
+
+    other = build_model("tpsmm", merge(tiny_config(), {"kp_detector": {"width": 4}}))
+    ckpt = save_checkpoint(tmp_path / "other.pt", other, 0)
+    with pytest.raises(ConfigError, match="another model config"):
+        train(_run("tpsmm", 2), prepared, tmp_path / "run", device="cpu", init=ckpt)
+    fomm = save_checkpoint(tmp_path / "fomm.pt", build_model("fomm"), 0)
+    with pytest.raises(ConfigError, match="variant fomm"):
+        train(_run("tpsmm", 2), prepared, tmp_path / "run", device="cpu", init=fomm)

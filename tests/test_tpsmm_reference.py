@@ -78,10 +78,8 @@ def reference():
     return torch.load(FIXTURE / "reference_outputs.pt", weights_only=True)
 
 
-@pytest.fixture(scope="module")
-def model():
+def filled_model():
     """Our vanilla TPSMM at the reference's vox-256 widths, 128 px, filled by the recipe."""
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     cfg = default_config("tpsmm", "paper")
     cfg["image_size"] = 128
     net = build_model("tpsmm", cfg)
@@ -91,6 +89,11 @@ def model():
         rules = fill(module, entry["seed"], set(spec["untouched_float_buffers"][name]))
         assert rules == [(k["key"], k["rule"]) for k in entry["keys"]], name
     return net.eval()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return filled_model()
 
 
 def frames(reference) -> torch.Tensor:
@@ -210,3 +213,41 @@ def test_animation_end_to_end(model, reference, mode):
     assert state.cache.get("scale") is None or math.isclose(
         state.cache["scale"], float(reference["adapt_movement_scale"]), rel_tol=1e-5
     )
+
+
+def agreement_table() -> list[tuple[str, float, float]]:
+    """(tensor, max abs diff, mean abs diff) of ours against the reference: the README's
+    table (`python tests/test_tpsmm_reference.py`)."""
+    ref = torch.load(FIXTURE / "reference_outputs.pt", weights_only=True)
+    net = filled_model()
+    x = frames(ref)
+    rows = []
+
+    def add(name, ours, theirs):
+        diff = (ours.float() - theirs.float()).abs()
+        rows.append((name, float(diff.max()), float(diff.mean())))
+
+    with torch.no_grad():
+        add("fg_kp (4 frames)", net.kp_detector(x)["fg_kp"], ref["fg_kp"])
+        bg = torch.cat([net.bg_predictor(x[:1], x[t : t + 1]) for t in (1, 2, 3)])
+        add("bg_param", bg, ref["bg_param"])
+        out = net.dense_motion_network(x[:1], ref["fg_kp"][2:3], ref["fg_kp"][0:1])
+        for key in ("transformations", "deformation", "contribution_maps"):
+            add(f"dense motion {key} (given fg_kp)", out[key], ref[f"dm_f2_{key}"])
+        for i in range(4):
+            add(
+                f"occlusion map {i} (given fg_kp)",
+                out["occlusion_map"][i],
+                ref[f"dm_f2_occlusion_map_{i}"],
+            )
+        state = net.encode_source(x[:1])
+        for mode in ("standard", "relative", "avd"):
+            pred = net.animate(state, x[1:4], None, x[1:2], None, mode=mode)
+            add(f"prediction_{mode} (end to end)", pred, ref[f"prediction_{mode}"])
+    return rows
+
+
+if __name__ == "__main__":
+    print("| tensor | max abs diff | mean abs diff |\n|---|---|---|")
+    for name, mx, mean in agreement_table():
+        print(f"| {name} | {mx:.2e} | {mean:.2e} |")
