@@ -401,7 +401,7 @@ def test_awp_layer_gets_a_gradient_and_equivariance_leaves_prior_points_out():
     grads = [p.grad for p in model.prior.awp.parameters()]
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
     # with every keypoint a prior point there is nothing for the equivariance term
-    cfg = merge(tiny_config("tpsmm-ewp"), {"num_tps": 6})
+    cfg = merge(tiny_config("tpsmm-ewp"), {"num_tps": 6, "prior": {"grouping": "regions"}})
     full = build_model("tpsmm-ewp", cfg)
     assert bool((full.slots >= 0).all())
     losses, _ = full.training_losses(x, x, lms, lms)
