@@ -226,7 +226,6 @@ def test_animation_modes(trained, mode):
     """A still driving clip in relative mode gives the source's own reconstruction; every
     mode gives frames of the driving length."""
     from generation.animate import animate_clip
-    from generation.data.frame_pairs import load_frame
 
     _, result = trained
     model = result.model.eval()
@@ -243,7 +242,6 @@ def test_animation_modes(trained, mode):
         own = model.animate(state, x, None, x, None, mode="standard")
         ref = (own[0].permute(1, 2, 0).numpy() * 255).round()
         assert np.abs(still.astype(float) - ref[None]).max() <= 1
-    del load_frame
 
 
 def test_avd_animate_is_the_avd_mode(trained):
