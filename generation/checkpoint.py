@@ -34,6 +34,13 @@ VERSION = 1
 UPSTREAM_KEYS: dict[str, tuple[str, ...]] = {
     "fomm": ("generator", "kp_detector", "discriminator"),
     "mraa": ("generator", "region_predictor", "bg_predictor", "avd_network"),
+    "tpsmm": (
+        "kp_detector",
+        "dense_motion_network",
+        "inpainting_network",
+        "bg_predictor",
+        "avd_network",
+    ),
 }
 
 
@@ -215,7 +222,7 @@ def _family_of_file(file: Path, upstream: Any, source_family: str | None) -> str
 
     found = upstream_family(upstream)
     if found is None:
-        wanted = source_family or "fomm or mraa"
+        wanted = source_family or "fomm, mraa or tpsmm"
         keys = ", ".join(UPSTREAM_KEYS.get(source_family or "", ())) or (
             "kp_detector or region_predictor"
         )
@@ -228,7 +235,7 @@ def _family_of_file(file: Path, upstream: Any, source_family: str | None) -> str
     if found not in UPSTREAM_KEYS:
         raise ConfigError(
             f"this is a {found.upper()} checkpoint of the reference code ({present}); "
-            "only FOMM and MRAA checkpoints are imported here",
+            "only FOMM, MRAA and TPSMM checkpoints are imported here",
             file,
         )
     if source_family is not None and found != source_family:
@@ -302,7 +309,7 @@ def import_checkpoint(
     config_file: str | Path | None = None,
     size: int | None = None,
 ) -> ImportReport:
-    """Convert an upstream FOMM or MRAA checkpoint into ours at `out`.
+    """Convert an upstream FOMM, MRAA or TPSMM checkpoint into ours at `out`.
 
     `source_family` (--from) may be None: the family is recognised from the file's keys,
     and a given one that the file is not raises ConfigError naming what the file is. The
@@ -318,7 +325,7 @@ def import_checkpoint(
     from generation.models import build_model, default_config, split_variant
 
     if source_family is not None and source_family not in UPSTREAM_KEYS:
-        raise ConfigError(f"--from {source_family!r}: choose fomm or mraa")
+        raise ConfigError(f"--from {source_family!r}: choose {', '.join(UPSTREAM_KEYS)}")
     file = Path(file)
     if variant is not None:
         split_variant(variant)
@@ -336,9 +343,12 @@ def import_checkpoint(
     extra_sections: dict[str, Any] = {}
     translated = None
     if model_config is None and config_file is not None:
-        model_config, extra_sections, translated = _config_from_file(
-            config_file, variant, family, scale, with_avd
-        )
+        if family == "tpsmm":  # the reference's TPSMM format or ours, see tpsmm_config_file
+            model_config = tpsmm_config_file(config_file, variant, scale)
+        else:
+            model_config, extra_sections, translated = _config_from_file(
+                config_file, variant, family, scale, with_avd
+            )
     config = model_config if model_config is not None else default_config(variant, scale)
     if size is not None:
         config = merge(config, {"image_size": int(size)})
@@ -442,3 +452,108 @@ def _other_keys(family: str, upstream: dict[str, Any], modules: set[str]) -> lis
         else:
             out.append((key, "no counterpart here: not taken"))
     return out
+
+
+# ---- TPSMM: the reference's checkpoint and config file ----------------------------------
+
+
+def tpsmm_config_file(
+    config_file: str | Path, variant: str = "tpsmm", scale: str = "paper"
+) -> dict[str, Any]:
+    """The model config of a TPSMM checkpoint's YAML: the reference's own format
+    (`model_params`, `train_params`, `train_avd_params`, `dataset_params`, e.g. its
+    `config/vox-256.yaml`) or ours (a run config with a model section)."""
+    from generation.config import build_run_config, config_path, read_yaml
+
+    path = config_path(config_file)
+    data = read_yaml(path)
+    if isinstance(data, dict) and "model_params" in data:
+        return tpsmm_config_from_reference(data, variant, scale, str(path))
+    run = build_run_config(variant, data, str(path))
+    model_config = run.model
+    if (data.get("train") or {}).get("size") is None:
+        model_config["image_size"] = (data.get("model") or {}).get(
+            "image_size", 256 if run.scale == "paper" else 64
+        )
+    return model_config
+
+
+def import_tpsmm(
+    file: str | Path,
+    out: str | Path,
+    variant: str | None = None,
+    config_file: str | Path | None = None,
+    scale: str = "paper",
+) -> ImportReport:
+    """`import_checkpoint` of a checkpoint of the reference TPSMM code (`kp_detector`,
+    `dense_motion_network`, `inpainting_network`, and `bg_predictor` / `avd_network` when
+    it has them; its `optimizer*` and `epoch` are reported as not taken)."""
+    return import_checkpoint("tpsmm", file, out, variant, scale=scale, config_file=config_file)
+
+
+def tpsmm_config_from_reference(
+    data: dict[str, Any], variant: str = "tpsmm", scale: str = "paper", source: str = ""
+) -> dict[str, Any]:
+    """Our TPSMM model config from a config file of the reference code (its `model_params`
+    and, when present, `train_params` / `train_avd_params`; the image side from
+    `dataset_params.frame_shape`, 256 when null). Epoch counts of the schedule become
+    fractions of `num_epochs`."""
+    from generation.models import default_config
+
+    try:
+        params = data["model_params"]
+        common = params["common_params"]
+        cfg = default_config(variant, scale)
+        # the reference's ResNet-18s are torchvision's, always of width 64
+        cfg["kp_detector"]["width"] = cfg["bg_predictor"]["width"] = 64
+        cfg["num_tps"] = int(common["num_tps"])
+        cfg["num_channels"] = int(common.get("num_channels", 3))
+        cfg["multi_mask"] = bool(common.get("multi_mask", True))
+        cfg["bg_predictor"]["enabled"] = bool(common.get("bg", False))
+        for ours, theirs in (
+            ("inpainting", "generator_params"),
+            ("dense_motion", "dense_motion_params"),
+        ):
+            for key, value in (params.get(theirs) or {}).items():
+                if key not in cfg[ours]:
+                    raise ConfigError(f"unknown {theirs} key {key!r}", source)
+                cfg[ours][key] = value
+        for key in ("id_bottle_size", "pose_bottle_size"):
+            if key in (params.get("avd_network_params") or {}):
+                cfg["avd"][key] = int(params["avd_network_params"][key])
+        shape = (data.get("dataset_params") or {}).get("frame_shape")
+        cfg["image_size"] = int(shape[0]) if shape else 256
+        train = data.get("train_params") or {}
+        weights = train.get("loss_weights") or {}
+        for key in ("perceptual", "equivariance_value", "warp_loss", "bg"):
+            if key in weights:
+                cfg["loss"][key] = weights[key]
+        if "scales" in train:
+            cfg["loss"]["scales"] = list(train["scales"])
+        if "transform_params" in train:
+            cfg["transform"].update(train["transform_params"])
+        epochs = float(train.get("num_epochs", 0) or 0)
+        if epochs:
+            sched = cfg["schedule"]
+            for ours, theirs in (
+                ("dropout_until", "dropout_epoch"),
+                ("dropout_ramp", "dropout_inc_epoch"),
+                ("bg_start", "bg_start"),
+            ):
+                if theirs in train:
+                    sched[ours] = float(train[theirs]) / epochs
+            for key in ("dropout_startp", "dropout_maxp"):
+                if key in train:
+                    sched[key] = float(train[key])
+        avd = data.get("train_avd_params") or {}
+        if "random_scale" in avd:
+            cfg["avd"]["random_scale"] = float(avd["random_scale"])
+        if "lambda_shift" in avd:
+            cfg["avd"]["lambda_shift"] = float(avd["lambda_shift"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ConfigError(
+            f"not a TPSMM config of the reference code ({err.__class__.__name__}: {err})",
+            source,
+            "Give the config/*.yaml the checkpoint was trained with.",
+        ) from err
+    return cfg

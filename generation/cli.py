@@ -71,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="auto (CUDA when present), cpu, cuda, cuda:1",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--init", default=None, help="checkpoint whose weights start a new run")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
     p.add_argument("--no-mixed-precision", action="store_true", help="fp32 on GPU as well")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
@@ -174,7 +175,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--from",
         dest="family",
         default=None,
-        choices=("fomm", "mraa"),
+        choices=("fomm", "mraa", "tpsmm"),
         help="the file's family (default: recognised from its keys)",
     )
     p.add_argument("file", help="the upstream checkpoint (.pth.tar)")
@@ -264,6 +265,7 @@ def run_train(args: argparse.Namespace) -> int:
         compile=args.compile,
         progress=not args.quiet,
         vgg_weights=args.vgg_weights,
+        init=args.init,
     )
     if result.rank == 0:
         first = result.first_losses.get("total", float("nan"))

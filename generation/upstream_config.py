@@ -29,6 +29,7 @@ FAMILY_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
 EPOCH_KEYS: dict[str, tuple[str, ...]] = {
     "fomm": ("epoch",),
     "mraa": ("epoch_reconstruction", "epoch_avd", "epoch"),
+    "tpsmm": ("epoch", "epoch_avd"),
 }
 
 # reference key path -> our key path ("model.", "train." or "avd." prefixed)

@@ -167,6 +167,15 @@ class AnimationModel(nn.Module):
         The trainer sums the losses; outputs hold at least "prediction" (B, 3, H, W)."""
         raise NotImplementedError
 
+    def set_training_progress(self, fraction: float) -> None:
+        """The fraction of training done (step / iterations), set by the trainer before
+        each step; families with a schedule (TPSMM's TPS dropout and background start)
+        read it. Nothing by default."""
+
+    def after_backward(self) -> None:
+        """Called by the trainer between the backward pass and the optimiser steps (e.g.
+        TPSMM's gradient clipping and weight decay). Nothing by default."""
+
     def discriminator_losses(
         self, driving: torch.Tensor, outputs: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
