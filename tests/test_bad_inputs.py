@@ -262,7 +262,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("i11_out_under_file", [*IMPORT, "ckpt/random.pt", "--out", "a_file.txt/x.pt"], "a_file.txt"),
     ("import_out_is_dir", [*IMPORT, "ckpt/random.pt", "--out", "empty_root"], "is a folder"),
     ("import_missing", [*IMPORT, "nope.pth.tar", "--out", "x.pt"], "nope.pth.tar"),
-    ("import_family", ["import-checkpoint", "--from", "tpsmm", "f", "--out", "x.pt"], "--from"),
+    ("import_family", ["import-checkpoint", "--from", "vgg", "f", "--out", "x.pt"], "--from"),
     # -- fme study create / list / export / add-expert / serve
     ("s16_db_bad_scheme", [*STUDY, "--db", "foo://bar"], "foo"),
     ("s17_db_not_url", ["study", "list", "--db", "my database.db"], "my database.db"),

@@ -534,7 +534,7 @@ class TPSMM(AnimationModel):
                 scale = state.cache["scale"] if adapt_movement_scale else 1.0
                 kp_new = relative_keypoints(kp_s, kp_d, kp_0, scale)
             elif mode == "avd":
-                kp_new = self.avd_network({"fg_kp": kp_s}, {"fg_kp": kp_d})["fg_kp"]
+                kp_new = self.avd_motion(kp_s, kp_d)
             else:
                 kp_new = kp_d
             motion = self.dense_motion_network(state.image, kp_new, kp_s, source_small=state.small)
@@ -542,6 +542,11 @@ class TPSMM(AnimationModel):
                 state.image, motion, features=state.features, warped_maps=False
             )["prediction"]
         return out.float().clamp_(0.0, 1.0)
+
+    def avd_motion(self, source_motion: torch.Tensor, driving_motion: torch.Tensor) -> torch.Tensor:
+        """The AVD network's keypoints: the driving pose carried onto the source's identity
+        (`AnimationModel.avd_motion`; it offers mode "avd")."""
+        return self.avd_network({"fg_kp": source_motion}, {"fg_kp": driving_motion})["fg_kp"]
 
     @torch.no_grad()
     def avd_animate(
