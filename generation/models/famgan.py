@@ -3,7 +3,8 @@
 The `famgan` variant. GANimation's generator (`ganimation_generator.py`) moves the target's
 face to each frame's AU vector; its critic (`ganimation_critic.py`) is trained as a WGAN-GP
 critic with an AU-regression head. Losses and weights as GANimation publishes them
-(`options/train_options.py` of the reference code), with images in [-1, 1] and AUs / 5:
+(`options/train_options.py` of the reference code), with images in [-1, 1] and AUs (the AU
+engine's, times `common.au_scale`) / 5:
 
     generator: adversarial -mean D(fake) (1), AU condition MSE(D_aus(fake), y_desired) / B
                (4000), cycle L1(G(G(x, y_desired), y_real), x) (10), attention mean over the
@@ -40,15 +41,22 @@ from generation.models.ganimation_generator import GANimationGenerator
 
 #: OpenFace's intensities are 0-5; GANimation feeds them divided by 5
 AU_SCALE = 5.0
-#: default `common.au_scale`: the AU engine's intensities are multiplied by it before the
-#: division by AU_SCALE (see `default_config`)
-AU_GAIN = 1.0
+#: Default `common.au_scale`, the gain on the AU engine's intensities (clipped to 0-5) before
+#: the division by AU_SCALE, in training and animation alike (the checkpoint keeps it). The
+#: engine's unit is 0.03 IOD, so the synthetic micro-expressions peak at 0.4-1.0, only
+#: 0.09-0.2 after /5, no more than the +-0.1 condition noise. After 100 training steps on the
+#: training test's corpus, moving the condition from the onset's AUs to the apex's moved the
+#: generator's output 0.45x as much as the true onset-to-apex change at gain 1, 1.15x at 3
+#: and 2.45x at 5 (where the cycle and L1 terms fell least). The interim landmark proxy this
+#: engine replaced gave about 1.6x the engine's intensities.
+AU_GAIN = 3.0
 
 
 def default_config(variant: str = "famgan", scale: str = "small") -> dict[str, Any]:
     """Paper: GANimation's defaults (128 px, generator conv_dim 64 with 6 residual blocks,
     critic conv_dim 64 with 6 stride-2 layers). Small (CPU, 32-64 px): conv_dim 16 with 2
-    residual blocks, critic 16 with 4 layers. Loss weights and schedule as published at both."""
+    residual blocks, critic 16 with 4 layers. Loss weights and schedule as published at both.
+    `common.au_scale` (AU_GAIN, 3): the gain on the AU engine's intensities (see AU_GAIN)."""
     _check_variant(variant)
     if scale == "paper":
         cfg: dict[str, Any] = {
