@@ -20,6 +20,27 @@ import numpy as np
 from fme.errors import DataError, VideoError
 
 
+def normalized_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """Landmarks (N, 2) centred on their mean and divided by the square root of their
+    convex hull's area: the reference demo's `normalize_kp`, which makes faces of any
+    position and size comparable (a flat set is only centred)."""
+    from generation.models.base import hull_area
+
+    points = np.asarray(landmarks, dtype=np.float64)
+    points = points - points.mean(axis=0, keepdims=True)
+    area = hull_area(points)
+    return points / np.sqrt(area) if area > 0 else points
+
+
+def best_frame(target_landmarks: np.ndarray, driving_landmarks: np.ndarray) -> int:
+    """The driving frame whose normalised landmarks are nearest the target's (the least
+    sum of squared differences; the first on ties), as the reference demo's
+    `find_best_frame` does, here on the cached dlib / tracked landmarks."""
+    target = normalized_landmarks(target_landmarks)
+    costs = [((normalized_landmarks(lm) - target) ** 2).sum() for lm in driving_landmarks]
+    return int(np.argmin(costs))
+
+
 def prepare_target(image_path: str | Path, size: int, margin: float = 0.25):
     """(image (size, size, 3) uint8, landmarks (68, 2) float32) of a target face photo.
 
@@ -164,6 +185,12 @@ def _to_tensor(frames: np.ndarray, device):
     return x.permute(0, 3, 1, 2).float().div_(255.0)
 
 
+def prior_keypoints(model) -> str:
+    """The model's `prior.keypoints` ("per_frame" when it has none)."""
+    prior = model.config.get("prior") if isinstance(model.config, dict) else None
+    return (prior or {}).get("keypoints", "per_frame")
+
+
 def model_size(model) -> int | None:
     size = model.config.get("image_size") if isinstance(model.config, dict) else None
     return int(size) if size else None
@@ -182,11 +209,16 @@ def animate_clip(
     adapt_movement_scale: bool | None = None,
     autocast: str | None = None,
     progress: bool = False,
+    find_best_frame: bool = False,
 ) -> np.ndarray:
     """Frames (T, H, W, 3) uint8 of `target` driven by `driving` (T, H', W', 3).
 
-    Motion is relative to the driving frame `onset_index` in "relative" mode (the model's
-    other mode, "absolute"/"standard", uses the driving motion as it is). Images are
+    Modes (`model.check_mode`): "relative", motion relative to the driving frame
+    `onset_index`; "standard" (alias "absolute"), the driving motion as it is; "avd", the
+    family's AVD network (MRAA after `fme train --stage avd`). `find_best_frame`: the
+    initial frame is `best_frame` of the landmarks instead of `onset_index`; the
+    reference demo animates forwards from it and backwards from it to the first frame,
+    both halves relative to it, which is this same animation frame by frame. Images are
     resized to the model's size for the network and the result back to the target's size
     (a model with a super-resolution stage returns its larger frames as they are).
     `adapt_movement_scale` (None: the model's default) and `autocast` ("bf16"/"fp16",
@@ -206,8 +238,15 @@ def animate_clip(
         )
     if len(driving_landmarks) != len(driving):
         raise DataError(f"{len(driving)} driving frames but {len(driving_landmarks)} landmark sets")
+    mode = model.check_mode(mode)
+    if find_best_frame:
+        onset_index = best_frame(target_landmarks, driving_landmarks)
     if not 0 <= onset_index < len(driving):
         raise DataError(f"onset index {onset_index} outside the {len(driving)} driving frames")
+    if prior_keypoints(model) == "onset":
+        from generation.prior import onset_landmarks
+
+        driving_landmarks = onset_landmarks(driving_landmarks, onset_index)
     th, tw = target.shape[:2]
     size = model_size(model) or th
     target_in, target_lm = _resize(target[None], np.asarray(target_landmarks)[None], size)

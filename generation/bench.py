@@ -275,6 +275,12 @@ def run(argv: list[str]) -> int:
         default=0.5,
         help="fraction of subjects held out (8 x 0.5: 24 held-out videos of 4 identities)",
     )
+    p.add_argument(
+        "--model-changes",
+        default=None,
+        help="YAML mapping merged into every variant's model config, e.g. "
+        "'{prior: {grouping: sequential}}' for the TPSMM prior variants",
+    )
     p.add_argument("--work", default=None, help="folder for corpus, data and runs (kept)")
     p.add_argument("--out", default=None, help="write generation_bench.csv/.md/.tex here")
     p.add_argument("--seed", type=int, default=0)
@@ -344,6 +350,12 @@ def run(argv: list[str]) -> int:
         if args.driving_jitter is not None:
             overrides["driving_jitter"] = args.driving_jitter
         run_cfg = load_run_config(variant, size=args.size, train_overrides=overrides)
+        if args.model_changes:
+            import yaml
+
+            from generation.config import merge
+
+            run_cfg.model = merge(run_cfg.model, yaml.safe_load(args.model_changes) or {})
         out = work / "runs" / variant
         result = train(
             run_cfg, prepared, out, device=args.device, resume=out.exists(), progress=False

@@ -30,7 +30,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "`torchrun --nproc_per_node N -m fme.cli train ...` (no other change)."
         ),
     )
-    p.add_argument("--variant", required=True, choices=VARIANTS, help=VARIANT_HELP)
+    p.add_argument("--variant", default=None, choices=VARIANTS, help=VARIANT_HELP)
+    p.add_argument(
+        "--stage",
+        default="reconstruction",
+        choices=("reconstruction", "avd"),
+        help="reconstruction (default; needs --variant) or avd: MRAA's second stage, the "
+        "AVD network of the model in --resume-from (train_avd_params; `avd:` of --config)",
+    )
+    p.add_argument(
+        "--resume-from", default=None, help="the trained checkpoint the avd stage starts from"
+    )
     p.add_argument("--data", required=True, help="prepared data folder (fme prepare OUT)")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument(
@@ -61,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="auto (CUDA when present), cpu, cuda, cuda:1",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--init", default=None, help="checkpoint whose weights start a new run")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
     p.add_argument("--no-mixed-precision", action="store_true", help="fp32 on GPU as well")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
@@ -79,7 +90,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target", required=True, help="target face image")
     p.add_argument("--driving", required=True, help="prepared clip folder, video or frame folder")
     p.add_argument("--out", required=True, help="output .mp4")
-    p.add_argument("--mode", default="relative", help="relative (default) or the model's other")
+    p.add_argument(
+        "--mode",
+        default="relative",
+        choices=("standard", "relative", "avd", "absolute"),
+        help="relative (default, from the driving onset), standard (the driving motion as "
+        "it is; alias absolute) or avd (MRAA after `fme train --stage avd`)",
+    )
+    p.add_argument(
+        "--find-best-frame",
+        action="store_true",
+        help="motion relative to the driving frame whose landmarks are nearest the target's",
+    )
     p.add_argument("--onset", type=non_negative_int, default=None, help="driving onset frame index")
     p.add_argument(
         "--adapt-scale", action="store_true", help="adapt the movement scale to the target"
@@ -116,6 +138,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--fps", type=frame_rate, default=100.0)
     p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument(
+        "--mode",
+        default="relative",
+        choices=("standard", "relative", "avd"),
+        help="animation mode (see fme animate)",
+    )
+    p.add_argument(
+        "--find-best-frame",
+        action="store_true",
+        help="each video relative to the driving frame nearest the template",
+    )
     p.add_argument("--device", type=device_name, default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
@@ -131,26 +164,84 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="convert an upstream FOMM or MRAA checkpoint into ours",
         description=(
             "Load a checkpoint of the reference FOMM (generator, kp_detector, discriminator) "
-            "or MRAA (generator, region_predictor, bg_predictor) code into a variant of ours. "
+            "or MRAA (generator, region_predictor, bg_predictor, avd_network) code into a "
+            "variant of ours. The family is recognised from the file; --config takes our "
+            "config or the reference's own YAML; the reference's epoch becomes the step. "
             "A prior variant takes the layers whose shapes match and initialises the rest; "
-            "OUT.import.csv lists which."
+            "OUT.import.csv lists every tensor, key and config key and what became of it."
         ),
     )
-    p.add_argument("--from", dest="family", required=True, choices=("fomm", "mraa"))
+    p.add_argument(
+        "--from",
+        dest="family",
+        default=None,
+        choices=("fomm", "mraa", "tpsmm"),
+        help="the file's family (default: recognised from its keys)",
+    )
     p.add_argument("file", help="the upstream checkpoint (.pth.tar)")
     p.add_argument("--out", required=True, help="our checkpoint to write (.pt)")
     p.add_argument("--variant", default=None, help="default: the family's vanilla variant")
-    p.add_argument("--config", default=None, help="YAML with the model section it was trained with")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="the config it was trained with: the reference's YAML (model_params, "
+        "train_params, ...) or ours",
+    )
     p.add_argument("--scale", default="paper", choices=("paper", "small"))
+    p.add_argument(
+        "--size", type=positive_int, default=None, help="image side (default: the config's)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the initialised layers")
     p.set_defaults(func=run_import)
 
 
+def run_train_avd(args: argparse.Namespace) -> int:
+    from fme.errors import ConfigError
+    from fme.outputs import output_dir
+    from generation.avd_stage import train_avd
+    from generation.checkpoint import read_checkpoint
+    from generation.config import avd_config, config_path, read_yaml
+
+    if not args.resume_from:
+        raise ConfigError(
+            "--stage avd needs --resume-from CHECKPOINT", hint="Give a trained MRAA checkpoint."
+        )
+    saved = read_checkpoint(args.resume_from)["config"].get("avd")
+    from_file = None
+    if args.config:
+        path = config_path(args.config)
+        from_file = read_yaml(path).get("avd")
+    overrides = {
+        "iterations": args.iterations,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "num_workers": args.num_workers,
+        "seed": args.seed,
+    }
+    cfg = avd_config(saved, from_file, overrides, source=args.config or args.resume_from)
+    output_dir(args.out, existing="reuse")
+    result = train_avd(
+        args.resume_from, args.data, args.out, cfg, device=args.device, progress=not args.quiet
+    )
+    first = result.first_losses.get("total", float("nan"))
+    last = result.losses.get("total", float("nan"))
+    print(
+        f"avd stage: {result.steps} steps in {result.seconds:.1f} s; loss {first:.4f} -> "
+        f"{last:.4f}; checkpoint {result.checkpoint}"
+    )
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
+    from fme.errors import ConfigError
     from fme.outputs import output_dir
     from generation.config import load_run_config
     from generation.train import train
 
+    if args.stage == "avd":
+        return run_train_avd(args)
+    if args.variant is None:
+        raise ConfigError("fme train needs --variant", hint=f"Choose one of {VARIANT_HELP}.")
     output_dir(args.out, existing="reuse")  # train refuses a finished run unless --resume
     overrides = {
         "iterations": args.iterations,
@@ -174,6 +265,7 @@ def run_train(args: argparse.Namespace) -> int:
         compile=args.compile,
         progress=not args.quiet,
         vgg_weights=args.vgg_weights,
+        init=args.init,
     )
     if result.rank == 0:
         first = result.first_losses.get("total", float("nan"))
@@ -224,6 +316,7 @@ def run_animate(args: argparse.Namespace) -> int:
         onset_index=onset,
         adapt_movement_scale=True if args.adapt_scale else None,
         progress=True,
+        find_best_frame=args.find_best_frame,
     )
     if args.side_by_side:
         frames = side_by_side(clip.frames, frames)
@@ -248,8 +341,10 @@ def run_megc(args: argparse.Namespace) -> int:
         device=args.device,
         batch_size=args.batch_size,
         fps=args.fps,
+        mode=args.mode,
         progress=not args.quiet,
         replace=args.replace,
+        find_best_frame=args.find_best_frame,
     )
     print(
         f"wrote {len(result.videos)} videos ({result.frames} frames) in {result.seconds:.1f} s; "
@@ -267,21 +362,15 @@ def run_import(args: argparse.Namespace) -> int:
     output_file(args.out)
     output_file(f"{args.out}.import.csv", "--out")
     torch.manual_seed(args.seed)
-    model_config = None
-    variant = args.variant or args.family
-    if args.config:
-        from generation.config import build_run_config, config_path, read_yaml
-
-        path = config_path(args.config)
-        data = read_yaml(path)
-        size = (data.get("train") or {}).get("size")
-        run = build_run_config(variant, data, str(path))
-        model_config = run.model
-        if size is None:
-            model_config["image_size"] = (data.get("model") or {}).get(
-                "image_size", 256 if run.scale == "paper" else 64
-            )
-    report = import_checkpoint(args.family, args.file, args.out, variant, model_config, args.scale)
+    report = import_checkpoint(
+        args.family,
+        args.file,
+        args.out,
+        args.variant,
+        scale=args.scale,
+        config_file=args.config,
+        size=args.size,
+    )
     print(report.summary())
     print(f"wrote {args.out} and {args.out}.import.csv")
     return 0

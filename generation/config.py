@@ -90,6 +90,76 @@ class TrainConfig:
 
 
 @dataclass
+class AVDTrainConfig:
+    """The AVD stage (`fme train --stage avd`), the reference's `train_avd_params`.
+
+    The reference (vox256): 30 epochs of 2000 repeats, batch 256, Adam lr 1e-3 betas
+    (0.5, 0.999), lr / 10 at epochs 20 and 25, pose regions scaled per axis by up to
+    +-25 %, L1 weights 1 on shifts and affines. Here training is counted in steps.
+    """
+
+    iterations: int = 2000
+    batch_size: int = 256
+    lr: float = 1.0e-3
+    betas: tuple[float, float] = (0.5, 0.999)
+    milestones: tuple[float, ...] = (20 / 30, 25 / 30)
+    gamma: float = 0.1
+    random_scale: float = 0.25
+    lambda_shift: float = 1.0
+    lambda_affine: float = 1.0
+    #: the network's bottlenecks when the model has no AVD network yet
+    id_bottle_size: int = 64
+    pose_bottle_size: int = 64
+    log_every: int = 10
+    num_workers: int = 0
+    seed: int = 0
+
+    def check(self) -> AVDTrainConfig:
+        self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+        self.milestones = tuple(float(m) for m in self.milestones)
+        problems = []
+        if self.iterations < 1:
+            problems.append("iterations must be at least 1")
+        if self.batch_size < 2:
+            problems.append("batch_size must be at least 2 (the network has batch norms)")
+        if not self.lr > 0:
+            problems.append("lr must be positive")
+        if not 0 <= self.random_scale < 1:
+            problems.append("random_scale must be in [0, 1)")
+        if not all(0 < m <= 1 for m in self.milestones):
+            problems.append("milestones are fractions of training in (0, 1]")
+        if self.id_bottle_size < 1 or self.pose_bottle_size < 1:
+            problems.append("the bottle sizes must be positive")
+        if problems:
+            raise ConfigError("bad avd section: " + "; ".join(problems))
+        return self
+
+    def milestone_steps(self) -> list[int]:
+        return sorted({max(1, int(round(m * self.iterations))) for m in self.milestones})
+
+
+def avd_config(*sections: dict[str, Any] | None, source: str = "<config>") -> AVDTrainConfig:
+    """An AVDTrainConfig from `avd` sections, later ones winning (None values skipped)."""
+    names = {f.name for f in fields(AVDTrainConfig)}
+    merged: dict[str, Any] = {}
+    for section in sections:
+        if not section:
+            continue
+        unknown = sorted(set(section) - names)
+        if unknown:
+            raise ConfigError(
+                f"unknown avd key(s) {', '.join(unknown)}",
+                source,
+                f"Known keys: {', '.join(sorted(names))}.",
+            )
+        merged.update({k: v for k, v in section.items() if v is not None})
+    try:
+        return AVDTrainConfig(**merged).check()
+    except TypeError as err:
+        raise ConfigError(f"bad avd section ({err})", source) from err
+
+
+@dataclass
 class RunConfig:
     """Everything a training run needs to be repeated: variant, scale, train, model."""
 
@@ -214,12 +284,13 @@ def build_run_config(
 
     split_variant(variant)
     data = dict(data or {})
-    unknown = sorted(set(data) - {"variant", "scale", "train", "model"})
+    unknown = sorted(set(data) - {"variant", "scale", "train", "model", "avd"})
     if unknown:
         raise ConfigError(
             f"unknown config key(s) {', '.join(unknown)}",
             source,
-            "A config has the sections variant, scale, train and model.",
+            "A config has the sections variant, scale, train, model (and avd, for "
+            "`fme train --stage avd`).",
         )
     if data.get("variant") not in (None, variant):
         raise ConfigError(

@@ -232,8 +232,11 @@ def make_megc_set(
     mode: str = "relative",
     progress: bool = True,
     replace: bool = False,
+    find_best_frame: bool = False,
 ) -> MegcResult:
-    """Every template x every driver animated by the checkpoint's model into `out`.
+    """Every template x every driver animated by the checkpoint's model into `out`
+    (`mode`: standard, relative or avd; `find_best_frame`: each video relative to the
+    driving frame nearest the template, see `animate_clip`).
 
     A set of another checkpoint already in `out` is refused unless `replace` (see the
     module's docstring)."""
@@ -263,6 +266,7 @@ def make_megc_set(
     stale = _old_set(out, checkpoint_sha, replace)
     dev = resolve_device(device)
     model = load_model(checkpoint, str(dev))
+    mode = model.check_mode(mode)
     size = int(model.config["image_size"])
     specs = drivers if isinstance(drivers, list) else read_driver_list(drivers)
     templates = list_templates(templates_dir)
@@ -293,6 +297,7 @@ def make_megc_set(
                 batch_size=batch_size,
                 device=str(dev),
                 onset_index=clip.onset_index,
+                find_best_frame=find_best_frame,
             )
             video = write_mp4(out / f"{clip.name}-{name}.mp4", frames, fps=fps)
             result.videos.append(video)

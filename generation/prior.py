@@ -210,3 +210,30 @@ def _pair(size) -> tuple[int, int]:
         return size, size
     h, w = size
     return int(h), int(w)
+
+
+#: `prior.keypoints` of a model config: "per_frame" (the default: each frame's prior
+#: keypoints from its own landmarks) or "onset" (the MEGC2021 entry as submitted, MM'21:
+#: the keypoints, and so the prior maps, computed once per driving clip from its onset
+#: frame and shared by all its frames; the animator applies it, `onset_landmarks`)
+PRIOR_KEYPOINTS: tuple[str, ...] = ("per_frame", "onset")
+
+
+def check_prior_keypoints(value: str) -> str:
+    """`value` when it is one of PRIOR_KEYPOINTS, else ConfigError."""
+    from fme.errors import ConfigError
+
+    if value not in PRIOR_KEYPOINTS:
+        raise ConfigError(
+            f"prior.keypoints {value!r}: choose {' or '.join(repr(v) for v in PRIOR_KEYPOINTS)}"
+        )
+    return value
+
+
+def onset_landmarks(landmarks, onset_index: int):
+    """Landmarks (T, 68, 2) with every frame's replaced by the onset frame's: the prior
+    keypoints of "onset" mode, one set for the whole clip."""
+    import numpy as np
+
+    landmarks = np.asarray(landmarks)
+    return np.repeat(landmarks[onset_index : onset_index + 1], len(landmarks), axis=0)

@@ -262,6 +262,36 @@ def write_sample(model, target_clip, driving_clip, path: Path, size: int, frames
     return write_mp4(path, side_by_side(d_frames, generated), fps=25)
 
 
+def init_from_checkpoint(model: nn.Module, path: str | Path) -> list[str]:
+    """Load the tensors of our checkpoint `path` that `model` has (a new part of the
+    model, e.g. a network the checkpoint's run did not save, keeps its initial values);
+    returns the names taken. ConfigError when it holds another variant, nothing fits, or
+    a tensor has another shape (another config)."""
+    from generation.checkpoint import read_checkpoint
+
+    state = read_checkpoint(path)
+    if state["variant"] != model.variant:
+        raise ConfigError(
+            f"--init holds variant {state['variant']}, not {model.variant}",
+            path,
+            "Start from a checkpoint of the same variant.",
+        )
+    own = model.state_dict()
+    taken = {k: v for k, v in state["model"].items() if k in own and v.shape == own[k].shape}
+    other = [k for k, v in state["model"].items() if k in own and v.shape != own[k].shape]
+    if other:
+        raise ConfigError(
+            f"--init was trained with another model config ({len(other)} tensors of "
+            f"another shape, e.g. {other[0]})",
+            path,
+            "Train this stage with the config of the run it starts from.",
+        )
+    if not taken:
+        raise ConfigError("no tensor of --init fits this model", path, "Check its config.")
+    model.load_state_dict(taken, strict=False)
+    return sorted(taken)
+
+
 def train(
     run: RunConfig,
     data: str | Path,
@@ -271,8 +301,12 @@ def train(
     compile: bool = False,
     progress: bool = True,
     vgg_weights: str | None = None,
+    init: str | Path | None = None,
 ) -> TrainResult:
-    """Train `run.variant` on the prepared data in `data`, writing the run folder `out`."""
+    """Train `run.variant` on the prepared data in `data`, writing the run folder `out`.
+
+    `init`: a checkpoint of ours whose weights start a new run (e.g. TPSMM's AVD stage
+    on a trained model; see `init_from_checkpoint`)."""
     from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
     from tqdm import tqdm
 
@@ -326,6 +360,8 @@ def train(
         epoch = int(state["extra"].get("epoch", 0)) + 1
         if "torch_rng" in state["extra"]:
             torch.set_rng_state(state["extra"]["torch_rng"])
+    elif init is not None:
+        init_from_checkpoint(model, init)
     start_step = step
 
     if compile:
@@ -411,6 +447,7 @@ def train(
             continue
         inputs = [t.to(dev, non_blocking=True) for t in model.training_inputs(batch)]
         drv = batch["driving"].to(dev, non_blocking=True)
+        model.set_training_progress(step / cfg.iterations)
         # the generator learns on one step in `generator_every` (its losses are still logged)
         train_generator = (step + 1) % max(1, model.generator_every) == 0
         grad = contextlib.nullcontext() if train_generator else torch.no_grad()
@@ -422,6 +459,7 @@ def train(
                 if name != "discriminator":
                     opt.zero_grad(set_to_none=True)
             total.backward()
+            model.after_backward()
             for name, opt in optimizers.items():
                 if name != "discriminator":
                     opt.step()

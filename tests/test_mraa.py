@@ -126,11 +126,13 @@ def test_relative_regions_scale_and_compose():
     a_0 = torch.diag(torch.tensor([0.3, 0.3])).expand(1, 4, 2, 2)
     source = {"shift": 2 * unit, "affine": a_s}  # hull area 4
     initial = {"shift": unit, "affine": a_0}  # hull area 1 -> movement scale 2
-    driving = {"shift": unit + torch.tensor([0.1, -0.05]), "affine": rot @ a_0}
+    covar_d = torch.tensor([[0.05, 0.01], [0.01, 0.02]]).expand(1, 4, 2, 2)
+    driving = {"shift": unit + torch.tensor([0.1, -0.05]), "affine": rot @ a_0, "covar": covar_d}
     new = relative_regions(source, driving, initial)
     assert torch.allclose(new["shift"], 2 * unit + torch.tensor([0.2, -0.1]))
     assert torch.allclose(new["affine"], (rot @ a_s).expand(1, 4, 2, 2), atol=1e-6)
-    assert torch.allclose(new["covar"], new["affine"] @ new["affine"].transpose(-1, -2))
+    # the reference keeps the driving frame's own covariance (not A A^T of the new affine)
+    assert torch.equal(new["covar"], covar_d)
     fixed = relative_regions(source, driving, initial, adapt_movement_scale=False)
     assert torch.allclose(fixed["shift"], 2 * unit + torch.tensor([0.1, -0.05]))
 
@@ -314,10 +316,13 @@ def test_animate_is_batched_and_matches_the_generator():
         ]
     )
     assert torch.allclose(batch, single, atol=1e-5)
-    # driving frame == initial frame: the source regions themselves drive the generator
+    # driving frame == initial frame: the source's shifts and affines drive the generator,
+    # with the driving frame's own covariance (the reference's relative rule)
     with torch.no_grad():
         src = model.regions(x, lm_x)
-        still = model.generator(x, src, src)["prediction"]
+        drv = model.regions(frames[:1], lm_f[:1])
+        new = {"shift": src["shift"], "affine": src["affine"], "covar": drv["covar"]}
+        still = model.generator(x, new, src)["prediction"]
     assert torch.allclose(batch[0], still[0], atol=1e-4)
     # different driving landmarks give a different animation
     assert (batch[1:] - batch[0]).abs().amax() > 1e-4

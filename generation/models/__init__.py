@@ -1,4 +1,4 @@
-"""The generation models: FOMM and MRAA (each with an optional facial prior) and FAMGAN.
+"""The generation models: FOMM, MRAA and TPSMM (each with an optional facial prior) and FAMGAN.
 
 `build_model(variant, config)` is the one entry point; every model is an
 `AnimationModel` (see `base.py`).
@@ -18,6 +18,9 @@ VARIANTS: tuple[str, ...] = (
     "mraa",
     "mraa-ewp",
     "mraa-awp",
+    "tpsmm",
+    "tpsmm-ewp",
+    "tpsmm-awp",
     "famgan",
 )
 
@@ -26,6 +29,7 @@ VARIANTS: tuple[str, ...] = (
 FAMILIES: dict[str, str] = {
     "fomm": "generation.models.fomm",
     "mraa": "generation.models.mraa",
+    "tpsmm": "generation.models.tpsmm",
     "famgan": "generation.models.famgan",
 }
 

@@ -25,6 +25,12 @@ from fme.errors import ConfigError
 #: `inference.autocast` values of a model config and their dtypes (None: fp32)
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
+#: the animation modes of `fme animate --mode`: the driving motion as it is, relative to
+#: the driving onset frame, or through the family's AVD network (where it has one)
+ANIMATION_MODES: tuple[str, ...] = ("standard", "relative", "avd")
+#: other names of the modes (FOMM calls "standard" "absolute")
+MODE_ALIASES: dict[str, str] = {"absolute": "standard"}
+
 
 def prior_of(variant: str, family: str, article: str = "a") -> str | None:
     """The prior kind of a `family` variant ("ewp", "awp", or None for the vanilla model);
@@ -161,6 +167,15 @@ class AnimationModel(nn.Module):
         The trainer sums the losses; outputs hold at least "prediction" (B, 3, H, W)."""
         raise NotImplementedError
 
+    def set_training_progress(self, fraction: float) -> None:
+        """The fraction of training done (step / iterations), set by the trainer before
+        each step; families with a schedule (TPSMM's TPS dropout and background start)
+        read it. Nothing by default."""
+
+    def after_backward(self) -> None:
+        """Called by the trainer between the backward pass and the optimiser steps (e.g.
+        TPSMM's gradient clipping and weight decay). Nothing by default."""
+
     def discriminator_losses(
         self, driving: torch.Tensor, outputs: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
@@ -187,6 +202,37 @@ class AnimationModel(nn.Module):
     ) -> torch.Tensor:
         """Frames (T, 3, H, W) for a batch of T driving frames, motion taken relative to
         the driving `initial` (onset) frame (1, 3, H, W) when mode is "relative"."""
+        raise NotImplementedError
+
+    # ---- animation modes ---------------------------------------------------------
+    def has_avd(self) -> bool:
+        """True when the model holds an AVD network and its family implements `avd_motion`."""
+        implemented = type(self).avd_motion is not AnimationModel.avd_motion
+        return implemented and getattr(self, "avd_network", None) is not None
+
+    def animation_modes(self) -> tuple[str, ...]:
+        """The modes `animate` takes: "standard", "relative", and "avd" with `has_avd`."""
+        return ("standard", "relative") + (("avd",) if self.has_avd() else ())
+
+    def check_mode(self, mode: str) -> str:
+        """`mode` under its canonical name (aliases resolved); ConfigError for a mode this
+        model has not (an "avd" without AVD network says how to train one)."""
+        name = MODE_ALIASES.get(mode, mode)
+        modes = self.animation_modes()
+        if name in modes:
+            return name
+        if name == "avd":
+            raise ConfigError(
+                f"this {self.variant} model has no trained AVD network",
+                hint="Train one: `fme train --stage avd --resume-from CHECKPOINT --data DATA "
+                "--out RUN` (MRAA), or choose --mode relative or standard.",
+            )
+        raise ConfigError(f"unknown animation mode {mode!r}; choose {' or '.join(modes)}")
+
+    def avd_motion(self, source_motion: Any, driving_motion: Any) -> Any:
+        """The family's AVD: the driving motion parameters carried onto the source's
+        shape (MRAA: regions). A family with an AVD network overrides this and calls it
+        from `animate` for mode "avd"; `has_avd` then offers the mode."""
         raise NotImplementedError
 
     # ---- shared helpers for animation ----------------------------------------------

@@ -1,8 +1,9 @@
 """Building blocks shared by the FOMM and MRAA networks.
 
 Coordinates follow the reference code: a point is (x, y) in [-1, 1], where -1 and 1 are
-the centres of the first and last pixel (so `grid_sample` is always called with
-`align_corners=True`). Attribute names (`conv`, `norm`, `down_blocks`, `up_blocks`,
+the centres of the first and last pixel (`make_coordinate_grid`). `grid_sample` follows
+each family's reference: FOMM samples with `align_corners=True` (the torch 1.0 default its
+published checkpoints were trained under), MRAA with `align_corners=False` (torch 1.4). Attribute names (`conv`, `norm`, `down_blocks`, `up_blocks`,
 `encoder`, `decoder`, the buffer `weight` of the anti-alias filter) are the upstream
 ones, so that upstream checkpoints load into networks built from these blocks.
 """
@@ -22,14 +23,18 @@ def make_coordinate_grid(
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """The (height, width, 2) grid of pixel-centre coordinates (x, y) in [-1, 1]."""
-    x = torch.linspace(-1.0, 1.0, width, device=device, dtype=dtype) if width > 1 else None
-    y = torch.linspace(-1.0, 1.0, height, device=device, dtype=dtype) if height > 1 else None
-    if x is None:
-        x = torch.zeros(1, device=device, dtype=dtype)
-    if y is None:
-        y = torch.zeros(1, device=device, dtype=dtype)
-    yy, xx = torch.meshgrid(y, x, indexing="ij")
+    """The (height, width, 2) grid of pixel-centre coordinates (x, y) in [-1, 1].
+
+    Computed as the reference code does, 2 * (i / (n - 1)) - 1, so that its values (and
+    the moments and flows built on them) agree with the reference's to the last bit.
+    """
+
+    def axis(n: int) -> torch.Tensor:
+        if n <= 1:
+            return torch.zeros(1, device=device, dtype=dtype)
+        return 2 * (torch.arange(n, device=device, dtype=dtype) / (n - 1)) - 1
+
+    yy, xx = torch.meshgrid(axis(height), axis(width), indexing="ij")
     return torch.stack([xx, yy], dim=-1)
 
 
@@ -56,21 +61,61 @@ def kp2gaussian(value: torch.Tensor, size: tuple[int, int], variance: float) -> 
     return torch.exp(-0.5 * diff.pow(2).sum(-1) / variance)
 
 
-def grid_sample(inp: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
-    """`F.grid_sample` with the reference convention (align_corners=True), in float32.
+def grid_sample(
+    inp: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros", align_corners: bool = True
+) -> torch.Tensor:
+    """`F.grid_sample` (bilinear) in float32, `align_corners` as the family's reference
+    (True: FOMM, the default; False: MRAA).
 
     Sampling positions are kept in float32 even under bf16/fp16 autocast: a bf16 grid
     would misplace samples by about an eighth of a pixel at 64x64.
     """
     out_dtype = inp.dtype
     out = F.grid_sample(
-        inp.float(), grid.float(), mode="bilinear", padding_mode=padding_mode, align_corners=True
+        inp.float(),
+        grid.float(),
+        mode="bilinear",
+        padding_mode=padding_mode,
+        align_corners=align_corners,
     )
     return out if out_dtype == torch.float32 else out.to(out_dtype)
 
 
 def _fast_inference(module: nn.Module) -> bool:
-    return not module.training and not torch.is_grad_enabled()
+    """Eval mode without autograd, with batch norms that can be folded into the convs
+    (an instance norm depends on its input, so its blocks take the plain path; a module
+    may turn folding off, see `set_batch_norm_folding`)."""
+    if (
+        module.training
+        or torch.is_grad_enabled()
+        or not module.__dict__.get("fold_batch_norm", True)
+    ):
+        return False
+    return not any(isinstance(m, nn.InstanceNorm2d) for m in module.children())
+
+
+def set_batch_norm_folding(module: nn.Module, enabled: bool) -> None:
+    """Whether the blocks inside `module` fold their batch norms into the convolutions at
+    inference (`inference_conv`; the default). Off, they compute conv then norm as the
+    reference does, in its rounding: for a network whose outputs an ill-conditioned step
+    magnifies (MRAA's region affines are inverted)."""
+    for sub in module.modules():
+        sub.__dict__["fold_batch_norm"] = bool(enabled)
+
+
+#: the normalisation layers a block can use: FOMM and MRAA use batch norm, TPSMM an
+#: affine instance norm (statistics of each image, no running statistics)
+NORMS: tuple[str, ...] = ("batch", "instance")
+
+
+def norm_layer(kind: str, features: int) -> nn.Module:
+    """`nn.BatchNorm2d(features, affine=True)` ("batch") or
+    `nn.InstanceNorm2d(features, affine=True)` ("instance")."""
+    if kind == "batch":
+        return nn.BatchNorm2d(features, affine=True)
+    if kind == "instance":
+        return nn.InstanceNorm2d(features, affine=True)
+    raise ValueError(f"norm must be one of {', '.join(NORMS)}, not {kind!r}")
 
 
 def _compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -214,12 +259,12 @@ class AntiAliasInterpolation2d(nn.Module):
 class ResBlock2d(nn.Module):
     """Pre-activation residual block (BN, ReLU, conv, BN, ReLU, conv, + input)."""
 
-    def __init__(self, in_features: int, kernel_size=3, padding=1):
+    def __init__(self, in_features: int, kernel_size=3, padding=1, norm: str = "batch"):
         super().__init__()
         self.conv1 = nn.Conv2d(in_features, in_features, kernel_size, padding=padding)
         self.conv2 = nn.Conv2d(in_features, in_features, kernel_size, padding=padding)
-        self.norm1 = nn.BatchNorm2d(in_features, affine=True)
-        self.norm2 = nn.BatchNorm2d(in_features, affine=True)
+        self.norm1 = norm_layer(norm, in_features)
+        self.norm2 = norm_layer(norm, in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if _fast_inference(self):
@@ -234,12 +279,20 @@ class ResBlock2d(nn.Module):
 class UpBlock2d(nn.Module):
     """Nearest x2 upsampling, conv, BN, ReLU."""
 
-    def __init__(self, in_features: int, out_features: int, kernel_size=3, padding=1, groups=1):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size=3,
+        padding=1,
+        groups=1,
+        norm: str = "batch",
+    ):
         super().__init__()
         self.conv = nn.Conv2d(
             in_features, out_features, kernel_size, padding=padding, groups=groups
         )
-        self.norm = nn.BatchNorm2d(out_features, affine=True)
+        self.norm = norm_layer(norm, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if _fast_inference(self) and _phase_decomposable(self.conv):
@@ -253,12 +306,20 @@ class UpBlock2d(nn.Module):
 class DownBlock2d(nn.Module):
     """Conv, BN, ReLU, 2x2 average pooling."""
 
-    def __init__(self, in_features: int, out_features: int, kernel_size=3, padding=1, groups=1):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size=3,
+        padding=1,
+        groups=1,
+        norm: str = "batch",
+    ):
         super().__init__()
         self.conv = nn.Conv2d(
             in_features, out_features, kernel_size, padding=padding, groups=groups
         )
-        self.norm = nn.BatchNorm2d(out_features, affine=True)
+        self.norm = norm_layer(norm, out_features)
         self.pool = nn.AvgPool2d(kernel_size=(2, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -270,12 +331,20 @@ class DownBlock2d(nn.Module):
 class SameBlock2d(nn.Module):
     """Conv, BN, ReLU at the same resolution."""
 
-    def __init__(self, in_features: int, out_features: int, groups=1, kernel_size=3, padding=1):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        groups=1,
+        kernel_size=3,
+        padding=1,
+        norm: str = "batch",
+    ):
         super().__init__()
         self.conv = nn.Conv2d(
             in_features, out_features, kernel_size, padding=padding, groups=groups
         )
-        self.norm = nn.BatchNorm2d(out_features, affine=True)
+        self.norm = norm_layer(norm, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if _fast_inference(self):
@@ -290,12 +359,20 @@ def _width(block_expansion: int, max_features: int, level: int) -> int:
 class Encoder(nn.Module):
     """Hourglass encoder: returns the input and the output of every down block."""
 
-    def __init__(self, block_expansion: int, in_features: int, num_blocks=3, max_features=256):
+    def __init__(
+        self,
+        block_expansion: int,
+        in_features: int,
+        num_blocks=3,
+        max_features=256,
+        norm: str = "batch",
+    ):
         super().__init__()
         self.down_blocks = nn.ModuleList(
             DownBlock2d(
                 in_features if i == 0 else _width(block_expansion, max_features, i),
                 _width(block_expansion, max_features, i + 1),
+                norm=norm,
             )
             for i in range(num_blocks)
         )
@@ -308,18 +385,33 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Hourglass decoder: up blocks with skip concatenation; `out_filters` channels out."""
+    """Hourglass decoder: up blocks with skip concatenation; `out_filters` channels out.
 
-    def __init__(self, block_expansion: int, in_features: int, num_blocks=3, max_features=256):
+    `out_channels` lists the input width of every up block and then `out_filters` (the
+    reference TPSMM's `Decoder.out_channels`): entries 1.. are the widths of the stages
+    that `forward_stages` returns.
+    """
+
+    def __init__(
+        self,
+        block_expansion: int,
+        in_features: int,
+        num_blocks=3,
+        max_features=256,
+        norm: str = "batch",
+    ):
         super().__init__()
         blocks = []
+        self.out_channels: list[int] = []
         for i in reversed(range(num_blocks)):
             width_in = (1 if i == num_blocks - 1 else 2) * _width(
                 block_expansion, max_features, i + 1
             )
-            blocks.append(UpBlock2d(width_in, _width(block_expansion, max_features, i)))
+            self.out_channels.append(width_in)
+            blocks.append(UpBlock2d(width_in, _width(block_expansion, max_features, i), norm=norm))
         self.up_blocks = nn.ModuleList(blocks)
         self.out_filters = block_expansion + in_features
+        self.out_channels.append(self.out_filters)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         features = list(features)
@@ -329,19 +421,42 @@ class Decoder(nn.Module):
             out = torch.cat([out, features.pop()], dim=1)
         return out
 
+    def forward_stages(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The output of every up block after its skip concatenation, coarsest first."""
+        features = list(features)
+        out = features.pop()
+        stages = []
+        for block in self.up_blocks:
+            out = block(out)
+            out = torch.cat([out, features.pop()], dim=1)
+            stages.append(out)
+        return stages
+
 
 class Hourglass(nn.Module):
     """U-Net style encoder-decoder; the input needs a side divisible by 2**num_blocks."""
 
-    def __init__(self, block_expansion: int, in_features: int, num_blocks=3, max_features=256):
+    def __init__(
+        self,
+        block_expansion: int,
+        in_features: int,
+        num_blocks=3,
+        max_features=256,
+        norm: str = "batch",
+    ):
         super().__init__()
         self.num_blocks = num_blocks
-        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features)
-        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features)
+        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features, norm)
+        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features, norm)
         self.out_filters = self.decoder.out_filters
+        self.out_channels = self.decoder.out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
+
+    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every decoder stage (see `Decoder.forward_stages`)."""
+        return self.decoder.forward_stages(self.encoder(x))
 
 
 def hourglass_min_size(num_blocks: int) -> int:

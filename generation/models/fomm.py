@@ -45,7 +45,7 @@ from generation.models.dense_motion import SourceMotionInputs
 from generation.models.discriminator import MultiScaleDiscriminator
 from generation.models.generator import OcclusionAwareGenerator
 from generation.models.keypoint_detector import KPDetector
-from generation.prior import NUM_PRIOR_KEYPOINTS, FacialPrior
+from generation.prior import NUM_PRIOR_KEYPOINTS, FacialPrior, check_prior_keypoints
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,15 @@ def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
         }
     else:
         raise ConfigError(f"unknown scale {scale!r}; choose 'paper' or 'small'")
-    cfg["prior"] = {"kernel": "code", "map_size": 64, "sigma": None, "awp_init": "ewp"}
+    cfg["prior"] = {
+        "kernel": "code",
+        "map_size": 64,
+        "sigma": None,
+        "awp_init": "ewp",
+        # "onset": one set of prior keypoints per driving clip, from its onset frame
+        # (the MM'21 entry as submitted; generation.prior.PRIOR_KEYPOINTS)
+        "keypoints": "per_frame",
+    }
     cfg["transform"] = {"sigma_affine": 0.05, "sigma_tps": 0.005, "points_tps": 5}
     cfg["inference"] = {"autocast": None}
     return cfg
@@ -217,6 +225,7 @@ def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"inference.autocast {autocast!r}: choose null, 'bf16' or 'fp16'")
     if cfg["prior"]["kernel"] not in ("code", "journal"):
         raise ConfigError(f"prior.kernel {cfg['prior']['kernel']!r}: choose 'code' or 'journal'")
+    check_prior_keypoints(cfg["prior"]["keypoints"])
     return cfg
 
 
@@ -431,8 +440,7 @@ class FOMM(AnimationModel):
         movement scale sqrt(hull area src / hull area init) when `adapt_movement_scale`),
         J = J_drv J_init^-1 J_src. "absolute": the driving keypoints as they are.
         """
-        if mode not in ("relative", "absolute"):
-            raise ConfigError(f"unknown animation mode {mode!r}; choose relative or absolute")
+        mode = {"standard": "absolute"}.get(self.check_mode(mode), mode)
         with self._eval_mode(), self._autocast(driving.device):
             kp_d = {k: v.float() for k, v in self.detect(driving, driving_landmarks).items()}
             kp_s = state.kp

@@ -22,7 +22,10 @@ moved by the inverse warp.
 Animation: "standard" uses the driving regions as they are; "relative" applies the
 driving motion since the initial (onset) frame to the source regions, shifts scaled by
 sqrt(source hull area / initial hull area) of the region centres, affines composed as
-A_d A_0^-1 A_s. The background is kept still at animation time, as upstream does.
+A_d A_0^-1 A_s, the driving frame's own covariance kept (as the reference's animate.py).
+The background is kept still at animation time, as upstream does. Warps and resizes use
+the reference's `align_corners=False` (config `align_corners`), so a checkpoint of the
+reference code gives its videos here (tests/test_upstream_fixtures.py).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from torch import nn
 from fme.errors import ConfigError
 from generation.config import merge
 from generation.losses import RandomTransform, ReconstructionLoss, load_vgg19
+from generation.models.avd import DEFAULT_BOTTLES, AVDNetwork
 from generation.models.base import (
     AUTOCAST_DTYPES,
     AnimationModel,
@@ -52,12 +56,8 @@ from generation.models.blocks import (
     pixels_to_normalized,
 )
 from generation.models.mraa_generator import Generator
-from generation.models.region_predictor import RegionPredictor, inverse2x2
-from generation.prior import NUM_PRIOR_KEYPOINTS, FacialPrior
-
-ANIMATION_MODES: tuple[str, ...] = ("standard", "relative")
-#: other names of the modes (the animator and FOMM call "standard" "absolute")
-MODE_ALIASES: dict[str, str] = {"absolute": "standard"}
+from generation.models.region_predictor import PCA_MODES, RegionPredictor, inverse2x2
+from generation.prior import NUM_PRIOR_KEYPOINTS, FacialPrior, check_prior_keypoints
 
 _PAPER: dict[str, Any] = {
     "image_size": 256,
@@ -65,6 +65,9 @@ _PAPER: dict[str, Any] = {
     "num_regions": 10,
     # flip A_s A_d^-1 when the PCA frames of source and driving point opposite ways
     "revert_axis_swap": True,
+    # grid_sample and the flow/occlusion resizes as the reference, released for torch 1.4
+    # (default align_corners=False); True is FOMM's torch 1.0 convention
+    "align_corners": False,
     "region_predictor": {
         "block_expansion": 32,
         "max_features": 1024,
@@ -72,6 +75,12 @@ _PAPER: dict[str, Any] = {
         "temperature": 0.1,
         "scale_factor": 0.25,
         "pca_based": True,
+        # the PCA affine: "svd" (the reference's torch.svd on the CPU, its signs and
+        # values) or "closed_form" (det +1 rotations, on the device); region_predictor.py
+        "pca": "svd",
+        # fold batch norms into the convolutions at inference (faster; the last bits of
+        # the heatmaps change, which a thin region's inverted affine magnifies)
+        "fold_batch_norm": False,
     },
     "bg_predictor": {
         "block_expansion": 32,
@@ -107,8 +116,18 @@ _PAPER: dict[str, Any] = {
     },
     "transform": {"sigma_affine": 0.05, "sigma_tps": 0.005, "points_tps": 5},
     # used by the prior variants only (fusion: the variant's ewp or awp)
-    "prior": {"kernel": "code", "map_size": 64, "sigma": None, "awp_init": "ewp"},
+    "prior": {
+        "kernel": "code",
+        "map_size": 64,
+        "sigma": None,
+        "awp_init": "ewp",
+        # "onset": the MM'21 entry's keypoints, once per driving clip (see prior.py)
+        "keypoints": "per_frame",
+    },
     "animation": {"adapt_movement_scale": True},
+    # the AVD network (`generation.models.avd`): None, or its bottleneck sizes
+    # {id_bottle_size, pose_bottle_size}; `fme train --stage avd` adds and trains it
+    "avd_network": None,
     "inference": {"autocast": None},
 }
 
@@ -163,8 +182,23 @@ def _prior_of(variant: str) -> str | None:
 def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
     """A complete, checked copy of an MRAA model config: missing keys come from the small
     default; unknown keys, a prior variant without 18 regions, or an image size that an
-    hourglass cannot take raise ConfigError."""
+    hourglass cannot take raise ConfigError.
+
+    A complete config saved before the reference conventions existed (no `align_corners`
+    and no `region_predictor.pca`: a checkpoint trained here under FOMM's conventions)
+    keeps the conventions it was trained under: align_corners True, closed-form affines,
+    folded batch norms."""
     prior = _prior_of(variant)
+    region = config.get("region_predictor") if isinstance(config, dict) else None
+    if (
+        isinstance(region, dict)
+        and "align_corners" not in config
+        and "pca" not in region
+        and {"block_expansion", "max_features", "num_blocks"} <= set(region)
+    ):
+        config = copy.deepcopy(config)
+        config["align_corners"] = True
+        config["region_predictor"].update(pca="closed_form", fold_batch_norm=True)
     cfg = check_config_keys(config, default_config(variant, "small"), "MRAA")
     k = int(cfg["num_regions"])
     if prior is not None and k != NUM_PRIOR_KEYPOINTS:
@@ -189,10 +223,25 @@ def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
             f"bg_predictor.bg_type {cfg['bg_predictor']['bg_type']!r}: choose one of "
             f"{', '.join(BG_TYPES)}"
         )
+    avd = cfg["avd_network"]
+    if avd is not None and (
+        not isinstance(avd, dict)
+        or set(avd) != set(DEFAULT_BOTTLES)
+        or not all(isinstance(v, int) and v > 0 for v in avd.values())
+    ):
+        raise ConfigError(
+            f"avd_network {avd!r}: null, or positive id_bottle_size and pose_bottle_size"
+        )
+    if cfg["region_predictor"]["pca"] not in PCA_MODES:
+        raise ConfigError(
+            f"region_predictor.pca {cfg['region_predictor']['pca']!r}: "
+            f"choose {' or '.join(PCA_MODES)}"
+        )
     if not cfg["region_predictor"]["pca_based"]:
         raise ConfigError("region_predictor.pca_based: only PCA-based regions are implemented")
     if cfg["prior"]["kernel"] not in ("code", "journal"):
         raise ConfigError(f"prior.kernel {cfg['prior']['kernel']!r}: choose 'code' or 'journal'")
+    check_prior_keypoints(cfg["prior"]["keypoints"])
     if cfg["inference"]["autocast"] not in (None, "none", *AUTOCAST_DTYPES):
         raise ConfigError(
             f"inference.autocast {cfg['inference']['autocast']!r}: choose null, 'bf16' or 'fp16'"
@@ -221,12 +270,14 @@ def relative_regions(
     """Source regions (1, K, ...) moved as the driving regions (T, K, ...) moved since the
     initial driving frame (1, K, ...): shift_s + scale (shift_d - shift_0) and
     (A_d A_0^-1) A_s, with scale = `movement_scale` of the centres when
-    `adapt_movement_scale` (or the given `scale`), else 1."""
+    `adapt_movement_scale` (or the given `scale`), else 1. The covariance is the driving
+    frame's own, as the reference's relative mode keeps it (it moves shift and affine
+    only; the flow predictor's Gaussians are drawn with it)."""
     if scale is None:
         scale = movement_scale(source["shift"], initial["shift"]) if adapt_movement_scale else 1.0
     shift = source["shift"] + scale * (driving["shift"] - initial["shift"])
-    affine = driving["affine"] @ inverse2x2(initial["affine"]) @ source["affine"]
-    return {"shift": shift, "affine": affine, "covar": affine @ affine.transpose(-1, -2)}
+    affine = torch.matmul(driving["affine"] @ torch.linalg.inv(initial["affine"]), source["affine"])
+    return {"shift": shift, "affine": affine, "covar": driving["covar"]}
 
 
 class MRAA(AnimationModel):
@@ -262,7 +313,12 @@ class MRAA(AnimationModel):
             num_channels=channels,
             num_regions=num_regions,
             revert_axis_swap=self.revert_axis_swap,
+            align_corners=bool(config["align_corners"]),
             **config["generator"],
+        )
+        avd = config["avd_network"]
+        self.avd_network = (
+            AVDNetwork(num_regions, revert_axis_swap=self.revert_axis_swap, **avd) if avd else None
         )
         # Built on first use and kept out of the module tree: the VGG weights are not
         # part of the model's state dict or parameters.
@@ -277,7 +333,15 @@ class MRAA(AnimationModel):
     ) -> dict[str, torch.Tensor]:
         """Region parameters of frames (B, C, H, W) with their pixel landmarks (B, 68, 2)
         (or landmarks already in [-1, 1]; both unused without a prior): "shift",
-        "covar", "affine" and "heatmap" (see `RegionPredictor`)."""
+        "covar", "affine" and "heatmap" (see `RegionPredictor`).
+
+        The region predictor runs in fp32 even under autocast: a thin region's affine is
+        inverted by the flow, so bf16 heatmaps would move the output by tens of levels
+        (measured by `fme bench animation`); it is a small part of the work."""
+        with torch.autocast(device_type=image.device.type, enabled=False):
+            return self._regions(image.float(), landmarks, normalized_landmarks)
+
+    def _regions(self, image, landmarks, normalized_landmarks):
         if self.prior is None:
             return self.region_predictor(image)
         h, w = image.shape[-2:]
@@ -286,18 +350,21 @@ class MRAA(AnimationModel):
         if landmarks is None:
             raise ConfigError(f"{self.variant} needs the 68 landmarks of every frame")
         landmarks = torch.as_tensor(landmarks, device=image.device).float()
-        # the prior in fp32 even under autocast (it is small, and the anti-aliased resize
-        # of the channel has no bf16 kernel on the CPU)
-        with torch.autocast(device_type=image.device.type, enabled=False):
-            keypoints, channel = self.prior(
-                landmarks, (h, w), out_size=self.region_predictor.input_size(h, w)
-            )
+        keypoints, channel = self.prior(
+            landmarks, (h, w), out_size=self.region_predictor.input_size(h, w)
+        )
         return self.region_predictor(image, channel, keypoints)
 
     # ---- training --------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """One optimizer over every network (the AWP layer included), as upstream."""
-        return {"reconstruction": [p for p in self.parameters() if p.requires_grad]}
+        return {
+            "reconstruction": [
+                p
+                for name, p in self.named_parameters()
+                if p.requires_grad and not name.startswith("avd_network.")
+            ]
+        }
 
     def reconstruction_loss(self, device: torch.device | None = None) -> ReconstructionLoss:
         """The perceptual loss (the L1 pyramid without VGG weights), built on first use."""
@@ -394,7 +461,8 @@ class MRAA(AnimationModel):
         with self._eval_mode(), self._autocast(source.device):
             regions = self.regions(source, source_landmarks)
             features = self.generator.encode(source)
-            small = self.generator.pixelwise_flow_predictor.downscale(source)
+            with torch.autocast(device_type=source.device.type, enabled=False):
+                small = self.generator.pixelwise_flow_predictor.downscale(source.float())
         return MRAASource(
             image=source,
             small=small,
@@ -418,35 +486,50 @@ class MRAA(AnimationModel):
         "standard" (alias "absolute"): the driving regions as they are. "relative": the
         source regions moved as the driving regions moved since `initial`
         (`relative_regions`; `adapt_movement_scale` None takes the config's, True).
+        "avd" (with an AVD network): `avd_motion` of the source and driving regions.
         """
-        mode = MODE_ALIASES.get(mode, mode)
-        if mode not in ANIMATION_MODES:
-            raise ConfigError(
-                f"unknown animation mode {mode!r} for MRAA; choose standard or relative"
-            )
+        mode = self.check_mode(mode)
         if adapt_movement_scale is None:
             adapt_movement_scale = bool(self.config["animation"]["adapt_movement_scale"])
         t = driving.shape[0]
+        fp32 = torch.autocast(device_type=driving.device.type, enabled=False)
         with self._eval_mode(), self._autocast(driving.device):
-            drv = self.regions(driving, driving_landmarks)
-            if mode == "relative":
-                init = self._initial_regions(state, initial, initial_landmarks)
-                scale = state.cache["scale"] if adapt_movement_scale else 1.0
-                new = relative_regions(state.regions, drv, init, scale=scale)
-            else:
-                new = {k: drv[k] for k in ("shift", "covar", "affine")}
-            src = {k: v.expand(t, *v.shape[1:]) for k, v in state.regions.items()}
-            motion = self.generator.pixelwise_flow_predictor(
-                state.image, new, src, None, source_small=state.small
-            )
+            with fp32:
+                # region arithmetic in fp32 even under autocast (affines are inverted)
+                drv = self.regions(driving, driving_landmarks)
+                if mode == "relative":
+                    init = self._initial_regions(
+                        state, initial, initial_landmarks, driving, driving_landmarks, drv
+                    )
+                    scale = state.cache["scale"] if adapt_movement_scale else 1.0
+                    new = relative_regions(state.regions, drv, init, scale=scale)
+                elif mode == "avd":
+                    new = self.avd_motion(state.regions, drv)
+                else:
+                    new = {k: drv[k] for k in ("shift", "covar", "affine")}
+                # the flow too: bf16 masks move the samples near the border, which
+                # the zero padding turns into whole levels (`fme bench animation`)
+                src = {k: v.expand(t, *v.shape[1:]) for k, v in state.regions.items()}
+                motion = self.generator.pixelwise_flow_predictor(
+                    state.image, new, src, None, source_small=state.small.float()
+                )
             out = self.generator.decode(state.image, state.features, motion)
         return out.float().clamp_(0.0, 1.0)
 
     def _initial_regions(
-        self, state: MRAASource, initial: torch.Tensor, landmarks: torch.Tensor | None
+        self,
+        state: MRAASource,
+        initial: torch.Tensor,
+        landmarks: torch.Tensor | None,
+        driving: torch.Tensor | None = None,
+        driving_landmarks: torch.Tensor | None = None,
+        driving_regions: dict[str, torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Regions of the initial driving frame, and the movement scale, cached in `state`
-        while the initial frame stays the same."""
+        while the initial frame stays the same. When the initial frame is one of the
+        `driving` frames of this batch, its regions are taken from `driving_regions`
+        (one region pass less, and the very numbers its batch gave: a thin region's
+        affine is inverted, so the last bits of a second pass would show)."""
         cached = state.cache.get("initial")
         if cached is not None:
             image, lms, regions = cached
@@ -457,19 +540,57 @@ class MRAA(AnimationModel):
             )
             if same_lm and image.shape == initial.shape and torch.equal(image, initial):
                 return regions
-        regions = {k: v.float() for k, v in self.regions(initial, landmarks).items()}
+        regions = None
+        if driving is not None and driving_regions is not None:
+            for i in range(driving.shape[0]):
+                same_lm = landmarks is None or (
+                    driving_landmarks is not None
+                    and torch.equal(
+                        torch.as_tensor(driving_landmarks[i : i + 1]).float(),
+                        torch.as_tensor(landmarks).float(),
+                    )
+                )
+                if same_lm and torch.equal(driving[i : i + 1], initial):
+                    keys = ("shift", "covar", "affine")
+                    regions = {k: driving_regions[k][i : i + 1].float() for k in keys}
+                    break
+        if regions is None:
+            regions = {k: v.float() for k, v in self.regions(initial, landmarks).items()}
         lms = None if landmarks is None else torch.as_tensor(landmarks).detach().float().clone()
         state.cache["initial"] = (initial.detach().clone(), lms, regions)
         state.cache["scale"] = movement_scale(state.regions["shift"], regions["shift"])
         return regions
 
+    def avd_motion(
+        self, source_motion: dict[str, torch.Tensor], driving_motion: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """The reference's "avd" mode: the AVD network's regions for the driving pose on
+        the source's identity (shift, affine, covar = A A^T), in fp32 and eval mode."""
+        with torch.autocast(device_type=driving_motion["shift"].device.type, enabled=False):
+            return self.avd_network(source_motion, driving_motion)
+
+    def add_avd_network(self, bottles: dict[str, int] | None = None) -> AVDNetwork:
+        """Build the AVD network (the reference's vox256 sizes by default) when the model
+        has none, record it in the config, and return it."""
+        if self.avd_network is None:
+            sizes = dict(bottles or DEFAULT_BOTTLES)
+            device = self.generator.final.weight.device
+            self.avd_network = AVDNetwork(
+                self.region_predictor.num_regions, revert_axis_swap=self.revert_axis_swap, **sizes
+            ).to(device)
+            self.config["avd_network"] = sizes
+        return self.avd_network
+
     # ---- upstream checkpoints --------------------------------------------------------
     def upstream_modules(self) -> dict[str, nn.Module]:
-        return {
+        modules = {
             "generator": self.generator,
             "region_predictor": self.region_predictor,
             "bg_predictor": self.bg_predictor,
         }
+        if self.avd_network is not None:
+            modules["avd_network"] = self.avd_network
+        return modules
 
 
 MODEL_CLASS = MRAA

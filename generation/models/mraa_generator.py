@@ -7,6 +7,9 @@ source features are warped and masked by occlusion, go through the residual
 block (and before `final`, and on the output image itself) the warped source features
 of that resolution fill the visible part: x = warp(skip) * occlusion + x * (1 - occlusion).
 
+Warps and the resizes of flow and occlusion use `align_corners` False by default, as the
+reference (torch 1.4 defaults); True gives the FOMM convention.
+
 `encode` depends on the source image only, so animation runs it once per video and
 `decode` once per batch of driving frames. Module names are the upstream ones
 (`pixelwise_flow_predictor`, `first`, `down_blocks`, `bottleneck.r0..`, `up_blocks`,
@@ -25,19 +28,22 @@ from generation.models.blocks import add_codec_layers, grid_sample
 from generation.models.pixelwise_flow import PixelwiseFlowPredictor
 
 
-def resize_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """A sampling grid (B, h, w, 2) resized to `size` (bilinear, corners aligned)."""
+def resize_flow(
+    flow: torch.Tensor, size: tuple[int, int], align_corners: bool = False
+) -> torch.Tensor:
+    """A sampling grid (B, h, w, 2) resized to `size` (bilinear)."""
     if tuple(flow.shape[1:3]) == tuple(size):
         return flow
     resized = F.interpolate(
-        flow.permute(0, 3, 1, 2), size=size, mode="bilinear", align_corners=True
+        flow.permute(0, 3, 1, 2), size=size, mode="bilinear", align_corners=align_corners
     )
     return resized.permute(0, 2, 3, 1)
 
 
-def deform(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+def deform(image: torch.Tensor, flow: torch.Tensor, align_corners: bool = False) -> torch.Tensor:
     """`image` (B, C, H, W) sampled at `flow` (resized to (H, W) when needed)."""
-    return grid_sample(image, resize_flow(flow, image.shape[2:]))
+    flow = resize_flow(flow, image.shape[2:], align_corners)
+    return grid_sample(image, flow, align_corners=align_corners)
 
 
 class Generator(nn.Module):
@@ -56,14 +62,17 @@ class Generator(nn.Module):
         pixelwise_flow_predictor_params: dict[str, Any] | None = None,
         skips: bool = True,
         revert_axis_swap: bool = True,
+        align_corners: bool = False,
     ):
         super().__init__()
+        self.align_corners = align_corners
         if pixelwise_flow_predictor_params is None:
             raise ValueError("the MRAA generator needs pixelwise_flow_predictor_params")
         self.pixelwise_flow_predictor = PixelwiseFlowPredictor(
             num_regions=num_regions,
             num_channels=num_channels,
             revert_axis_swap=revert_axis_swap,
+            align_corners=align_corners,
             **pixelwise_flow_predictor_params,
         )
         add_codec_layers(
@@ -82,16 +91,15 @@ class Generator(nn.Module):
             features.append(out)
         return features
 
-    @staticmethod
     def _blend(
-        skip: torch.Tensor, previous: torch.Tensor | None, flow: torch.Tensor, occlusion
+        self, skip: torch.Tensor, previous: torch.Tensor | None, flow: torch.Tensor, occlusion
     ) -> torch.Tensor:
-        warped = deform(skip, flow)
+        warped = deform(skip, flow, self.align_corners)
         if occlusion is None:
             return warped
         if occlusion.shape[2:] != warped.shape[2:]:
             occlusion = F.interpolate(
-                occlusion, size=warped.shape[2:], mode="bilinear", align_corners=True
+                occlusion, size=warped.shape[2:], mode="bilinear", align_corners=self.align_corners
             )
         occlusion = occlusion.to(warped.dtype)
         if previous is None:
@@ -142,7 +150,7 @@ class Generator(nn.Module):
         full = source if source.shape[0] == b else source.expand(b, *source.shape[1:])
         out = {
             "prediction": self.decode(source, features, motion),
-            "deformed": deform(full, motion["optical_flow"]),
+            "deformed": deform(full, motion["optical_flow"], self.align_corners),
             "optical_flow": motion["optical_flow"],
         }
         if "occlusion_map" in motion:

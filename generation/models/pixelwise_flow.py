@@ -8,7 +8,8 @@ regions' covariances) and the source image warped by that motion; it predicts so
 masks that combine the K + 1 motions into one flow, and an occlusion map.
 
 Coordinates are normalised (x, y) in [-1, 1]; flows are sampling grids (B, h, w, 2) for
-`generation.models.blocks.grid_sample`. Module names are the upstream ones
+`generation.models.blocks.grid_sample`, sampled with `align_corners` False as the
+reference (released for torch 1.4, whose default that is) unless told otherwise. Module names are the upstream ones
 (`hourglass`, `mask`, `occlusion`, `down`), as is the channel order of the hourglass
 input, so upstream weights load.
 """
@@ -96,8 +97,10 @@ class PixelwiseFlowPredictor(nn.Module):
         use_covar_heatmap: bool = True,
         use_deformed_source: bool = True,
         revert_axis_swap: bool = True,
+        align_corners: bool = False,
     ):
         super().__init__()
+        self.align_corners = align_corners
         self.num_regions = num_regions
         self.scale_factor = scale_factor
         self.region_var = float(region_var)
@@ -155,7 +158,9 @@ class PixelwiseFlowPredictor(nn.Module):
         parts = [heatmap.to(small.dtype)]
         if self.use_deformed_source:
             repeated = small.unsqueeze(1).expand(b, k1, c, h, w).reshape(b * k1, c, h, w)
-            deformed = grid_sample(repeated, motions.reshape(b * k1, h, w, 2))
+            deformed = grid_sample(
+                repeated, motions.reshape(b * k1, h, w, 2), align_corners=self.align_corners
+            )
             parts.append(deformed.view(b, k1, c, h, w))
         features = self.hourglass(torch.cat(parts, dim=2).view(b, -1, h, w))
         mask = F.softmax(self.mask(features).float(), dim=1)  # (B, K + 1, h, w)

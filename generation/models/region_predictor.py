@@ -5,10 +5,16 @@ image) describes one region. Its first moment is the region centre ("shift"), it
 second central moment the covariance, and the region's affine frame is the PCA square
 root of the covariance, U sqrt(L), from the eigen-decomposition covar = U L U^T.
 
-All of this runs on the tensors' device, batched over (batch, region): the 2x2
-symmetric eigen-decomposition is written in closed form (no SVD, no trip to the CPU,
-no LAPACK sign conventions). U is always a proper rotation (det +1) whose first column
-is the major axis with a non-negative x component, and L is sorted in decreasing order.
+The 2x2 symmetric eigen-decomposition is written in closed form, batched over (batch,
+region) on the tensors' device, with L sorted in decreasing order. The flow depends on
+more than U sqrt(L) up to sign: A_s A_d^-1 changes when one frame's column flips and the
+other's does not, and the inverse of a thin region magnifies its smaller eigenvalue. So
+`pca="svd"` (the default) gives the reference's values: the affine of `torch.svd` of the
+covariance on the CPU in float32 (LAPACK's column signs, det U = -1, no eigenvalue floor)
+in the forward pass, with the gradients of the closed form (signs matched) in the
+backward pass, which stay finite for round regions. `pca="closed_form"` keeps U a proper
+rotation (det +1) whose first column is the major axis with a non-negative x component,
+eigenvalues floored at MIN_EIGENVALUE, with no trip to the CPU.
 
 With a facial prior, the prior keypoints are the region centres (`centres`), the
 covariance is the second moment of the heatmap about those centres (the network
@@ -29,6 +35,7 @@ from generation.models.blocks import (
     Hourglass,
     downscaled_size,
     make_coordinate_grid,
+    set_batch_norm_folding,
 )
 
 #: smallest eigenvalue kept by `covariance_sqrt`, in normalised units ([-1, 1] spans the
@@ -47,11 +54,14 @@ def heatmap_moments(
     """
     heatmap = heatmap.float()
     h, w = heatmap.shape[-2:]
-    grid = make_coordinate_grid(h, w, heatmap.device, heatmap.dtype)  # (h, w, 2)
-    mean = torch.einsum("bkhw,hwc->bkc", heatmap, grid)
+    # products and sums in the reference's order, so that a thin region's small
+    # eigenvalue (which its affine inverts) comes out as the reference's
+    grid = make_coordinate_grid(h, w, heatmap.device, heatmap.dtype)[None, None]
+    weights = heatmap.unsqueeze(-1)  # (B, K, h, w, 1)
+    mean = (weights * grid).sum(dim=(2, 3))
     centre = mean if centres is None else centres.float()
-    diff = grid[None, None] - centre[:, :, None, None, :]  # (B, K, h, w, 2)
-    covar = torch.einsum("bkhw,bkhwi,bkhwj->bkij", heatmap, diff, diff)
+    diff = grid - centre[:, :, None, None, :]  # (B, K, h, w, 2)
+    covar = (diff.unsqueeze(-1) @ diff.unsqueeze(-2) * weights.unsqueeze(-1)).sum(dim=(2, 3))
     return mean, covar
 
 
@@ -106,6 +116,26 @@ def covariance_sqrt(
     return u @ d, u, d
 
 
+#: `RegionPredictor.pca` choices
+PCA_MODES = ("svd", "closed_form")
+
+
+def svd_affine(covar: torch.Tensor, closed_form: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The reference's PCA affine of covariances (..., 2, 2): U_svd sqrt(S) of
+    `torch.linalg.svd` on the CPU in float32, in the forward pass, and the closed-form
+    `closed_form` = U sqrt(L) (eigenvectors `u`), its columns signed as U_svd's, in the
+    backward pass."""
+    with torch.no_grad():
+        flat = covar.detach().float().cpu().reshape(-1, 2, 2)
+        u_svd, s_svd, _ = torch.linalg.svd(flat)
+        value = (u_svd * s_svd.sqrt()[:, None, :]).view(covar.shape)
+        u_svd = u_svd.view(covar.shape).to(u.device)
+        dots = (u_svd * u.detach().float()).sum(dim=-2, keepdim=True)
+        signs = torch.where(dots < 0, -1.0, 1.0).to(closed_form.dtype)
+    signed = closed_form * signs
+    return signed + (value.to(signed.device, signed.dtype) - signed).detach()
+
+
 def inverse2x2(matrix: torch.Tensor) -> torch.Tensor:
     """Inverse of 2x2 matrices (..., 2, 2) in closed form (batched, on the device)."""
     a, b = matrix[..., 0, 0], matrix[..., 0, 1]
@@ -137,10 +167,15 @@ class RegionPredictor(nn.Module):
         pca_based: bool = True,
         prior_channels: int = 0,
         pad: int = 3,
+        pca: str = "svd",
+        fold_batch_norm: bool = False,
     ):
         super().__init__()
         if not pca_based:
             raise ValueError("only the PCA-based region predictor is implemented")
+        if pca not in PCA_MODES:
+            raise ValueError(f"pca must be one of {', '.join(PCA_MODES)}")
+        self.pca = pca
         self.num_regions = num_regions
         self.prior_channels = prior_channels
         self.temperature = temperature
@@ -154,6 +189,9 @@ class RegionPredictor(nn.Module):
         self.regions = nn.Conv2d(self.predictor.out_filters, num_regions, (7, 7), padding=pad)
         if scale_factor != 1:
             self.down = AntiAliasInterpolation2d(num_channels, scale_factor)
+        # off by default: a thin region's affine is inverted by the flow predictor, which
+        # magnifies the last bits of the heatmaps that folding changes (1e-5 -> 1e-2)
+        set_batch_norm_folding(self, fold_batch_norm)
 
     def input_size(self, height: int, width: int) -> tuple[int, int]:
         """The (h, w) the hourglass sees (and the heatmaps have) for a (height, width) image."""
@@ -184,6 +222,8 @@ class RegionPredictor(nn.Module):
     ) -> dict[str, torch.Tensor]:
         heatmap = self.heatmaps(image, prior)
         mean, covar = heatmap_moments(heatmap, centres)
-        affine, _, _ = covariance_sqrt(covar)
+        affine, u, _ = covariance_sqrt(covar)
+        if self.pca == "svd":
+            affine = svd_affine(covar, affine, u)
         shift = mean if centres is None else centres.float()
         return {"shift": shift, "covar": covar, "affine": affine, "heatmap": heatmap}
