@@ -270,7 +270,10 @@ def test_animate_drives_the_target_by_the_au_curve():
     )
     assert not np.array_equal(frames[0], frames[3])
     with pytest.raises(ConfigError, match="mode"):
-        model.driving_condition(clip, face, lms, mode="standard")
+        model.driving_condition(clip, face, lms, mode="sideways")
+    absolute = model.driving_condition(clip, face, lms, mode="absolute")  # the AUs as they are
+    assert np.allclose(absolute, model.driving_condition(clip, face, lms, mode="standard"))
+    assert np.allclose(absolute, np.clip(3 * unit, 0, 5), atol=1e-5)  # the onset's AUs are 0
 
 
 def test_asymmetric_halves_are_generated_apart_and_joined():

@@ -264,8 +264,7 @@ class FAMGAN(AnimationModel):
         from generation.data.au_pairs import au_vectors
         from generation.models.famgan_drive import driving_condition
 
-        if mode not in ("relative", "absolute"):
-            raise ConfigError(f"FAMGAN mode {mode!r}: choose relative or absolute")
+        mode = self.check_mode(mode)  # "relative", or "standard" (alias "absolute")
         one = SimpleNamespace(
             landmarks=np.asarray(target_landmarks)[None], onset_index=0, frames=target[None]
         )
