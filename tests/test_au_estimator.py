@@ -189,6 +189,24 @@ def test_clip_au_track_reads_prepared_clips_and_their_folders(samples, tmp_path)
         clip_au_track(tmp_path)
 
 
+def test_clip_au_track_takes_any_record_with_landmarks_and_an_onset(samples):
+    from types import SimpleNamespace
+
+    from generation.animate import DrivingClip
+
+    s = samples[1]
+    expected = estimate_from_landmarks(s.tracked, s.onset).values
+    frames = np.zeros((len(s.tracked), 8, 8, 3), np.uint8)
+    driving = clip_au_track(DrivingClip(frames, s.tracked, s.onset, name="drv"))
+    simple = clip_au_track(SimpleNamespace(landmarks=s.tracked, onset_index=s.onset))
+    method = clip_au_track(SimpleNamespace(landmarks=lambda: s.tracked, onset_index=s.onset))
+    for track in (driving, simple, method):
+        np.testing.assert_allclose(track.values, expected, atol=1e-5)
+        assert track.meta["onset_index"] == s.onset
+    assert driving.meta["clip"] == "drv" and "clip" not in simple.meta
+    assert clip_au_track(SimpleNamespace(landmarks=s.tracked, onset_index=0)).values[0].max() == 0
+
+
 @pytest.mark.slow
 def test_bench_au_writes_the_table_and_a_loadable_model(tmp_path, capsys):
     import pandas as pd

@@ -1,5 +1,5 @@
 """Issue 17, the GAN half: FAMGAN's networks, losses, schedule, checkpoints, animation,
-the interim AU source and modulation, and the super-resolution stage.
+the AU source (the AU engine) and modulation, and the super-resolution stage.
 
 The training run on the synthetic corpus is in tests/test_famgan_training.py (slow)."""
 
@@ -250,12 +250,14 @@ def test_animate_drives_the_target_by_the_au_curve():
     from generation.animate import animate_clip
 
     torch.manual_seed(0)
-    model = build_model("famgan", tiny()).eval()
     clip, face, lms = _driving()
+    unit = build_model("famgan", tiny(common={"au_scale": 1.0})).driving_condition(clip, face, lms)
+    au1 = unit[:, 0]  # the engine's unit: 0.06 IOD of brow raise -> 2
+    assert au1[0] == 0 and au1[3] == pytest.approx(2.0, abs=0.2) and au1.argmax() in (2, 3)
+    model = build_model("famgan", tiny()).eval()  # the packaged gain, 3
     cond = model.driving_condition(clip, face, lms)
     assert cond.shape == (6, 17)
-    au1 = cond[:, 0]
-    assert au1[0] == 0 and au1[3] > 1.0 and au1.argmax() in (2, 3)  # 0.06 IOD -> 3 (x50)
+    assert np.allclose(cond, np.clip(3 * unit, 0, 5), atol=1e-5)
     frames = animate_clip(model, face, lms, clip.frames, clip.landmarks, batch_size=4)
     assert frames.shape == (6, SIZE, SIZE, 3) and frames.dtype == np.uint8
     # frames are the generator at each frame's condition, batched or not
@@ -268,17 +270,21 @@ def test_animate_drives_the_target_by_the_au_curve():
     )
     assert not np.array_equal(frames[0], frames[3])
     with pytest.raises(ConfigError, match="mode"):
-        model.driving_condition(clip, face, lms, mode="standard")
+        model.driving_condition(clip, face, lms, mode="sideways")
+    absolute = model.driving_condition(clip, face, lms, mode="absolute")  # the AUs as they are
+    assert np.allclose(absolute, model.driving_condition(clip, face, lms, mode="standard"))
+    assert np.allclose(absolute, np.clip(3 * unit, 0, 5), atol=1e-5)  # the onset's AUs are 0
 
 
 def test_asymmetric_halves_are_generated_apart_and_joined():
     torch.manual_seed(0)
-    model = build_model("famgan", tiny(drive={"asymmetric": True})).eval()
+    cfg = tiny(drive={"asymmetric": True}, common={"au_scale": 1.0})
+    model = build_model("famgan", cfg).eval()
     clip, face, lms = _driving()
     cond = model.driving_condition(clip, face, lms)
     assert cond.shape == (6, 2, 17)
-    assert np.allclose(cond[:, 0], cond[:, 1], atol=0.5)  # a symmetric expression
-    assert cond[3, :, 0].min() > 2  # AU1 in both halves
+    assert np.allclose(cond[:, 0], cond[:, 1], atol=0.3)  # a symmetric expression
+    assert cond[3, :, 0].min() > 1.5  # AU1 in both halves (0.06 IOD -> 2)
     src = torch.from_numpy(face.copy()).permute(2, 0, 1)[None].float() / 255
     state = model.encode_source(src, torch.from_numpy(lms.copy())[None])
     c = state["column"]
@@ -316,54 +322,28 @@ def test_fme_animate_a_famgan_checkpoint(prepared, tmp_path):
     assert main([*argv, "--super-resolution", str(tmp_path / "missing.pth")]) == 2
 
 
-# ---- the interim AU source and modulation (lead: these go with the AU engine's merge) -------
+# ---- the AU source: the AU engine, through the one adapter --------------------------------
 
 
-def test_interim_landmark_proxy_recovers_synthetic_aus():
-    from generation.au import AU_NAMES
-    from generation.data.au_pairs import PROXY_SCALE, au_vectors, landmark_au_proxy
-    from generation.synth.aus import AU_NUMBERS, expression, to_image
+def test_au_vectors_is_the_engines_estimate_for_every_clip_type(prepared):
+    from types import SimpleNamespace
 
-    _, lms = astronaut_face(64)
-    truth = np.zeros(len(AU_NUMBERS))
-    truth[AU_NUMBERS.index(12)], truth[AU_NUMBERS.index(4)] = 0.05, 0.03
-    moved = lms + to_image(expression(truth), lms) + np.array([1.5, -0.7])  # and a head shift
-    aus = landmark_au_proxy(np.stack([lms, moved]), onset_index=0)
-    assert aus.shape == (2, 17) and np.all(aus[0] == 0)
-    assert aus[1, AU_NAMES.index("AU12")] == pytest.approx(0.05 * PROXY_SCALE, abs=0.15)
-    assert aus[1, AU_NAMES.index("AU04")] == pytest.approx(0.03 * PROXY_SCALE, abs=0.15)
-    assert aus[1, AU_NAMES.index("AU45")] == 0
+    from generation.au import estimate_from_landmarks
+    from generation.data.au_pairs import au_vectors
+    from generation.data.prepared import load_prepared
+
     clip, _, _ = _driving()
-    assert au_vectors(clip).shape == (6, 17)
-
-
-def test_interim_moving_mean_and_modulation_by_hand():
-    from generation.models.famgan_drive import modulate, moving_mean
-
-    v = np.array([[0.0], [3.0], [6.0], [3.0], [0.0]])
-    assert np.allclose(moving_mean(v, 1)[:, 0], [1.5, 3.0, 4.0, 3.0, 1.5])
-    assert np.allclose(moving_mean(v, 0), v)
-    target = np.array([2.0])
-    onset = modulate(v, target, 0.1, "onset", onset_index=1)  # 0.2 + (v - 3), clipped at 0
-    assert np.allclose(onset[:, 0], [0.0, 0.2, 3.2, 0.2, 0.0])
-    prev = modulate(v, target, 0.1, "previous")  # 0.2 + (v_i - v_{i-1})
-    assert np.allclose(prev[:, 0], [0.2, 3.2, 3.2, 0.0, 0.0])
-    with pytest.raises(ConfigError, match="reference"):
-        modulate(v, target, 0.1, "apex")
-
-
-def test_interim_mirrored_halves():
-    from generation.data.au_pairs import mirrored_halves
-
-    _, lms = astronaut_face(64)
-    left, right = mirrored_halves(lms[None])
-    mid = lms[[27, 28, 29, 30, 33], 0].mean()
-    on_left = lms[:, 0] <= mid
-    assert np.allclose(left[0][on_left], lms[on_left])  # the kept half is untouched
-    assert np.allclose(right[0][~on_left], lms[~on_left])
-    # the other half is the kept half's mirror image: jaw 0 <-> 16 about the midline
-    assert left[0][16, 0] == pytest.approx(2 * mid - lms[0, 0])
-    assert left[0][16, 1] == pytest.approx(lms[0, 1])
+    expected = estimate_from_landmarks(clip.landmarks, clip.onset_index).values
+    assert np.allclose(au_vectors(clip), expected)  # a DrivingClip
+    simple = SimpleNamespace(landmarks=clip.landmarks, onset_index=0)
+    assert np.allclose(au_vectors(simple), expected)
+    assert np.allclose(au_vectors(simple, 3.0), np.clip(3 * expected, 0, 5))
+    record = load_prepared(prepared)[0]  # a PreparedClip
+    assert np.allclose(
+        au_vectors(record), estimate_from_landmarks(record.landmarks(), record.onset_index).values
+    )
+    with pytest.raises(ConfigError, match="au_scale"):
+        build_model("famgan", tiny(common={"au_scale": 0.0}))
 
 
 # ---- super-resolution -------------------------------------------------------------------------

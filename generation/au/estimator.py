@@ -194,13 +194,17 @@ def _prepared_record(folder: Path):
 
 
 def clip_au_track(clip, model: LandmarkAUModel | None = None, fps: float | None = None) -> AUTrack:
-    """The landmark AU track of a prepared clip: a `PreparedClip` (from `load_prepared`)
-    or its folder (the one holding `landmarks.npz`). The onset is the clip's
-    `onset_index` (a bare folder outside any manifest: frame 0)."""
+    """The landmark AU track of a clip: a `PreparedClip` (from `load_prepared`), its folder
+    (the one holding `landmarks.npz`), or any record with `landmarks` (T, 68, 2) (an array,
+    or a method returning one) and `onset_index` (animation's `DrivingClip`). The onset is
+    the clip's `onset_index` (a bare folder outside any manifest: frame 0)."""
     from generation.data.prepared import PreparedClip
 
     if isinstance(clip, PreparedClip):
         record, landmarks = clip, clip.landmarks()
+    elif hasattr(clip, "landmarks") and hasattr(clip, "onset_index"):
+        lms = clip.landmarks
+        record, landmarks = clip, np.asarray(lms() if callable(lms) else lms, dtype=np.float32)
     else:
         folder = Path(clip)
         path = folder / "landmarks.npz"
@@ -215,6 +219,7 @@ def clip_au_track(clip, model: LandmarkAUModel | None = None, fps: float | None 
         record = _prepared_record(folder)
     onset = record.onset_index if record is not None else 0
     track = estimate_from_landmarks(landmarks, onset, model, fps)
-    if record is not None:
-        track.meta["clip"] = record.key
+    name = getattr(record, "key", None) or getattr(record, "name", None)
+    if name:
+        track.meta["clip"] = name
     return track

@@ -3,7 +3,8 @@
 The `famgan` variant. GANimation's generator (`ganimation_generator.py`) moves the target's
 face to each frame's AU vector; its critic (`ganimation_critic.py`) is trained as a WGAN-GP
 critic with an AU-regression head. Losses and weights as GANimation publishes them
-(`options/train_options.py` of the reference code), with images in [-1, 1] and AUs / 5:
+(`options/train_options.py` of the reference code), with images in [-1, 1] and AUs (the AU
+engine's, times `common.au_scale`) / 5:
 
     generator: adversarial -mean D(fake) (1), AU condition MSE(D_aus(fake), y_desired) / B
                (4000), cycle L1(G(G(x, y_desired), y_real), x) (10), attention mean over the
@@ -33,19 +34,29 @@ import torch.nn.functional as F
 from torch import nn
 
 from fme.errors import ConfigError
+from generation.au.modulation import REFERENCES
 from generation.models.base import AnimationModel, check_config_keys
-from generation.models.famgan_drive import REFERENCES
 from generation.models.ganimation_critic import GANimationCritic
 from generation.models.ganimation_generator import GANimationGenerator
 
 #: OpenFace's intensities are 0-5; GANimation feeds them divided by 5
 AU_SCALE = 5.0
+#: Default `common.au_scale`, the gain on the AU engine's intensities (clipped to 0-5) before
+#: the division by AU_SCALE, in training and animation alike (the checkpoint keeps it). The
+#: engine's unit is 0.03 IOD, so the synthetic micro-expressions peak at 0.4-1.0, only
+#: 0.09-0.2 after /5, no more than the +-0.1 condition noise. After 100 training steps on the
+#: training test's corpus, moving the condition from the onset's AUs to the apex's moved the
+#: generator's output 0.45x as much as the true onset-to-apex change at gain 1, 1.15x at 3
+#: and 2.45x at 5 (where the cycle and L1 terms fell least). The interim landmark proxy this
+#: engine replaced gave about 1.6x the engine's intensities.
+AU_GAIN = 3.0
 
 
 def default_config(variant: str = "famgan", scale: str = "small") -> dict[str, Any]:
     """Paper: GANimation's defaults (128 px, generator conv_dim 64 with 6 residual blocks,
     critic conv_dim 64 with 6 stride-2 layers). Small (CPU, 32-64 px): conv_dim 16 with 2
-    residual blocks, critic 16 with 4 layers. Loss weights and schedule as published at both."""
+    residual blocks, critic 16 with 4 layers. Loss weights and schedule as published at both.
+    `common.au_scale` (AU_GAIN, 3): the gain on the AU engine's intensities (see AU_GAIN)."""
     _check_variant(variant)
     if scale == "paper":
         cfg: dict[str, Any] = {
@@ -61,7 +72,7 @@ def default_config(variant: str = "famgan", scale: str = "small") -> dict[str, A
         }
     else:
         raise ConfigError(f"unknown scale {scale!r}; choose 'paper' or 'small'")
-    cfg["common"] = {"c_dim": 17}
+    cfg["common"] = {"c_dim": 17, "au_scale": AU_GAIN}
     cfg["loss"] = {
         "adversarial": 1.0,
         "gradient_penalty": 10.0,
@@ -95,6 +106,8 @@ def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
         problems.append("drive.alpha must be in [0, 1] (the paper: small)")
     if int(drive["window"]) < 0:
         problems.append("drive.window (n of the 2n+1 frames) must not be negative")
+    if not 0 < float(cfg["common"]["au_scale"]) <= 50:
+        problems.append("common.au_scale must be in (0, 50] (the AU engine's intensities times it)")
     if int(schedule["generator_every"]) < 1:
         problems.append("schedule.generator_every must be at least 1")
     if int(cfg["image_size"]) % 4:
@@ -154,6 +167,7 @@ class FAMGAN(AnimationModel):
         return AUFramePairs(
             clips,
             train.size,
+            au_scale=float(self.config["common"]["au_scale"]),
             augment=train.augment,
             seed=train.seed,
             driving_jitter=train.driving_jitter,
@@ -250,12 +264,11 @@ class FAMGAN(AnimationModel):
         from generation.data.au_pairs import au_vectors
         from generation.models.famgan_drive import driving_condition
 
-        if mode not in ("relative", "absolute"):
-            raise ConfigError(f"FAMGAN mode {mode!r}: choose relative or absolute")
+        mode = self.check_mode(mode)  # "relative", or "standard" (alias "absolute")
         one = SimpleNamespace(
             landmarks=np.asarray(target_landmarks)[None], onset_index=0, frames=target[None]
         )
-        target_aus = au_vectors(one)[0]
+        target_aus = au_vectors(one, float(self.config["common"]["au_scale"]))[0]
         d = self.config["drive"]
         return driving_condition(
             clip,
@@ -265,18 +278,23 @@ class FAMGAN(AnimationModel):
             int(d["window"]),
             bool(d["asymmetric"]),
             relative=mode == "relative",
+            au_scale=float(self.config["common"]["au_scale"]),
         )
 
     @torch.no_grad()
     def encode_source(self, source: torch.Tensor, source_landmarks: torch.Tensor | None = None):
         """The target in [-1, 1] and the column of its facial midline (the join of the
-        asymmetric halves): the mean x of landmarks 27-30 and 33, else the image centre."""
+        asymmetric halves): `generation.au.asymmetry`'s split column at the midline of the
+        target's landmarks (the one `half_landmarks` mirrors about), else the image centre."""
+        from generation.au.asymmetry import midline_x, split_column
+
+        width = int(source.shape[-1])
         if source_landmarks is not None:
-            lms = source_landmarks.reshape(-1, 68, 2)[0]
-            mid = float(lms[[27, 28, 29, 30, 33], 0].mean())
+            lms = source_landmarks.reshape(-1, 68, 2)[0].detach().cpu().numpy()
+            mid = min(max(midline_x(lms), 0.0), width - 2.0)  # a column on either side
+            column = split_column(width, mid)
         else:
-            mid = (source.shape[-1] - 1) / 2
-        column = int(min(max(round(mid) + 1, 1), source.shape[-1] - 1))
+            column = split_column(width)
         return {"image": source * 2 - 1, "column": column}
 
     @torch.no_grad()

@@ -1,56 +1,30 @@
 """FAMGAN's driving condition: the per-frame AU vectors that drive a target face.
 
-Xu et al. (MM'21) drive GANimation with the driving clip's AU curve, modulated: a moving mean
-over 2n+1 frames (their Eq. 2), then the target's own AUs times a small alpha plus the driving
-clip's change (Eq. 3), y'_i = alpha * y_t + (y_s,i - y_s,ref). The text takes the change from
-the onset frame (`reference="onset"`, our default); the printed Eq. 3 from the previous frame
-(`reference="previous"`). With `asymmetric`, the driving face's image-left and image-right
-halves (each mirrored to a whole face) give two curves, two sequences are generated and the
-halves joined (`FAMGAN.animate`). Eq. 1 (averaging five resized copies) belongs to the AU
-estimator; the landmark stand-in is scale-free, so it has nothing to average.
-
-INTERIM: `moving_mean` and `modulate` are minimal local versions of the AU engine's
-modulation functions (generation/au, another branch); lead: at the merge, call the engine's
-from `driving_condition` and delete these two (their tests in tests/test_famgan.py go too).
+Xu et al. (MM'21) drive GANimation with the driving clip's AU curve, modulated by the AU
+engine's steps (`generation.au.modulation`): a moving mean over 2n+1 frames (Eq. 2,
+`moving_mean`), then the target's own AUs times a small alpha plus the driving clip's
+change (Eq. 3, `transfer`), y'_i = alpha * y_t + (y_s,i - y_s,ref). The text takes the
+change from the onset frame (`reference="onset"`, our default); the printed Eq. 3 from the
+previous frame (`reference="previous"`). The result is clipped to OpenFace's 0-5, the
+generator's condition range (a relaxing AU cannot go below 0). With `asymmetric`, the
+driving face's image-left and image-right halves, each mirrored to a whole face
+(`generation.au.asymmetry.half_landmarks`), give two curves; two sequences are generated
+and the halves joined (`FAMGAN.animate`). Eq. 1 (averaging five resized copies) belongs to
+an estimator that reads images; the landmark estimator measures displacements in
+inter-ocular distances, which resizing does not change, so it has nothing to average.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
-from fme.errors import ConfigError
+from generation.au.asymmetry import SIDES, half_landmarks
+from generation.au.modulation import REFERENCES, moving_mean, transfer
+from generation.data.au_pairs import au_vectors
 
-REFERENCES = ("onset", "previous")
-
-
-def moving_mean(values: np.ndarray, n: int) -> np.ndarray:
-    """INTERIM. Mean over frames i-n..i+n of (T, A) values (the window cut at the ends)."""
-    values = np.asarray(values, dtype=np.float64)
-    if n <= 0:
-        return values.copy()
-    c = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
-    t = np.arange(len(values))
-    lo, hi = np.maximum(t - n, 0), np.minimum(t + n, len(values) - 1) + 1
-    return (c[hi] - c[lo]) / (hi - lo)[:, None]
-
-
-def modulate(
-    driving: np.ndarray,
-    target: np.ndarray,
-    alpha: float,
-    reference: str = "onset",
-    onset_index: int = 0,
-) -> np.ndarray:
-    """INTERIM. alpha * target + (driving_i - driving_ref), ref the onset frame or frame i-1
-    (frame 0 then has no change), clipped to OpenFace's 0-5 scale."""
-    driving = np.asarray(driving, dtype=np.float64)
-    if reference == "onset":
-        change = driving - driving[onset_index]
-    elif reference == "previous":
-        change = driving - np.concatenate([driving[:1], driving[:-1]])
-    else:
-        raise ConfigError(f"AU reference {reference!r}: choose {' or '.join(REFERENCES)}")
-    return np.clip(alpha * np.asarray(target, np.float64)[None] + change, 0.0, 5.0)
+__all__ = ["REFERENCES", "driving_condition"]
 
 
 def driving_condition(
@@ -61,24 +35,26 @@ def driving_condition(
     window: int = 0,
     asymmetric: bool = False,
     relative: bool = True,
+    au_scale: float = 1.0,
 ) -> np.ndarray:
     """(T, 17), or (T, 2, 17) (image-left, image-right) when `asymmetric`, of a driving clip
-    (anything `generation.data.au_pairs.au_vectors` takes). `relative` False: the smoothed
-    driving AUs as they are (no target term, no reference)."""
-    from types import SimpleNamespace
-
-    from generation.data.au_pairs import au_vectors, mirrored_halves
-
+    (anything `generation.data.au_pairs.au_vectors` takes), on the scale `au_scale` gives
+    `au_vectors`. `relative` False: the smoothed driving AUs as they are (no target term, no
+    reference)."""
     if asymmetric:
-        halves = mirrored_halves(np.asarray(clip.landmarks))
+        lms = clip.landmarks
+        lms = np.asarray(lms() if callable(lms) else lms)
         curves = [
-            au_vectors(SimpleNamespace(landmarks=h, onset_index=clip.onset_index)) for h in halves
+            au_vectors(
+                SimpleNamespace(landmarks=half_landmarks(lms, side), onset_index=clip.onset_index),
+                au_scale,
+            )
+            for side in SIDES
         ]
     else:
-        curves = [au_vectors(clip)]
+        curves = [au_vectors(clip, au_scale)]
     smooth = [moving_mean(c, window) for c in curves]
     if relative:
-        out = [modulate(c, target_aus, alpha, reference, clip.onset_index) for c in smooth]
-    else:
-        out = [np.clip(c, 0.0, 5.0) for c in smooth]
+        smooth = [transfer(target_aus, c, alpha, reference, clip.onset_index) for c in smooth]
+    out = [np.clip(c, 0.0, 5.0) for c in smooth]
     return np.stack(out, axis=1).astype(np.float32) if asymmetric else out[0].astype(np.float32)
