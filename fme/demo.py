@@ -227,7 +227,11 @@ def run_pipeline(out: Path, s: Settings) -> dict[str, Path]:
         stages.append((f"train {variant}", train, False))
 
     inputs = out / "megc-inputs"
-    stages.append(("MEGC-style inputs", lambda: demo_inputs(paths, inputs, s.max_drivers), False))
+
+    def megc_inputs() -> None:
+        demo_inputs(paths, inputs, s.max_drivers)
+
+    stages.append(("MEGC-style inputs", megc_inputs, False))
     for label, variant in s.methods.items():
 
         def megc(label: str = label, variant: str = variant) -> None:
