@@ -303,7 +303,8 @@ def settings_of(args: argparse.Namespace) -> Settings:
     if args.seed is not None:
         settings = replace(settings, seed=args.seed)
     groups = [*(args.groups or []), *(name for name in GROUPS if getattr(args, name))]
-    return replace(settings, groups=tuple(dict.fromkeys(groups)))  # in the order asked, once
+    # --with's order, then the flags' (GROUPS order); each group once
+    return replace(settings, groups=tuple(dict.fromkeys(groups)))
 
 
 def _run(args: argparse.Namespace) -> int:
