@@ -1,13 +1,16 @@
 """`fme demo`: the whole toolkit in one sitting, on the synthetic corpus, on CPU.
 
-synthetic corpus -> preparation -> short training of five variants (six with `--famgan`) ->
-MEGC-style sets -> recognizers and the automatic evaluation -> a study with the paper's four
-comparison sets in SQLite -> reports -> the app on http://localhost:8501.
+synthetic corpus -> preparation -> short training of the paper's five variants -> MEGC-style
+sets -> recognizers and the automatic evaluation -> a study with the paper's four comparison
+sets in SQLite -> reports -> the app on http://localhost:8501. `--with famgan,tpsmm` (or
+`--famgan`, `--tpsmm`) adds optional method groups (`GROUPS`): each is trained, gets its
+MEGC-style sets and its rows in Table VI, and adds its study preset's comparison sets.
 
 Each stage calls the same `fme` sub-command a user would type, and leaves a marker holding
-its settings in OUT/.stages/; a second run skips every stage whose marker matches, so it
-only serves the app. `--fast` uses smaller settings (a different marker, so a fast and a
-full demo never mix their results).
+the settings it depends on in OUT/.stages/; a second run skips every stage whose marker
+matches, so it only serves the app, and a run that adds a group trains only that group's
+variants. `--fast` uses smaller settings (a different marker, so a fast and a full demo never
+mix their results).
 """
 
 from __future__ import annotations
@@ -20,24 +23,41 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from fme.options import port_number
+from study.presets import LABELS, PRESETS
 
 STUDY_NAME = "demo"
 HOLDOUT = 0.34  # a third of the subjects (full 8: 3, fast 6: 2) held out for the MEGC-style sets
-# study method label -> training variant (the labels of the paper's four comparison sets)
-METHODS: dict[str, str] = {
-    "FOMM": "fomm",
-    "FOMM+EWP": "fomm-ewp",
-    "FOMM+AWP": "fomm-awp",
-    "MRAA": "mraa",
-    "MRAA+AWP": "mraa-awp",
+
+
+def _labelled(*variants: str) -> dict[str, str]:
+    """Study method label -> training variant, the labels of `study.presets`."""
+    return {LABELS[v]: v for v in variants}
+
+
+@dataclass(frozen=True)
+class MethodGroup:
+    """Methods the demo adds on request: trained, in the MEGC-style sets, in Table VI, and in
+    the study with the comparison sets of a study preset."""
+
+    methods: dict[str, str]  # label -> variant
+    preset: str  # the `study.presets` preset whose sets the demo's study adds
+
+    def describe(self) -> str:
+        sets = ", ".join(f"{a} vs {b}" for a, b in PRESETS[self.preset])
+        return f"{', '.join(self.methods)}; study sets {sets}"
+
+
+#: the paper's methods, always in the demo (the study's `paper` preset)
+METHODS: dict[str, str] = _labelled("fomm", "fomm-ewp", "fomm-awp", "mraa", "mraa-awp")
+#: the optional groups, by the name `--with` takes (each also has a flag `--NAME`)
+GROUPS: dict[str, MethodGroup] = {
+    "famgan": MethodGroup(_labelled("famgan"), "megc2021"),
+    "tpsmm": MethodGroup(_labelled("tpsmm", "tpsmm-ewp", "tpsmm-awp"), "tpsmm"),
 }
-#: `--famgan` adds FAMGAN: trained, in the MEGC-style sets, the automatic evaluation (Table VI)
-#: and the study (its MEGC2021 pairing, FAMGAN vs FOMM+EWP, beside the paper's four sets)
-FAMGAN_METHOD: dict[str, str] = {"FAMGAN": "famgan"}
 
 
 @dataclass(frozen=True)
@@ -57,11 +77,30 @@ class Settings:
     recognizer_lr: float = 1e-3
     max_drivers: int = 6
     seed: int = 0
-    famgan: bool = False
+    groups: tuple[str, ...] = ()  # names in GROUPS
 
     @property
     def methods(self) -> dict[str, str]:
-        return {**METHODS, **(FAMGAN_METHOD if self.famgan else {})}
+        """Label -> variant of every method in this demo: the paper's, then the groups'."""
+        out = dict(METHODS)
+        for name in self.groups:
+            out.update(GROUPS[name].methods)
+        return out
+
+    @property
+    def sets(self) -> list[tuple[str, str]]:
+        """The study's comparison sets: the paper's, then each group's preset's."""
+        out = list(PRESETS["paper"])
+        for name in self.groups:
+            out += [s for s in PRESETS[GROUPS[name].preset] if s not in out]
+        return out
+
+    def key(self, *, groups: bool) -> str:
+        """The marker of a stage: every setting, the groups only where the stage reads them."""
+        values = asdict(self)
+        if not groups:
+            values.pop("groups")
+        return json.dumps(values, sort_keys=True)
 
 
 FULL = Settings()
@@ -126,24 +165,23 @@ def _fme(*argv: str) -> None:
 class Stages:
     """Runs named stages once; a marker with the settings records each finished one."""
 
-    def __init__(self, out: Path, settings: Settings):
+    def __init__(self, out: Path):
         self.marks = out / ".stages"
         self.marks.mkdir(parents=True, exist_ok=True)
-        self.key = json.dumps(asdict(settings), sort_keys=True)
         self.total = 0
         self.index = 0
 
-    def run(self, name: str, func: Callable[[], None]) -> None:
+    def run(self, name: str, func: Callable[[], None], key: str) -> None:
         self.index += 1
         mark = self.marks / f"{name}.json"
         head = f"[{self.index}/{self.total}] {name}"
-        if mark.is_file() and mark.read_text() == self.key:
+        if mark.is_file() and mark.read_text() == key:
             print(f"{head}: done earlier, skipped", flush=True)
             return
         print(f"{head} ...", flush=True)
         start = time.perf_counter()
         func()
-        mark.write_text(self.key)
+        mark.write_text(key)
         print(f"{head}: {time.perf_counter() - start:.0f} s", flush=True)
 
 
@@ -158,8 +196,9 @@ def run_pipeline(out: Path, s: Settings) -> dict[str, Path]:
         "reports": out / "reports",
         "db": out / "fme.db",
     }
-    st = Stages(out, s)
-    stages: list[tuple[str, Callable[[], None]]] = []
+    st = Stages(out)
+    # (name, what it does, whether it reads the groups: only those stages rerun when they change)
+    stages: list[tuple[str, Callable[[], None], bool]] = []
 
     def synth() -> None:
         shutil.rmtree(paths["corpus"], ignore_errors=True)
@@ -171,7 +210,7 @@ def run_pipeline(out: Path, s: Settings) -> dict[str, Path]:
     def prepare() -> None:
         _fme("prepare", "casme2", paths["corpus"], paths["prepared"], "--size", s.size)
 
-    stages += [("synthetic corpus", synth), ("preparation", prepare)]
+    stages += [("synthetic corpus", synth, False), ("preparation", prepare, False)]
 
     for variant in s.methods.values():
 
@@ -185,18 +224,25 @@ def run_pipeline(out: Path, s: Settings) -> dict[str, Path]:
                 "--quiet",
             )  # fmt: skip
 
-        stages.append((f"train {variant}", train))
+        stages.append((f"train {variant}", train, False))
 
-    def megc() -> None:
-        templates, drivers = demo_inputs(paths, out / "megc-inputs", s.max_drivers)
-        for label, variant in s.methods.items():
+    inputs = out / "megc-inputs"
+
+    def megc_inputs() -> None:
+        demo_inputs(paths, inputs, s.max_drivers)
+
+    stages.append(("MEGC-style inputs", megc_inputs, False))
+    for label, variant in s.methods.items():
+
+        def megc(label: str = label, variant: str = variant) -> None:
             _fme(
                 "megc", "--checkpoint", paths["runs"] / variant / "checkpoint.pt",
-                "--templates", templates, "--drivers", drivers, "--data", paths["prepared"],
-                "--out", paths["sets"] / label, "--seed", s.seed, "--quiet",
+                "--templates", inputs / "templates", "--drivers", inputs / "drivers.txt",
+                "--data", paths["prepared"], "--out", paths["sets"] / label, "--seed", s.seed,
+                "--quiet",
             )  # fmt: skip
 
-    stages.append(("MEGC-style sets", megc))
+        stages.append((f"MEGC-style set {label}", megc, False))
 
     def recognizers() -> None:
         _fme(
@@ -214,24 +260,23 @@ def run_pipeline(out: Path, s: Settings) -> dict[str, Path]:
             "--real", paths["prepared"], "--out", paths["reports"] / "auto", "--seed", s.seed,
         )  # fmt: skip
 
-    stages += [("recognizers", recognizers), ("automatic evaluation", auto)]
+    stages += [("recognizers", recognizers, False), ("automatic evaluation", auto, True)]
 
     def study() -> None:
         paths["db"].unlink(missing_ok=True)
         methods = [
             a for label in s.methods for a in ("--method", f"{label}={paths['sets'] / label}")
         ]
-        if s.famgan:
-            methods += ["--set", "FAMGAN:FOMM+EWP"]  # the `megc2021` preset's pairing
+        sets = [a for a, b in s.sets for a in ("--set", f"{a}:{b}")]
         _fme(
-            "study", "create", STUDY_NAME, "--preset", "paper", *methods, "--catch", 2,
-            "--seed", s.seed, "--db", f"sqlite:///{paths['db']}", "--media", out / "catch",
+            "study", "create", STUDY_NAME, *methods, *sets, "--catch", 2, "--seed", s.seed,
+            "--db", f"sqlite:///{paths['db']}", "--media", out / "catch",
         )  # fmt: skip
 
-    stages.append(("study", study))
+    stages.append(("study", study, True))
     st.total = len(stages)
-    for name, func in stages:
-        st.run(name, func)
+    for name, func, reads_groups in stages:
+        st.run(name, func, s.key(groups=reads_groups))
     return paths
 
 
@@ -252,15 +297,21 @@ def serve(db: Path, port: int, address: str) -> int:
         return 0
 
 
+def settings_of(args: argparse.Namespace) -> Settings:
+    """The demo's settings from its options: --fast, --seed, --with and the group flags."""
+    settings = FAST if args.fast else FULL
+    if args.seed is not None:
+        settings = replace(settings, seed=args.seed)
+    groups = [*(args.groups or []), *(name for name in GROUPS if getattr(args, name))]
+    # --with's order, then the flags' (GROUPS order); each group once
+    return replace(settings, groups=tuple(dict.fromkeys(groups)))
+
+
 def _run(args: argparse.Namespace) -> int:
     from fme.outputs import output_dir
 
     output_dir(args.out, existing="reuse")  # finished stages are kept (see .stages)
-    settings = FAST if args.fast else FULL
-    if args.seed is not None:
-        settings = Settings(**{**asdict(settings), "seed": args.seed})
-    if args.famgan:
-        settings = Settings(**{**asdict(settings), "famgan": True})
+    settings = settings_of(args)
     out = Path(args.out).resolve()
     start = time.perf_counter()
     paths = run_pipeline(out, settings)
@@ -279,8 +330,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--address", default="127.0.0.1", help="bind address (default localhost)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument(
-        "--famgan",
-        action="store_true",
-        help="add FAMGAN (train, MEGC-style set, Table VI, study pair FAMGAN vs FOMM+EWP)",
+        "--with",
+        dest="groups",
+        type=group_names,
+        metavar="NAMES",
+        help=f"optional method groups, comma-separated ({', '.join(GROUPS)}): trained, with "
+        "their MEGC-style sets, Table VI rows and study sets",
     )
+    for name, group in GROUPS.items():
+        p.add_argument(
+            f"--{name}", action="store_true", help=f"same as --with {name}: {group.describe()}"
+        )
     p.set_defaults(func=_run)
+
+
+def group_names(text: str) -> list[str]:
+    """`--with famgan,tpsmm`: names in GROUPS."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in GROUPS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated names of {', '.join(GROUPS)}, got {text!r}"
+        )
+    return names

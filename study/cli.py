@@ -1,7 +1,7 @@
 """`fme study create|configure|open|close|list|export|add-expert|serve`: human studies from
 the command line.
 
-- `fme study create NAME --method LABEL=DIR ... --set A:B ... [--preset paper] [--catch N]
+- `fme study create NAME --method LABEL=DIR ... --set A:B ... [--preset NAME] [--catch N]
   [--max-catch-failures K] [--driving DIR] [--seed S] [--db URL]
   [--target N] [--consent FILE] [--demographics age,gender,...] [--completion-url URL]
   [--completion-code CODE] [--screenout-url URL] [--screenout-code CODE] [--min-view-s S]
@@ -30,6 +30,7 @@ from pathlib import Path
 
 from fme.errors import ConfigError
 from fme.options import non_negative_float, non_negative_int, port_number, positive_int
+from study.presets import PRESETS, describe
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
@@ -358,8 +359,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", metavar="A:B", help="a comparison set A vs B")
     p.add_argument(
         "--preset",
-        choices=["paper", "megc2021"],
-        help="paper: the paper's four comparison sets; megc2021: FAMGAN vs FOMM+EWP",
+        choices=list(PRESETS),
+        help="named comparison sets, added to --set: " + "; ".join(map(describe, PRESETS)),
     )
     p.add_argument(
         "--catch", type=non_negative_int, default=0, help="catch trials per participant (0)"

@@ -48,30 +48,15 @@ from db.models import (
 )
 from fme.digest import sha256_file
 from fme.errors import ConfigError, DataError, VideoError
+from study.presets import LABELS as PAPER_LABELS  # noqa: F401  (re-exported)
+from study.presets import PRESETS
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIX = ".mp4"
 
 # The paper's four comparison sets (method A, method B).
-PAPER_SETS: list[tuple[str, str]] = [
-    ("FOMM", "FOMM+EWP"),
-    ("FOMM+EWP", "FOMM+AWP"),
-    ("MRAA", "MRAA+AWP"),
-    ("MRAA+AWP", "FOMM+AWP"),
-]
-# The variant names of `generation.models` and the labels the paper uses.
-PAPER_LABELS: dict[str, str] = {
-    "fomm": "FOMM",
-    "fomm-ewp": "FOMM+EWP",
-    "fomm-awp": "FOMM+AWP",
-    "mraa": "MRAA",
-    "mraa-awp": "MRAA+AWP",
-    "famgan": "FAMGAN",
-}
-# MEGC2021's generation challenge: FAMGAN (third by the experts) against FOMM with EWP (first).
-MEGC2021_SETS: list[tuple[str, str]] = [("FAMGAN", "FOMM+EWP")]
-PRESETS: dict[str, list[tuple[str, str]]] = {"paper": PAPER_SETS, "megc2021": MEGC2021_SETS}
+PAPER_SETS: list[tuple[str, str]] = PRESETS["paper"]
 
 _NAME = re.compile(r"^[\w][\w .+\-]*$")
 

@@ -11,12 +11,14 @@ from db.models import Assignment, CatchTrial, ComparisonSet, Pair, Study, Video
 from fme.errors import ConfigError, DataError, FMEError, VideoError
 from study.design import (
     PAPER_SETS,
+    PRESETS,
     corrupt,
     create_study,
     enroll,
     parse_sample,
     plan_assignments,
 )
+from study.presets import LABELS
 
 PAPER_LABELS = ["FOMM", "FOMM+EWP", "FOMM+AWP", "MRAA", "MRAA+AWP"]
 
@@ -55,6 +57,48 @@ def test_paper_preset_builds_four_sets_of_matching_pairs(tmp_path, db):
             assert pair.video_b.method_id == cs.method_b_id
         v = s.scalars(select(Video)).first()
         assert v.n_frames == 4 and len(v.sha256) == 64 and v.driving == "007_7_1"
+
+
+def test_tpsmm_preset_builds_its_three_sets_of_matching_pairs(tmp_path, db):
+    labels = ["TPSMM", "TPSMM+EWP", "TPSMM+AWP", "FOMM+AWP"]
+    dirs = make_method_dirs(tmp_path / "v", labels)
+    with db() as s:
+        made = create_study(s, "tpsmm", dirs, preset="tpsmm", seed=3)
+        expected = ["TPSMM vs TPSMM+EWP", "TPSMM+EWP vs TPSMM+AWP", "TPSMM+AWP vs FOMM+AWP"]
+        assert list(made.pairs_per_set) == expected
+        assert set(made.pairs_per_set.values()) == {len(SAMPLES)}
+        shown = set()
+        for pair in s.scalars(select(Pair)):
+            cs = s.get(ComparisonSet, pair.set_id)
+            a, b = pair.video_a.method.label, pair.video_b.method.label
+            assert cs.name == f"{a} vs {b}" and pair.video_a.sample == pair.video_b.sample
+            assert pair.video_a.method.folder == str(dirs[a].resolve())
+            shown.add((a, pair.sample))
+        assert len(shown) == 3 * len(SAMPLES)  # each set's A once per sample
+    with pytest.raises(ConfigError, match="FOMM\\+AWP"):  # the cross-family set needs FOMM+AWP
+        create_study(db(), "t2", {k: v for k, v in dirs.items() if k != "FOMM+AWP"}, preset="tpsmm")
+
+
+def test_presets_name_the_variants_labels_and_the_cli_offers_each(tmp_path, capsys):
+    from fme.cli import main
+
+    # every label a preset names is a training variant's label (so the demo and users can
+    # build the methods), and the TPSMM variants read as the papers write them
+    assert {x for sets in PRESETS.values() for pair in sets for x in pair} <= set(LABELS.values())
+    assert [LABELS[v] for v in ("tpsmm", "tpsmm-ewp", "tpsmm-awp")] == [
+        "TPSMM", "TPSMM+EWP", "TPSMM+AWP",
+    ]  # fmt: skip
+    assert PRESETS["megc2021"] == [("FAMGAN", "FOMM+EWP")]
+    # `fme study create --preset` takes every preset of the table, and nothing else
+    dirs = make_method_dirs(tmp_path / "v", ["TPSMM", "TPSMM+EWP", "TPSMM+AWP", "FOMM+AWP"])
+    methods = [a for label, d in dirs.items() for a in ("--method", f"{label}={d}")]
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert main(["study", "create", "t", "--preset", "tpsmm", *methods, "--db", url]) == 0
+    assert f"TPSMM+AWP vs FOMM+AWP: {len(SAMPLES)} pairs" in capsys.readouterr().out
+    bad = ["study", "create", "t", "--preset", "megc2022", *methods, "--db", url]
+    assert main(bad) == 2
+    err = capsys.readouterr().err
+    assert all(f"'{name}'" in err for name in PRESETS), err
 
 
 def test_missing_samples_are_reported_and_only_shared_ones_paired(tmp_path, db):

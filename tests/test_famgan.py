@@ -428,4 +428,4 @@ def test_demo_famgan_flag_adds_the_method():
     from fme.demo import FAST, METHODS
 
     assert "FAMGAN" not in FAST.methods and FAST.methods == METHODS
-    assert replace(FAST, famgan=True).methods == {**METHODS, "FAMGAN": "famgan"}
+    assert replace(FAST, groups=("famgan",)).methods == {**METHODS, "FAMGAN": "famgan"}
