@@ -1,4 +1,5 @@
-"""The generation models: FOMM, MRAA and TPSMM (each with an optional facial prior) and FAMGAN.
+"""The generation models: FOMM, MRAA and TPSMM (each with an optional facial prior; TPSMM also
+as the MEGC2022 AU entry, `tpsmm-au`) and FAMGAN.
 
 `build_model(variant, config)` is the one entry point; every model is an
 `AnimationModel` (see `base.py`).
@@ -21,6 +22,7 @@ VARIANTS: tuple[str, ...] = (
     "tpsmm",
     "tpsmm-ewp",
     "tpsmm-awp",
+    "tpsmm-au",
     "famgan",
 )
 
@@ -34,6 +36,13 @@ FAMILIES: dict[str, str] = {
 }
 
 
+# variants built by a module of their own within their family (the family's other entry
+# points, e.g. checkpoints, still see the family)
+VARIANT_MODULES: dict[str, str] = {
+    "tpsmm-au": "generation.models.tpsmm_au",
+}
+
+
 def split_variant(variant: str) -> tuple[str, str | None]:
     """ "fomm-awp" -> ("fomm", "awp"); "mraa" -> ("mraa", None)."""
     if variant not in VARIANTS:
@@ -44,6 +53,8 @@ def split_variant(variant: str) -> tuple[str, str | None]:
 
 def _family_module(variant: str):
     family, _ = split_variant(variant)
+    if variant in VARIANT_MODULES:
+        return importlib.import_module(VARIANT_MODULES[variant])
     return importlib.import_module(FAMILIES[family])
 
 

@@ -10,6 +10,12 @@ features of the next level; the last level is added to the decoder features mask
 1 - occlusion, and the final output blends sigmoid(final(out)) with the warped source:
 `prediction = sigmoid(final) (1 - occ) + deformed_source occ`.
 
+With `num_cond_channels` C > 0 (the MEGC2022 entry, `tpsmm_au`), a condition vector
+(B, C) is broadcast over the feature map and concatenated to the input of every decoder
+stage (before its two residual blocks), so those blocks and the stage's up block take C
+more channels, as the entry's `inpainting_network_AU`. With C = 0 (the default) the
+network is the reference's, unchanged.
+
 `warped_encoder_maps` (the warped, occluded encoder features with the graph cut at the
 encoder, as upstream) and `encode_driving` give the warp loss. Names are the reference's
 (`first`, `down_blocks`, `up_blocks`, `resblock`, `final`), so its `inpainting_network`
@@ -35,6 +41,12 @@ def deform(features: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
     return grid_sample(features, deformation)
 
 
+def with_condition(features: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    """Features (B, C, H, W) with a vector (B, D) broadcast over H x W stacked on: (B, C+D, H, W)."""
+    b, _, h, w = features.shape
+    return torch.cat([features, condition[:, :, None, None].expand(b, -1, h, w)], 1)
+
+
 class InpaintingNetwork(nn.Module):
     """forward(source (B, C, H, W), dense_motion dict) -> {"prediction", "deformed", ...}."""
 
@@ -45,9 +57,11 @@ class InpaintingNetwork(nn.Module):
         max_features: int,
         num_down_blocks: int,
         multi_mask: bool = True,
+        num_cond_channels: int = 0,
     ):
         super().__init__()
         self.num_channels = num_channels
+        self.num_cond_channels = int(num_cond_channels)
         self.num_down_blocks = num_down_blocks
         self.multi_mask = multi_mask
         self.first = SameBlock2d(
@@ -59,6 +73,7 @@ class InpaintingNetwork(nn.Module):
             width_out = min(max_features, block_expansion * 2 ** (i + 1))
             down.append(DownBlock2d(width_in, width_out, 3, 1, norm="instance"))
             decoder_in = width_out if i == num_down_blocks - 1 else 2 * width_out
+            decoder_in += self.num_cond_channels
             up.append(UpBlock2d(decoder_in, width_in, 3, 1, norm="instance"))
             res += [ResBlock2d(decoder_in, 3, 1, norm="instance") for _ in range(2)]
         self.down_blocks = nn.ModuleList(down)
@@ -86,9 +101,11 @@ class InpaintingNetwork(nn.Module):
         dense_motion: dict,
         features: list[torch.Tensor] | None = None,
         warped_maps: bool = True,
+        condition: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         """`features`: `encode(source)` when already at hand; `warped_maps` False skips the
-        warp-loss features (animation). Returns "prediction", "deformed" (the warped
+        warp-loss features (animation); `condition` (B, num_cond_channels) enters every
+        decoder stage (None: zeros; ignored without condition channels). Returns "prediction", "deformed" (the warped
         source), "occlusion_map", "contribution_maps", "deformed_source" and, with
         `warped_maps`, "warped_encoder_maps"."""
         encoder = self.encode(source) if features is None else features
@@ -104,7 +121,13 @@ class InpaintingNetwork(nn.Module):
             warped.append(self._occlude(deform(out.detach(), deformation), occlusion[0].detach()))
         out = self._occlude(deform(out, deformation), occlusion[0])
         skip = out
+        if self.num_cond_channels:
+            if condition is None:
+                condition = out.new_zeros(b, self.num_cond_channels)
+            condition = condition.to(out.dtype).expand(b, self.num_cond_channels)
         for i in range(self.num_down_blocks):
+            if self.num_cond_channels:
+                out = with_condition(out, condition)
             out = self.resblock[2 * i + 1](self.resblock[2 * i](out))
             out = self.up_blocks[i](out)
             level = encoder[-(i + 2)]

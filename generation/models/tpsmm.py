@@ -261,11 +261,18 @@ class TPSMM(AnimationModel):
     `bg_predictor`, `avd_network` (+ `prior`)."""
 
     family = "tpsmm"
+    #: False: every keypoint is given (the AU variant's landmarks) and no detector is built
+    learned_keypoints: bool = True
+    #: width of the condition vector of every decoder stage (0: none; the AU variant: 17)
+    condition_channels: int = 0
+    #: the config check and the prior kind of a variant (a subclass widens them)
+    validate = staticmethod(validate_config)
+    prior_kind_of = staticmethod(_prior_of)
 
     def __init__(self, variant: str, config: dict[str, Any]):
-        config = validate_config(variant, config)
+        config = self.validate(variant, config)
         super().__init__(variant, config)
-        self.prior_kind = _prior_of(variant)
+        self.prior_kind = self.prior_kind_of(variant)
         channels = int(config["num_channels"])
         num_tps = int(config["num_tps"])
         self.num_tps = num_tps
@@ -282,8 +289,12 @@ class TPSMM(AnimationModel):
             )
             slots = torch.tensor(prior_slots(p["grouping"], num_tps))
             self.register_buffer("slots", slots, persistent=False)
-        self.kp_detector = KPDetector(
-            num_tps, channels, 1 if self.prior is not None else 0, **config["kp_detector"]
+        self.kp_detector = (
+            KPDetector(
+                num_tps, channels, 1 if self.prior is not None else 0, **config["kp_detector"]
+            )
+            if self.learned_keypoints
+            else None
         )
         dm = config["dense_motion"]
         inp = config["inpainting"]
@@ -294,7 +305,12 @@ class TPSMM(AnimationModel):
             num_occlusion=int(inp["num_down_blocks"]) + 1,
             **dm,
         )
-        self.inpainting_network = InpaintingNetwork(channels, multi_mask=self.multi_mask, **inp)
+        self.inpainting_network = InpaintingNetwork(
+            channels,
+            multi_mask=self.multi_mask,
+            num_cond_channels=self.condition_channels,
+            **inp,
+        )
         bg = config["bg_predictor"]
         self.bg_predictor = BGMotionPredictor(channels, int(bg["width"])) if bg["enabled"] else None
         avd = config["avd"]
@@ -383,7 +399,7 @@ class TPSMM(AnimationModel):
             return
         clip = float(opt["grad_clip"])
         if clip > 0:
-            nets = [self.kp_detector, self.dense_motion_network]
+            nets = [n for n in (self.kp_detector, self.dense_motion_network) if n is not None]
             if self.bg_active():
                 nets.append(self.bg_predictor)
             for net in nets:
@@ -419,9 +435,11 @@ class TPSMM(AnimationModel):
         driving: torch.Tensor,
         source_landmarks: torch.Tensor,
         driving_landmarks: torch.Tensor,
+        condition: torch.Tensor | None = None,
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Losses "perceptual", "equivariance_value", "warp_loss", "bg" (after
-        `bg_start`); in the AVD stage "avd". Outputs: "prediction", "deformed",
+        `bg_start`); in the AVD stage "avd". `condition` (B, `condition_channels`) goes to
+        every decoder stage (models with condition channels only). Outputs: "prediction", "deformed",
         "occlusion_map" (the finest), "kp_source", "kp_driving", "l1"."""
         if self.config["stage"] == "avd":
             return self._avd_losses(source, driving, source_landmarks, driving_landmarks)
@@ -430,7 +448,7 @@ class TPSMM(AnimationModel):
         kp_d = self.keypoints(driving, driving_landmarks)
         bg_param = self.bg_predictor(source, driving) if self.bg_active() else None
         motion = self.dense_motion_network(source, kp_d, kp_s, bg_param, self.dropout_p())
-        generated = self.inpainting_network(source, motion)
+        generated = self.inpainting_network(source, motion, condition=condition)
         prediction = generated["prediction"]
         losses = {"perceptual": self.reconstruction_loss(driving.device)(prediction, driving)}
         w_eq = float(weights["equivariance_value"])
@@ -464,6 +482,8 @@ class TPSMM(AnimationModel):
     ) -> torch.Tensor | None:
         """mean |kp_d - warp(kp(warped frame))| over the learned keypoints (None when
         every keypoint is a prior point)."""
+        if self.kp_detector is None:
+            return None
         b, _, h, w = driving.shape
         t = dict(self.config["transform"])
         t["sigma_tps"] = 2.0 * float(t["sigma_tps"])  # r^2 log r^2 -> our r^2 log r
@@ -515,9 +535,11 @@ class TPSMM(AnimationModel):
         initial_landmarks: torch.Tensor | None,
         mode: str = "relative",
         adapt_movement_scale: bool | None = None,
+        condition: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Frames (T, 3, H, W) in [0, 1] for T driving frames: "standard" (alias
-        "absolute"), "relative" (to `initial`, `relative_keypoints`) or "avd"."""
+        "absolute"), "relative" (to `initial`, `relative_keypoints`) or "avd".
+        `condition` (T, `condition_channels`): the decoder's condition of each frame."""
         mode = MODE_ALIASES.get(mode, mode)
         if mode not in ANIMATION_MODES:
             raise ConfigError(
@@ -539,7 +561,11 @@ class TPSMM(AnimationModel):
                 kp_new = kp_d
             motion = self.dense_motion_network(state.image, kp_new, kp_s, source_small=state.small)
             out = self.inpainting_network(
-                state.image, motion, features=state.features, warped_maps=False
+                state.image,
+                motion,
+                features=state.features,
+                warped_maps=False,
+                condition=condition,
             )["prediction"]
         return out.float().clamp_(0.0, 1.0)
 
@@ -578,11 +604,11 @@ class TPSMM(AnimationModel):
 
     # ---- upstream checkpoints --------------------------------------------------------
     def upstream_modules(self) -> dict[str, nn.Module]:
-        modules: dict[str, nn.Module] = {
-            "kp_detector": self.kp_detector,
-            "dense_motion_network": self.dense_motion_network,
-            "inpainting_network": self.inpainting_network,
-        }
+        modules: dict[str, nn.Module] = {}
+        if self.kp_detector is not None:
+            modules["kp_detector"] = self.kp_detector
+        modules["dense_motion_network"] = self.dense_motion_network
+        modules["inpainting_network"] = self.inpainting_network
         if self.bg_predictor is not None:
             modules["bg_predictor"] = self.bg_predictor
         modules["avd_network"] = self.avd_network
