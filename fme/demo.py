@@ -57,6 +57,7 @@ METHODS: dict[str, str] = _labelled("fomm", "fomm-ewp", "fomm-awp", "mraa", "mra
 GROUPS: dict[str, MethodGroup] = {
     "famgan": MethodGroup(_labelled("famgan"), "megc2021"),
     "tpsmm": MethodGroup(_labelled("tpsmm", "tpsmm-ewp", "tpsmm-awp"), "tpsmm"),
+    "megc2022": MethodGroup(_labelled("tpsmm-au"), "megc2022"),
 }
 
 

@@ -20,6 +20,7 @@ LABELS: dict[str, str] = {
     "tpsmm": "TPSMM",
     "tpsmm-ewp": "TPSMM+EWP",
     "tpsmm-awp": "TPSMM+AWP",
+    "tpsmm-au": "TPSMM-AU",
 }
 
 PRESETS: dict[str, list[tuple[str, str]]] = {
@@ -41,6 +42,9 @@ PRESETS: dict[str, list[tuple[str, str]]] = {
         ("TPSMM+EWP", "TPSMM+AWP"),
         ("TPSMM+AWP", "FOMM+AWP"),
     ],
+    # MEGC2022's generation entry (TPSMM with landmark keypoints and AU differences) against
+    # MEGC2021's winner (FOMM with EWP), as the MEGC2022 paper compares them.
+    "megc2022": [("TPSMM-AU", "FOMM+EWP")],
 }
 
 

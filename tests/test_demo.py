@@ -39,7 +39,11 @@ def test_groups_add_methods_and_their_presets_sets():
     assert both.groups == ("tpsmm", "famgan")
     assert list(both.methods)[5:] == [*TPSMM, "FAMGAN"]
     assert [f"{a} vs {b}" for a, b in both.sets] == PAPER + TPSMM_SETS + ["FAMGAN vs FOMM+EWP"]
-    assert set(GROUPS) == {"famgan", "tpsmm"}
+    assert set(GROUPS) == {"famgan", "tpsmm", "megc2022"}
+    # the MEGC2022 entry against the MEGC2021 winner
+    s = _settings("--megc2022")
+    assert s.methods == {**METHODS, "TPSMM-AU": "tpsmm-au"}
+    assert [f"{a} vs {b}" for a, b in s.sets] == PAPER + ["TPSMM-AU vs FOMM+EWP"]
 
 
 def test_groups_leave_the_training_stages_keys_alone():

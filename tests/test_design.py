@@ -89,13 +89,14 @@ def test_presets_name_the_variants_labels_and_the_cli_offers_each(tmp_path, caps
         "TPSMM", "TPSMM+EWP", "TPSMM+AWP",
     ]  # fmt: skip
     assert PRESETS["megc2021"] == [("FAMGAN", "FOMM+EWP")]
+    assert PRESETS["megc2022"] == [("TPSMM-AU", "FOMM+EWP")] and LABELS["tpsmm-au"] == "TPSMM-AU"
     # `fme study create --preset` takes every preset of the table, and nothing else
     dirs = make_method_dirs(tmp_path / "v", ["TPSMM", "TPSMM+EWP", "TPSMM+AWP", "FOMM+AWP"])
     methods = [a for label, d in dirs.items() for a in ("--method", f"{label}={d}")]
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     assert main(["study", "create", "t", "--preset", "tpsmm", *methods, "--db", url]) == 0
     assert f"TPSMM+AWP vs FOMM+AWP: {len(SAMPLES)} pairs" in capsys.readouterr().out
-    bad = ["study", "create", "t", "--preset", "megc2022", *methods, "--db", url]
+    bad = ["study", "create", "t", "--preset", "megc2023", *methods, "--db", url]
     assert main(bad) == 2
     err = capsys.readouterr().err
     assert all(f"'{name}'" in err for name in PRESETS), err
