@@ -212,6 +212,14 @@ def test_closed_study_tells_new_and_returning_participants(study):
         set_open(s, "pilot", True)
     back = _page({"p": p.token})
     assert back.get("progress")[0].proto.text == "Pair 2 of 3"
+    # one who finished (say, just before the target closed it) still gets the way out
+    with study() as s:
+        configure_study(s, "pilot", completion_url=DONE_URL, completion_code="C0MPL3T3")
+        _vote_all(s, p)
+        set_open(s, "pilot", False)
+    done = _page({"p": p.token})
+    assert "Thank you" in done.title[0].value and done.code[0].value == "C0MPL3T3"
+    assert done.get("link_button")[0].proto.url == DONE_URL
 
 
 def test_cli_close_open_and_configure(study, capsys):
