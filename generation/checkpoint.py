@@ -334,13 +334,11 @@ def import_checkpoint(
     if source_family is not None and source_family not in UPSTREAM_KEYS:
         raise ConfigError(f"--from {source_family!r}: choose {', '.join(UPSTREAM_KEYS)}")
     file = Path(file)
-    if variant is not None:
-        split_variant(variant)
+    # the variant's name is checked before the file is read
+    wanted = split_variant(variant)[0] if variant is not None else None
     upstream = _upstream_file(file)
-    if variant is not None:
-        vfamily, _ = split_variant(variant)
-        if source_family is not None and vfamily != source_family:
-            raise ConfigError(f"a {source_family} checkpoint cannot become a {variant} model")
+    if wanted is not None and source_family is not None and wanted != source_family:
+        raise ConfigError(f"a {source_family} checkpoint cannot become a {variant} model")
     family = _family_of_file(file, upstream, source_family)
     variant = variant or family
     vfamily, prior = split_variant(variant)
