@@ -239,18 +239,20 @@ def animate_clip(
     if len(driving_landmarks) != len(driving):
         raise DataError(f"{len(driving)} driving frames but {len(driving_landmarks)} landmark sets")
     mode = model.check_mode(mode)
+    th, tw = target.shape[:2]
+    size = model_size(model) or th
+    target_in, target_lm = _resize(target[None], np.asarray(target_landmarks)[None], size)
+    drive_in, drive_lm = _resize(driving, driving_landmarks, size)
     if find_best_frame:
-        onset_index = best_frame(target_landmarks, driving_landmarks)
+        # on the frames the network sees, as the reference demo (which resizes to 256 first):
+        # a non-square target or clip changes its shapes there
+        onset_index = best_frame(target_lm[0], drive_lm)
     if not 0 <= onset_index < len(driving):
         raise DataError(f"onset index {onset_index} outside the {len(driving)} driving frames")
     if prior_keypoints(model) == "onset":
         from generation.prior import onset_landmarks
 
-        driving_landmarks = onset_landmarks(driving_landmarks, onset_index)
-    th, tw = target.shape[:2]
-    size = model_size(model) or th
-    target_in, target_lm = _resize(target[None], np.asarray(target_landmarks)[None], size)
-    drive_in, drive_lm = _resize(driving, driving_landmarks, size)
+        drive_lm = onset_landmarks(drive_lm, onset_index)
 
     device = torch.device(device)
     kwargs = {}

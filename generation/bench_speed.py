@@ -73,7 +73,7 @@ def reference_style(model):
                 module.__dict__["fold_batch_norm"] = value
 
 
-def per_frame(model, face, lms, frames, marks, device, adapt: bool = True) -> float:
+def per_frame(model, face, lms, frames, marks, device) -> float:
     """Seconds to animate frame by frame with the source encoded every time, computed as
     the reference does (`reference_style`)."""
     import torch
@@ -96,13 +96,13 @@ def per_frame(model, face, lms, frames, marks, device, adapt: bool = True) -> fl
                 init,
                 init_lm,
                 mode="relative",
-                adapt_movement_scale=adapt,
+                adapt_movement_scale=True,
             )
     _sync(device)
     return time.perf_counter() - start
 
 
-def batched(model, face, lms, frames, marks, device, autocast=None, batch=16, adapt=True):
+def batched(model, face, lms, frames, marks, device, autocast=None, batch=16):
     from generation.animate import animate_clip
 
     _sync(device)
@@ -116,7 +116,7 @@ def batched(model, face, lms, frames, marks, device, autocast=None, batch=16, ad
         batch_size=batch,
         device=str(device),
         autocast=autocast,
-        adapt_movement_scale=adapt,
+        adapt_movement_scale=True,  # as `per_frame`: relative mode with the movement scale
     )
     _sync(device)
     return time.perf_counter() - start, out
@@ -201,7 +201,7 @@ def run(argv: list[str]) -> int:
             # interleaved rounds (reference, fp32, bf16): a change of the machine's load
             # reaches all three; the speed-up is the median of the rounds' ratios
             refs, fp32s, bfs = [], [], []
-            for _ in range(max(1, args.repeats)):
+            for _ in range(args.repeats):
                 refs.append(per_frame(model, face, lms, frames, marks, device))
                 fp32_s, fp32 = batched(model, face, lms, frames, marks, device, batch=args.batch)
                 fp32s.append(fp32_s)
@@ -235,7 +235,7 @@ def run(argv: list[str]) -> int:
     print(
         f"\nanimation on {device} ({torch.get_num_threads()} threads; relative mode with the "
         "movement scale; speed-up = the reference-style loop's time over ours, same "
-        f"weights, same run, median of {max(1, args.repeats)} interleaved round(s))\n"
+        f"weights, same run, median of {args.repeats} interleaved round(s))\n"
     )
     print(markdown(table, digits=2))
     train_rows = []

@@ -253,7 +253,7 @@ def _config_from_file(
 ) -> tuple[dict[str, Any], dict[str, Any], Any]:
     """(model config, extra run-config sections, UpstreamConfig or None) of --config:
     our run config or the reference's own YAML."""
-    from generation.config import build_run_config, config_path, merge, read_yaml
+    from generation.config import config_path, merge, read_yaml
     from generation.models import default_config
     from generation.upstream_config import is_upstream_yaml, translate_upstream_config
 
@@ -276,14 +276,21 @@ def _config_from_file(
         model = merge(default_config(variant, "paper"), changes)
         extra = {"train": translated.train, "avd": translated.avd}
         return model, {k: v for k, v in extra.items() if v}, translated
-    size = (data.get("train") or {}).get("size")
+    return _own_model_config(data, variant, path), {}, None
+
+
+def _own_model_config(data: dict[str, Any], variant: str, path: Path) -> dict[str, Any]:
+    """The model config of one of our run configs (`data`, read from `path`); without a
+    `train.size`, the image size is the model section's, or the scale's (256 / 64)."""
+    from generation.config import build_run_config
+
     run = build_run_config(variant, data, str(path))
     model = run.model
-    if size is None:
+    if (data.get("train") or {}).get("size") is None:
         model["image_size"] = (data.get("model") or {}).get(
             "image_size", 256 if run.scale == "paper" else 64
         )
-    return model, {}, None
+    return model
 
 
 def _split(variant: str):
@@ -327,13 +334,11 @@ def import_checkpoint(
     if source_family is not None and source_family not in UPSTREAM_KEYS:
         raise ConfigError(f"--from {source_family!r}: choose {', '.join(UPSTREAM_KEYS)}")
     file = Path(file)
-    if variant is not None:
-        split_variant(variant)
+    # the variant's name is checked before the file is read
+    wanted = split_variant(variant)[0] if variant is not None else None
     upstream = _upstream_file(file)
-    if variant is not None:
-        vfamily, _ = split_variant(variant)
-        if source_family is not None and vfamily != source_family:
-            raise ConfigError(f"a {source_family} checkpoint cannot become a {variant} model")
+    if wanted is not None and source_family is not None and wanted != source_family:
+        raise ConfigError(f"a {source_family} checkpoint cannot become a {variant} model")
     family = _family_of_file(file, upstream, source_family)
     variant = variant or family
     vfamily, prior = split_variant(variant)
@@ -463,19 +468,13 @@ def tpsmm_config_file(
     """The model config of a TPSMM checkpoint's YAML: the reference's own format
     (`model_params`, `train_params`, `train_avd_params`, `dataset_params`, e.g. its
     `config/vox-256.yaml`) or ours (a run config with a model section)."""
-    from generation.config import build_run_config, config_path, read_yaml
+    from generation.config import config_path, read_yaml
 
     path = config_path(config_file)
     data = read_yaml(path)
     if isinstance(data, dict) and "model_params" in data:
         return tpsmm_config_from_reference(data, variant, scale, str(path))
-    run = build_run_config(variant, data, str(path))
-    model_config = run.model
-    if (data.get("train") or {}).get("size") is None:
-        model_config["image_size"] = (data.get("model") or {}).get(
-            "image_size", 256 if run.scale == "paper" else 64
-        )
-    return model_config
+    return _own_model_config(data, variant, path)
 
 
 def import_tpsmm(

@@ -66,11 +66,6 @@ def platform_ids(query: Mapping) -> PlatformIds | None:
     return None
 
 
-def platform_query_keys() -> set[str]:
-    """Every query parameter that carries a platform id."""
-    return {k for keys in PLATFORM_PARAMS.values() for k in keys if k}
-
-
 def check_exit_url(url: str | None, what: str = "completion URL") -> str | None:
     """An http(s) URL (or None); ConfigError naming the option otherwise."""
     if url is None or not str(url).strip():

@@ -140,3 +140,34 @@ def test_the_avd_stage_lowers_its_loss_and_feeds_fme_animate(tmp_path):
     none = tmp_path / "none.mp4"
     args = [*animate, "--checkpoint", str(ckpt), "--out", str(none), "--mode", "avd"]
     assert main(args) == 2 and not none.exists()
+
+
+def test_revert_axis_swap_signs_the_identity_by_the_pose():
+    # the reference: A_id times sign((A_id A_pose^-1)[0, 0]), per sample and region, so the
+    # output does not change when the identity's PCA frame comes out with the other sign
+    torch.manual_seed(0)
+    net = AVDNetwork(3, 8, 8).eval()
+    off = AVDNetwork(3, 8, 8, revert_axis_swap=False).eval()
+    off.load_state_dict(net.state_dict())
+    gen = torch.Generator().manual_seed(1)
+    identity = {
+        "shift": torch.rand(4, 3, 2, generator=gen),
+        "affine": torch.randn(4, 3, 2, 2, generator=gen),
+    }
+    pose = {
+        "shift": torch.rand(4, 3, 2, generator=gen),
+        "affine": torch.randn(4, 3, 2, 2, generator=gen),
+    }
+    flipped = {"shift": identity["shift"], "affine": -identity["affine"]}
+    a_id, a_pose = identity["affine"].double().numpy(), pose["affine"].double().numpy()
+    sign = np.sign((a_id @ np.linalg.inv(a_pose))[..., 0, 0])[..., None, None]
+    assert (sign < 0).any() and (sign > 0).any()  # both cases occur
+    signed = {"shift": identity["shift"], "affine": torch.from_numpy(a_id * sign).float()}
+    with torch.no_grad():
+        out, out_flipped = net(identity, pose), net(flipped, pose)
+        expected = off(signed, pose)
+        unsigned, unsigned_flipped = off(identity, pose), off(flipped, pose)
+    for key in ("shift", "affine", "covar"):
+        assert torch.allclose(out[key], expected[key], atol=1e-5), key
+        assert torch.allclose(out[key], out_flipped[key], atol=1e-5), key
+    assert (unsigned["shift"] - unsigned_flipped["shift"]).abs().max() > 1e-3

@@ -53,6 +53,26 @@ def test_find_best_frame_animates_forwards_and_backwards_from_it(variant):
     assert np.abs(out.astype(int) - default.astype(int)).max() > 1
 
 
+def test_find_best_frame_compares_the_shapes_the_network_sees():
+    # the reference demo resizes the source and the clip to the model's size first; a clip
+    # twice as wide as it is high is squeezed in x, so its best frame is the one whose
+    # landmarks are the target's stretched twice in x, not the one equal to the target's
+    torch.manual_seed(0)
+    model = build_model("fomm", small_model_config("fomm")).eval()
+    face, lms = astronaut_face()
+    wide = np.repeat(face, 2, axis=1)  # (size, 2 size, 3)
+    frames = np.stack([wide, shift_image(wide, 1.0, 0.0), shift_image(wide, -1.0, 1.0)])
+    stretched = (lms + 0.5) * np.array([2.0, 1.0]) - 0.5  # the target after the resize
+    marks = np.stack([stretched * 1.1 + 2.0, lms + 1.0, stretched + np.array([1.0, 0.0])])
+    marks = marks.astype(np.float32)
+    assert best_frame(lms, marks) == 1  # the raw coordinates would choose frame 1
+    out = animate_clip(model, face, lms, frames, marks, find_best_frame=True, batch_size=1)
+    from_2 = animate_clip(model, face, lms, frames, marks, onset_index=2, batch_size=1)
+    from_1 = animate_clip(model, face, lms, frames, marks, onset_index=1, batch_size=1)
+    assert np.array_equal(out, from_2)
+    assert np.abs(out.astype(int) - from_1.astype(int)).max() > 1
+
+
 def test_onset_prior_keypoints_share_the_onset_frame():
     variant = "mraa-ewp"
     torch.manual_seed(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import yaml
 from engine_helpers import astronaut_face, small_model_config
 
 from fme.errors import ConfigError
@@ -86,6 +87,13 @@ def test_import_vanilla_takes_every_tensor(family, keys, tmp_path):
             assert torch.equal(tensor, state[key][name]), f"{key}.{name}"
     assert read_checkpoint(out)["step"] == 99
     assert (tmp_path / "ours.pt.import.csv").is_file()
+    # --config with a run config of ours: its model section and image size
+    (tmp_path / "ours.yaml").write_text(
+        yaml.safe_dump({"scale": "small", "model": {"image_size": 128}})
+    )
+    report = import_checkpoint(None, file, tmp_path / "c.pt", config_file=tmp_path / "ours.yaml")
+    assert report.family == family and not report.unused and not report.initialised
+    assert load_model(tmp_path / "c.pt").config["image_size"] == 128
     # a vanilla checkpoint of another size does not fit silently
     with pytest.raises(ConfigError, match="does not fit"):
         import_checkpoint(family, file, tmp_path / "x.pt", scale="paper")

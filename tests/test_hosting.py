@@ -212,6 +212,14 @@ def test_closed_study_tells_new_and_returning_participants(study):
         set_open(s, "pilot", True)
     back = _page({"p": p.token})
     assert back.get("progress")[0].proto.text == "Pair 2 of 3"
+    # one who finished (say, just before the target closed it) still gets the way out
+    with study() as s:
+        configure_study(s, "pilot", completion_url=DONE_URL, completion_code="C0MPL3T3")
+        _vote_all(s, p)
+        set_open(s, "pilot", False)
+    done = _page({"p": p.token})
+    assert "Thank you" in done.title[0].value and done.code[0].value == "C0MPL3T3"
+    assert done.get("link_button")[0].proto.url == DONE_URL
 
 
 def test_cli_close_open_and_configure(study, capsys):
@@ -401,3 +409,32 @@ def test_cli_create_takes_the_hosting_options(study, tmp_path, capsys):
         )
         assert (row.min_view_s, row.min_view_loop, row.pair_time_limit_s) == (1.5, True, 40.0)
         assert (row.completion_url, row.completion_code) == (DONE_URL, "C0MPL3T3")
+
+
+def test_admin_hosting_tab_says_how_enrolment_stands(study, monkeypatch):
+    from study.pages import shared
+
+    monkeypatch.setenv("FME_ADMIN_PASSWORD", "pw")
+    shared.rate_limiter.clear()
+
+    def hosting_line() -> str:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+        at.switch_page("study/pages/admin.py").run()
+        at.text_input[0].input("pw")
+        at.button[0].click()
+        at.run()
+        assert not at.exception
+        return next(m.value for m in at.markdown if m.value.startswith("The study is"))
+
+    with study() as s:
+        configure_study(s, "pilot", target_finished=1)
+        p = enroll(s, "pilot")
+    assert hosting_line().endswith(
+        "0 finished of a target of 1, 1 in progress; enrolment stopped (target reached)."
+    )
+    with study() as s:
+        _vote_all(s, p)
+        set_open(s, get_study(s, "pilot"), False)
+    assert hosting_line() == (
+        "The study is **closed**: 1 finished of a target of 1, 0 in progress; enrolment closed."
+    )

@@ -435,3 +435,33 @@ def test_mraa_awp_training_lowers_reconstruction_loss():
     # better than showing the unchanged source: the motion is transferred
     assert l1_after < 0.5 * copy_source
     assert l1_after < 0.3 * l1_before
+
+
+@pytest.mark.parametrize("variant", ["mraa", "mraa-ewp"])
+def test_initial_regions_are_reused_only_for_the_same_input(variant):
+    """The initial frame's regions come from the driving batch or the cache when its
+    pixels (and, with a prior, its landmarks) are the same; otherwise one more pass."""
+    from engine_helpers import astronaut_face, shift_image, small_model_config
+
+    torch.manual_seed(0)
+    model = build_model(variant, small_model_config(variant)).eval()
+    face, lms = astronaut_face()
+    frames = np.stack([shift_image(face, dx, 0.0) for dx in (0.0, 1.0, 2.0)])
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
+    marks = torch.from_numpy(np.stack([lms + dx for dx in (0.0, 1.0, 2.0)])).float()
+    src_lm = torch.from_numpy(np.array(lms, np.float32))[None]
+    source = torch.from_numpy(np.array(face)).permute(2, 0, 1)[None].float() / 255
+    state = model.encode_source(source, src_lm)
+    calls = []
+    regions = model.regions
+    model.regions = lambda *a, **k: calls.append(1) or regions(*a, **k)
+
+    def passes(driving, driving_lm, init_lm) -> int:
+        calls.clear()
+        model.animate(state, driving, driving_lm, x[:1], init_lm, mode="relative")
+        return len(calls)
+
+    assert passes(x, marks, marks[:1]) == 1  # the initial frame is the batch's first
+    assert passes(x[1:], marks[1:], marks[:1]) == 1  # cached
+    # other landmarks of the same pixels: new regions only where the prior follows them
+    assert passes(x[1:], marks[1:], marks[:1] + 1.0) == (1 if variant == "mraa" else 2)

@@ -533,24 +533,13 @@ class MRAA(AnimationModel):
         cached = state.cache.get("initial")
         if cached is not None:
             image, lms, regions = cached
-            same_lm = (lms is None and landmarks is None) or (
-                lms is not None
-                and landmarks is not None
-                and torch.equal(lms, torch.as_tensor(landmarks, device=lms.device).float())
-            )
-            if same_lm and image.shape == initial.shape and torch.equal(image, initial):
+            if self._same_input(image, lms, initial, landmarks):
                 return regions
         regions = None
         if driving is not None and driving_regions is not None:
             for i in range(driving.shape[0]):
-                same_lm = landmarks is None or (
-                    driving_landmarks is not None
-                    and torch.equal(
-                        torch.as_tensor(driving_landmarks[i : i + 1]).float(),
-                        torch.as_tensor(landmarks).float(),
-                    )
-                )
-                if same_lm and torch.equal(driving[i : i + 1], initial):
+                lms = None if driving_landmarks is None else driving_landmarks[i : i + 1]
+                if self._same_input(driving[i : i + 1], lms, initial, landmarks):
                     keys = ("shift", "covar", "affine")
                     regions = {k: driving_regions[k][i : i + 1].float() for k in keys}
                     break
@@ -560,6 +549,19 @@ class MRAA(AnimationModel):
         state.cache["initial"] = (initial.detach().clone(), lms, regions)
         state.cache["scale"] = movement_scale(state.regions["shift"], regions["shift"])
         return regions
+
+    def _same_input(self, image, landmarks, other, other_landmarks) -> bool:
+        """Whether two frames (1, C, H, W) give the same regions: the same pixels and, for
+        a prior variant (whose regions follow the landmarks), the same landmarks."""
+        if image.shape != other.shape or not torch.equal(image, other):
+            return False
+        if self.prior is None:
+            return True
+        if landmarks is None or other_landmarks is None:
+            return landmarks is None and other_landmarks is None
+        a = torch.as_tensor(landmarks).float()
+        b = torch.as_tensor(other_landmarks).float().to(a.device)
+        return a.shape == b.shape and torch.equal(a, b)
 
     def avd_motion(
         self, source_motion: dict[str, torch.Tensor], driving_motion: dict[str, torch.Tensor]

@@ -171,8 +171,8 @@ def _hosting_tab(sess, name: str) -> None:
     state = enrolment(sess, study)
     status = "open" if study.is_open else "closed"
     target = f" of a target of {state.target}" if state.target else ""
-    enrol = "open" if state.open else {"closed": "closed", "full": "stopped (target reached)"}
-    enrol = enrol if isinstance(enrol, str) else enrol[state.reason]
+    stopped = {"closed": "closed", "full": "stopped (target reached)"}
+    enrol = "open" if state.open else stopped[state.reason]
     st.markdown(
         f"The study is **{status}**: {state.finished} finished{target}, {state.holding} in "
         f"progress; enrolment {enrol}."

@@ -181,14 +181,15 @@ def voting(sess, token: str) -> None:
         return
     study = sess.get(Study, participant.study_id)
     done = progress(sess, participant)
-    if not study.is_open:
-        st.title("Study paused")
-        st.info(CLOSED_RETURNING.format(done=done.done))
-        return
     excluded = catch_failures(sess, participant) > study.max_catch_failures
     assignment = next_assignment(sess, participant)
     if assignment is None or (excluded and exit_for(study, True).kind == "screenout"):
+        # one who is done gets their code and way out also after the study closed
         finish_screen(study, participant, excluded, done)
+        return
+    if not study.is_open:
+        st.title("Study paused")
+        st.info(CLOSED_RETURNING.format(done=done.done))
         return
     if err := st.session_state.pop("vote_error", None):
         st.warning(err)

@@ -61,12 +61,12 @@ def frame_digests(frame) -> dict[str, str]:
     return {s: hashlib.sha256(b).hexdigest() for s, b in embedded_videos(frame.content()).items()}
 
 
-def consent(page) -> str:
+def consent(page, age: int = 41, gender: str = "female") -> str:
     """Tick, fill and submit the consent form; the participant token from the URL."""
     page.get_by_role("heading", name="Which video looks more natural?").wait_for()
     page.get_by_text("I am 18 or older and I agree to take part").click()
-    page.get_by_label("Age").fill("41")
-    page.get_by_text("female", exact=True).click()
+    page.get_by_label("Age").fill(str(age))
+    page.get_by_text(gender, exact=True).click()
     page.get_by_role("button", name="Start").click()
     page.get_by_text(re.compile(r"Pair 1 of \d+")).wait_for()
     return parse_qs(urlparse(page.url).query)["p"][0]

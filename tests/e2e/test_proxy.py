@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import pytest
-from browser_helpers import player, shot
+from browser_helpers import consent, player, shot
 from e2e_helpers import (
     AppServer,
     NginxProxy,
@@ -124,14 +123,8 @@ def test_volunteer_through_nginx_under_a_prefix(chromium, deployment, artifacts)
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     page.goto(deployment.base + "/")
-    page.get_by_role("heading", name="Which video looks more natural?").wait_for()
-    page.get_by_text("I am 18 or older and I agree to take part").click()
-    page.get_by_label("Age").fill("52")
-    page.get_by_text("other", exact=True).click()
-    page.get_by_role("button", name="Start").click()
-    page.get_by_text(re.compile(r"Pair 1 of \d+")).wait_for()
+    token = consent(page, age=52, gender="other")
     assert urlparse(page.url).path == f"/{PREFIX}/"
-    token = parse_qs(urlparse(page.url).query)["p"][0]
     slots = read_ledger(deployment.url, digests).slots[token]
     total = len(slots)
     sides = []

@@ -16,7 +16,7 @@ import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from browser_helpers import player, shot
+from browser_helpers import consent, player, shot
 from e2e_helpers import STUDY, expected_choice, read_ledger, video_digests
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -66,12 +66,7 @@ def _participant(url: str, token: str):
 def _consent(page) -> str:
     page.get_by_text("paid online study").wait_for()
     assert page.get_by_label("Country (optional)").count() == 0  # not asked by this study
-    page.get_by_text("I am 18 or older and I agree to take part").click()
-    page.get_by_label("Age").fill("29")
-    page.get_by_text("male", exact=True).click()
-    page.get_by_role("button", name="Start").click()
-    page.get_by_text(re.compile(r"Pair 1 of \d+")).wait_for()
-    return parse_qs(urlparse(page.url).query)["p"][0]
+    return consent(page, age=29, gender="male")
 
 
 def test_prolific_link_from_entry_to_completion_redirect(chromium, hosted, artifacts):
