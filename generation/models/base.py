@@ -235,6 +235,32 @@ class AnimationModel(nn.Module):
         from `animate` for mode "avd"; `has_avd` then offers the mode."""
         raise NotImplementedError
 
+    # ---- the reconstruction term (MRAA, TPSMM; FOMM keeps its own with the GAN's pyramid) --
+    def reconstruction_loss(self, device: torch.device | None = None):
+        """The perceptual loss of `config["loss"]` (`perceptual` weights, `scales`,
+        `vgg_weights`; the L1 pyramid without VGG weights), built on first use and kept
+        outside the module tree (VGG is not a submodule, so it is not saved)."""
+        from generation.losses import ReconstructionLoss, load_vgg19
+
+        built = self.__dict__.setdefault("_reconstruction", [])
+        if not built:
+            loss = self.config["loss"]
+            weights = [float(w) for w in loss["perceptual"]]
+            use_vgg = loss["vgg_weights"] is not False and any(weights)
+            vgg = load_vgg19(loss["vgg_weights"]) if use_vgg else None
+            built.append(ReconstructionLoss(loss["scales"], weights, vgg))
+        module = built[0]
+        if device is not None and module.pyramid.downs[0].weight.device != device:
+            module.to(device)
+        return module
+
+    @property
+    def perceptual(self) -> bool | None:
+        """True when the reconstruction term is the VGG perceptual loss, False for the L1
+        pyramid, None before the first training step."""
+        built = self.__dict__.get("_reconstruction")
+        return built[0].perceptual if built else None
+
     # ---- shared helpers for animation ----------------------------------------------
     def set_autocast(self, mode: str | None) -> None:
         """Mixed precision for `encode_source`/`animate`: "bf16", "fp16" or None (fp32)."""

@@ -39,7 +39,7 @@ from torch import nn
 
 from fme.errors import ConfigError
 from generation.config import merge
-from generation.losses import RandomTransform, ReconstructionLoss, load_vgg19
+from generation.losses import RandomTransform
 from generation.models.avd import DEFAULT_BOTTLES, AVDNetwork
 from generation.models.base import (
     AUTOCAST_DTYPES,
@@ -322,7 +322,6 @@ class MRAA(AnimationModel):
         )
         # Built on first use and kept out of the module tree: the VGG weights are not
         # part of the model's state dict or parameters.
-        self._loss: list[ReconstructionLoss] = []
 
     # ---- regions ---------------------------------------------------------------------
     def regions(
@@ -365,25 +364,6 @@ class MRAA(AnimationModel):
                 if p.requires_grad and not name.startswith("avd_network.")
             ]
         }
-
-    def reconstruction_loss(self, device: torch.device | None = None) -> ReconstructionLoss:
-        """The perceptual loss (the L1 pyramid without VGG weights), built on first use."""
-        if not self._loss:
-            loss = self.config["loss"]
-            weights = [float(w) for w in loss["perceptual"]]
-            use_vgg = loss["vgg_weights"] is not False and any(weights)
-            vgg = load_vgg19(loss["vgg_weights"]) if use_vgg else None
-            self._loss.append(ReconstructionLoss(loss["scales"], weights, vgg))
-        module = self._loss[0]
-        if device is not None and module.pyramid.downs[0].weight.device != device:
-            module.to(device)
-        return module
-
-    @property
-    def perceptual(self) -> bool | None:
-        """True when the reconstruction term is the VGG perceptual loss, False for the L1
-        pyramid, None before the first training step."""
-        return self._loss[0].perceptual if self._loss else None
 
     def training_losses(
         self,

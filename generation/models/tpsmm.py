@@ -61,7 +61,7 @@ from torch import nn
 
 from fme.errors import ConfigError
 from generation.config import merge
-from generation.losses import RandomTransform, ReconstructionLoss, load_vgg19
+from generation.losses import RandomTransform
 from generation.models.base import (
     AUTOCAST_DTYPES,
     AnimationModel,
@@ -318,7 +318,6 @@ class TPSMM(AnimationModel):
             num_tps * POINTS_PER_TPS, int(avd["id_bottle_size"]), int(avd["pose_bottle_size"])
         )
         self.progress = 0.0
-        self._loss: list[ReconstructionLoss] = []
 
     # ---- keypoints -------------------------------------------------------------------
     def keypoints(
@@ -409,25 +408,6 @@ class TPSMM(AnimationModel):
             for name, p in self.named_parameters():
                 if p.grad is not None and not name.startswith("avd_network."):
                     p.grad.add_(p.detach(), alpha=decay)
-
-    def reconstruction_loss(self, device: torch.device | None = None) -> ReconstructionLoss:
-        """The perceptual loss (the L1 pyramid without VGG weights), built on first use."""
-        if not self._loss:
-            loss = self.config["loss"]
-            weights = [float(w) for w in loss["perceptual"]]
-            use_vgg = loss["vgg_weights"] is not False and any(weights)
-            vgg = load_vgg19(loss["vgg_weights"]) if use_vgg else None
-            self._loss.append(ReconstructionLoss(loss["scales"], weights, vgg))
-        module = self._loss[0]
-        if device is not None and module.pyramid.downs[0].weight.device != device:
-            module.to(device)
-        return module
-
-    @property
-    def perceptual(self) -> bool | None:
-        """True for the VGG perceptual loss, False for the L1 pyramid, None before the
-        first training step."""
-        return self._loss[0].perceptual if self._loss else None
 
     def training_losses(
         self,
