@@ -67,6 +67,12 @@ def check_config_keys(
     return out
 
 
+def check_autocast(mode: Any, where: str = "inference.autocast") -> None:
+    """ConfigError unless `mode` is None, "none" or a key of AUTOCAST_DTYPES."""
+    if mode not in (None, "none", *AUTOCAST_DTYPES):
+        raise ConfigError(f"{where} {mode!r}: choose null, 'bf16' or 'fp16'")
+
+
 def hull_area(points: np.ndarray) -> float:
     """Area of the convex hull of 2-D points (N, 2) (0 when they are collinear)."""
     pts = sorted(map(tuple, np.asarray(points, dtype=np.float64)))

@@ -34,8 +34,8 @@ from generation.losses import (
     load_vgg19,
 )
 from generation.models.base import (
-    AUTOCAST_DTYPES,
     AnimationModel,
+    check_autocast,
     check_config_keys,
     movement_scale,
     prior_of,
@@ -220,9 +220,7 @@ def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
             f"image_size {size} is not divisible by 2**generator.num_down_blocks",
         )
     check_gan_mode(cfg["loss"]["gan_mode"])
-    autocast = cfg["inference"]["autocast"]
-    if autocast not in (None, "none", *AUTOCAST_DTYPES):
-        raise ConfigError(f"inference.autocast {autocast!r}: choose null, 'bf16' or 'fp16'")
+    check_autocast(cfg["inference"]["autocast"])
     if cfg["prior"]["kernel"] not in ("code", "journal"):
         raise ConfigError(f"prior.kernel {cfg['prior']['kernel']!r}: choose 'code' or 'journal'")
     check_prior_keypoints(cfg["prior"]["keypoints"])

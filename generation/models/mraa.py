@@ -42,8 +42,8 @@ from generation.config import merge
 from generation.losses import RandomTransform
 from generation.models.avd import DEFAULT_BOTTLES, AVDNetwork
 from generation.models.base import (
-    AUTOCAST_DTYPES,
     AnimationModel,
+    check_autocast,
     check_config_keys,
     movement_scale,
     prior_of,
@@ -242,10 +242,7 @@ def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
     if cfg["prior"]["kernel"] not in ("code", "journal"):
         raise ConfigError(f"prior.kernel {cfg['prior']['kernel']!r}: choose 'code' or 'journal'")
     check_prior_keypoints(cfg["prior"]["keypoints"])
-    if cfg["inference"]["autocast"] not in (None, "none", *AUTOCAST_DTYPES):
-        raise ConfigError(
-            f"inference.autocast {cfg['inference']['autocast']!r}: choose null, 'bf16' or 'fp16'"
-        )
+    check_autocast(cfg["inference"]["autocast"])
     return cfg
 
 

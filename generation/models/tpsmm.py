@@ -63,8 +63,8 @@ from fme.errors import ConfigError
 from generation.config import merge
 from generation.losses import RandomTransform
 from generation.models.base import (
-    AUTOCAST_DTYPES,
     AnimationModel,
+    check_autocast,
     check_config_keys,
     movement_scale,
     prior_of,
@@ -231,10 +231,7 @@ def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
         up = math.log2(1 / float(cfg["dense_motion"]["scale_factor"]))
         if abs(up - round(up)) > 1e-9:
             raise ConfigError("dense_motion.scale_factor must be 1/2**n with multi_mask")
-    if cfg["inference"]["autocast"] not in (None, "none", *AUTOCAST_DTYPES):
-        raise ConfigError(
-            f"inference.autocast {cfg['inference']['autocast']!r}: choose null, 'bf16' or 'fp16'"
-        )
+    check_autocast(cfg["inference"]["autocast"])
     return cfg
 
 
