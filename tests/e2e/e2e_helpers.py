@@ -492,7 +492,6 @@ def check_acks(ledger: Ledger, volunteers) -> dict[str, int]:
 # --- nginx in front of the app ------------------------------------------------------------
 
 NGINX_SNIPPET = REPO / "docs" / "nginx-fme.conf"
-NGINX_LOG_FORMAT = "$request_uri $status upstream=$upstream_addr route=$cookie_fme_route"
 
 
 def nginx_bin() -> Path | None:
@@ -517,9 +516,14 @@ class NginxProxy:
         snippet = NGINX_SNIPPET.read_text()
         servers = "".join(f"    server 127.0.0.1:{p};\n" for p in self.app_ports)
         stock = "    server 127.0.0.1:8501;\n    server 127.0.0.1:8502;\n"
-        assert stock in snippet and "listen 80;" in snippet, "docs/nginx-fme.conf changed"
-        snippet = snippet.replace(stock, servers).replace(
-            "listen 80;", f"listen 127.0.0.1:{self.port};"
+        log = "/var/log/nginx/fme-access.log"
+        assert stock in snippet and "listen 80;" in snippet and log in snippet, (
+            "docs/nginx-fme.conf changed"
+        )
+        snippet = (
+            snippet.replace(stock, servers)
+            .replace("listen 80;", f"listen 127.0.0.1:{self.port};")
+            .replace(log, str(self.root / "access.log"))
         )
         temp = "\n".join(
             f"    {kind}_temp_path {self.root / kind};"
@@ -531,8 +535,7 @@ class NginxProxy:
             f"error_log {self.root / 'error.log'} warn;\n"
             "events { worker_connections 1024; }\n"
             "http {\n"
-            f"    log_format fme '{NGINX_LOG_FORMAT}';\n"
-            f"    access_log {self.root / 'access.log'} fme;\n{temp}\n"
+            f"{temp}\n"
             f"{snippet}\n}}\n"
         )
 

@@ -147,6 +147,9 @@ def test_volunteer_through_nginx_under_a_prefix(chromium, deployment, artifacts)
     while len(_stream_lines(proxy)) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert len(_stream_lines(proxy)) >= 2, proxy.log()
+    # the snippet's log keeps no query strings: the participant's token (in the reloaded
+    # page's ?p=...) and any platform id stay out of it
+    assert "?" not in proxy.log() and token not in proxy.log(), proxy.log()
     rows = proxy.upstreams()
     assert all(" 101 " in line for line in _stream_lines(proxy)), _stream_lines(proxy)
     by_route: dict[str, set[str]] = defaultdict(set)
