@@ -8,7 +8,7 @@ from engine_helpers import small_model_config
 
 from generation.bench_speed import reference_style
 from generation.models import build_model
-from generation.models.blocks import _fast_inference
+from generation.models.blocks import fast_inference
 
 
 @pytest.mark.parametrize("variant", ["fomm", "mraa"])
@@ -21,7 +21,7 @@ def test_reference_style_is_the_same_function_and_is_undone(variant):
         fast = model.animate(model.encode_source(x), y, None, y[:1], None, mode="relative")
         blocks = [m for m in model.modules() if hasattr(m, "norm")]
         with reference_style(model):
-            assert not any(_fast_inference(m) for m in blocks)
+            assert not any(fast_inference(m) for m in blocks)
             slow = model.animate(model.encode_source(x), y, None, y[:1], None, mode="relative")
     assert (fast - slow).abs().max() < 2e-3
     assert {m: m.__dict__.get("fold_batch_norm") for m in model.modules()} == before

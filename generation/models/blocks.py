@@ -62,15 +62,24 @@ def kp2gaussian(value: torch.Tensor, size: tuple[int, int], variance: float) -> 
 
 
 def grid_sample(
-    inp: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros", align_corners: bool = True
+    inp: torch.Tensor,
+    grid: torch.Tensor,
+    padding_mode: str = "zeros",
+    align_corners: bool = True,
+    channels_last: bool = False,
 ) -> torch.Tensor:
     """`F.grid_sample` (bilinear) in float32, `align_corners` as the family's reference
-    (True: FOMM, the default; False: MRAA).
+    (True: FOMM, the default; False: MRAA); the result in the input's dtype.
 
     Sampling positions are kept in float32 even under bf16/fp16 autocast: a bf16 grid
-    would misplace samples by about an eighth of a pixel at 64x64.
+    would misplace samples by about an eighth of a pixel at 64x64. An input shared by
+    the batch (expanded) is cast once. `channels_last` (the fast inference path, see
+    `fast_inference`): a 4-d result in channels-last memory, in the same single copy as
+    its cast, as the next convolution takes it.
     """
     out_dtype = inp.dtype
+    if inp.dtype != torch.float32 and inp.shape[0] > 1 and inp.stride(0) == 0:
+        inp = inp[:1].float().expand_as(inp)
     out = F.grid_sample(
         inp.float(),
         grid.float(),
@@ -78,10 +87,17 @@ def grid_sample(
         padding_mode=padding_mode,
         align_corners=align_corners,
     )
+    if channels_last and out.dim() == 4:
+        return out.to(out_dtype, memory_format=torch.channels_last)
     return out if out_dtype == torch.float32 else out.to(out_dtype)
 
 
-def _fast_inference(module: nn.Module) -> bool:
+def to_channels_last(x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """x (4-d) in `dtype` (default its own) and channels-last memory, in one copy at most."""
+    return x.to(x.dtype if dtype is None else dtype, memory_format=torch.channels_last)
+
+
+def fast_inference(module: nn.Module) -> bool:
     """Eval mode without autograd, with batch norms that can be folded into the convs
     (an instance norm depends on its input, so its blocks take the plain path; a module
     may turn folding off, see `set_batch_norm_folding`)."""
@@ -167,7 +183,12 @@ def _folded_weights(
                 for b in (0, 1)
             ]
         )  # (4, Cout, Cin, 2, 2)
-    weight, bias = weight.to(device, dtype), bias.to(device, dtype)
+    if upsampled:
+        weight = weight.flatten(0, 1)  # (4 Cout, Cin, 2, 2), the phases' convs as one
+    weight = weight.to(device, dtype).contiguous(memory_format=torch.channels_last)
+    bias = bias.to(device, dtype)
+    if upsampled:
+        bias = bias.repeat(4)
     conv.__dict__["_inference_cache"] = (key, weight, bias)
     return weight, bias
 
@@ -183,26 +204,34 @@ def inference_conv(conv: nn.Conv2d, norm: nn.BatchNorm2d | None, x: torch.Tensor
     dtype = _compute_dtype(x)
     weight, bias = _folded_weights(conv, norm, dtype, x.device, upsampled=False)
     return F.conv2d(
-        x.to(dtype), weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups
+        to_channels_last(x, dtype),
+        weight,
+        bias,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
     )
 
 
 def _upsample_conv(conv: nn.Conv2d, norm: nn.BatchNorm2d | None, x: torch.Tensor) -> torch.Tensor:
     """`inference_conv(conv, norm, nearest_x2(x))` for a 3x3, padding-1 conv, computed on
     the small image: the four output phases are 2x2 convs of x (4 taps instead of 9 per
-    output pixel, and no upsampled copy), run as one conv with 4x the output channels and
-    then interleaved."""
+    output pixel, and no upsampled copy), run as one padded conv with 4x the output
+    channels, (h+1) x (w+1) pixels of them; output pixel (2i + a, 2j + b) is phase (a, b)
+    at (i + a, j + b). In channels-last memory that interleave is one strided view, read
+    by a single copy into the channels-last result."""
     dtype = _compute_dtype(x)
     weight, bias = _folded_weights(conv, norm, dtype, x.device, upsampled=True)
     b, _, h, w = x.shape
-    c = weight.shape[1]
-    out = F.conv2d(F.pad(x.to(dtype), (1, 1, 1, 1)), weight.flatten(0, 1), bias.repeat(4))
-    out = out.view(b, 4, c, h + 1, w + 1)
-    y = out.new_empty(b, c, h, 2, w, 2)
-    for pa in (0, 1):
-        for pb in (0, 1):
-            y[:, :, :, pa, :, pb] = out[:, 2 * pa + pb, :, pa : pa + h, pb : pb + w]
-    return y.view(b, c, 2 * h, 2 * w)
+    c = weight.shape[0] // 4
+    out = F.conv2d(to_channels_last(x, dtype), weight, bias, padding=1)  # (b, 4c, h+1, w+1)
+    o = out.permute(0, 2, 3, 1).contiguous()  # (b, h+1, w+1, 4c): a no-op when channels-last
+    sb, sh, sw, _ = o.stride()
+    # y[n, i, a, j, bb, ch] = o[n, i + a, j + bb, (2a + bb) c + ch]
+    phases = o.as_strided((b, h, 2, w, 2, c), (sb, sh, sh + 2 * c, sw, sw + c, 1))
+    y = phases.contiguous().view(b, 2 * h, 2 * w, c)
+    return y.permute(0, 3, 1, 2)
 
 
 def _phase_decomposable(conv: nn.Conv2d) -> bool:
@@ -267,10 +296,10 @@ class ResBlock2d(nn.Module):
         self.norm2 = norm_layer(norm, in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _fast_inference(self):
+        if fast_inference(self):
             out = inference_conv(self.conv1, self.norm2, F.relu(self.norm1(x)))
             out = inference_conv(self.conv2, None, F.relu(out, inplace=True))
-            return out + x.to(out.dtype)
+            return out.add_(x)
         out = self.conv1(F.relu(self.norm1(x)))
         out = self.conv2(F.relu(self.norm2(out)))
         return out + x
@@ -295,10 +324,10 @@ class UpBlock2d(nn.Module):
         self.norm = norm_layer(norm, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _fast_inference(self) and _phase_decomposable(self.conv):
+        if fast_inference(self) and _phase_decomposable(self.conv):
             return F.relu(_upsample_conv(self.conv, self.norm, x), inplace=True)
         out = F.interpolate(x, scale_factor=2.0)
-        if _fast_inference(self):
+        if fast_inference(self):
             return F.relu(inference_conv(self.conv, self.norm, out), inplace=True)
         return F.relu(self.norm(self.conv(out)))
 
@@ -323,7 +352,7 @@ class DownBlock2d(nn.Module):
         self.pool = nn.AvgPool2d(kernel_size=(2, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _fast_inference(self):
+        if fast_inference(self):
             return self.pool(F.relu(inference_conv(self.conv, self.norm, x), inplace=True))
         return self.pool(F.relu(self.norm(self.conv(x))))
 
@@ -347,7 +376,7 @@ class SameBlock2d(nn.Module):
         self.norm = norm_layer(norm, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _fast_inference(self):
+        if fast_inference(self):
             return F.relu(inference_conv(self.conv, self.norm, x), inplace=True)
         return F.relu(self.norm(self.conv(x)))
 

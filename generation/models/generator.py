@@ -16,6 +16,7 @@ from torch import nn
 
 from generation.models.blocks import (
     add_codec_layers,
+    fast_inference,
     grid_sample,
     inference_conv,
 )
@@ -70,7 +71,7 @@ class OcclusionAwareGenerator(nn.Module):
         out = self.bottleneck(features)
         for block in self.up_blocks:
             out = block(out)
-        if not self.training and not torch.is_grad_enabled():
+        if fast_inference(self):
             logits = inference_conv(self.final, None, out).float()
         else:
             logits = self.final(out).float()
@@ -78,8 +79,7 @@ class OcclusionAwareGenerator(nn.Module):
             logits = logits + torch.logit(base.float().clamp(1e-3, 1 - 1e-3))
         return torch.sigmoid(logits)
 
-    @staticmethod
-    def deform(inp: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
+    def deform(self, inp: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
         """Warp (B, C, H, W) by a (B, h, w, 2) backward warp (resized to H x W)."""
         _, h_old, w_old, _ = deformation.shape
         h, w = inp.shape[2:]
@@ -87,7 +87,7 @@ class OcclusionAwareGenerator(nn.Module):
             deformation = deformation.permute(0, 3, 1, 2)
             deformation = F.interpolate(deformation, size=(h, w), mode="bilinear")
             deformation = deformation.permute(0, 2, 3, 1)
-        return grid_sample(inp, deformation)
+        return grid_sample(inp, deformation, channels_last=fast_inference(self))
 
     def warp_and_decode(
         self,

@@ -484,12 +484,12 @@ class MRAA(AnimationModel):
                     new = self.avd_motion(state.regions, drv)
                 else:
                     new = {k: drv[k] for k in ("shift", "covar", "affine")}
-                # the flow too: bf16 masks move the samples near the border, which
-                # the zero padding turns into whole levels (`fme bench animation`)
                 src = {k: v.expand(t, *v.shape[1:]) for k, v in state.regions.items()}
-                motion = self.generator.pixelwise_flow_predictor(
-                    state.image, new, src, None, source_small=state.small.float()
-                )
+            # the flow predictor keeps its geometry and its heads in fp32 (bf16 masks move
+            # the samples near the border, which the zero padding turns into whole levels)
+            motion = self.generator.pixelwise_flow_predictor(
+                state.image, new, src, None, source_small=state.small.float()
+            )
             out = self.generator.decode(state.image, state.features, motion)
         return out.float().clamp_(0.0, 1.0)
 

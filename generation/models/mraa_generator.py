@@ -24,7 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generation.models.blocks import add_codec_layers, grid_sample
+from generation.models.blocks import (
+    add_codec_layers,
+    fast_inference,
+    grid_sample,
+    inference_conv,
+)
 from generation.models.pixelwise_flow import PixelwiseFlowPredictor
 
 
@@ -91,21 +96,6 @@ class Generator(nn.Module):
             features.append(out)
         return features
 
-    def _blend(
-        self, skip: torch.Tensor, previous: torch.Tensor | None, flow: torch.Tensor, occlusion
-    ) -> torch.Tensor:
-        warped = deform(skip, flow, self.align_corners)
-        if occlusion is None:
-            return warped
-        if occlusion.shape[2:] != warped.shape[2:]:
-            occlusion = F.interpolate(
-                occlusion, size=warped.shape[2:], mode="bilinear", align_corners=self.align_corners
-            )
-        occlusion = occlusion.to(warped.dtype)
-        if previous is None:
-            return warped * occlusion
-        return warped * occlusion + previous * (1 - occlusion)
-
     def decode(
         self,
         source: torch.Tensor,
@@ -117,19 +107,24 @@ class Generator(nn.Module):
         if features[0].shape[0] != b:
             features = [f.expand(b, *f.shape[1:]) for f in features]
             source = source.expand(b, *source.shape[1:])
-        flow = motion["optical_flow"]
-        occlusion = motion.get("occlusion_map")
-        out = self._blend(features[-1], None, flow, occlusion)
+        fast = fast_inference(self)
+        blend = _Blend(
+            motion["optical_flow"], motion.get("occlusion_map"), self.align_corners, fast
+        )
+        out = blend(features[-1], None)
         out = self.bottleneck(out)
         for i, block in enumerate(self.up_blocks):
             if self.skips:
-                out = self._blend(features[-(i + 1)], out, flow, occlusion)
+                out = blend(features[-(i + 1)], out)
             out = block(out)
         if self.skips:
-            out = self._blend(features[0], out, flow, occlusion)
-        out = torch.sigmoid(self.final(out))
+            out = blend(features[0], out)
+        if fast:
+            out = torch.sigmoid(inference_conv(self.final, None, out))
+        else:
+            out = torch.sigmoid(self.final(out))
         if self.skips:
-            out = self._blend(source, out, flow, occlusion)
+            out = blend(source, out)
         return out
 
     def forward(
@@ -156,3 +151,47 @@ class Generator(nn.Module):
         if "occlusion_map" in motion:
             out["occlusion_map"] = motion["occlusion_map"]
         return out
+
+
+class _Blend:
+    """x = warp(skip) * occlusion + x * (1 - occlusion) (the reference's skip blend), with
+    the flow and the occlusion resized once per resolution and each skip warped once (the
+    deepest features are blended twice, before the bottleneck and before the first up
+    block, as in the reference). One `torch.lerp` instead of the two products and the sum."""
+
+    def __init__(
+        self,
+        flow: torch.Tensor,
+        occlusion: torch.Tensor | None,
+        align_corners: bool,
+        channels_last: bool = False,
+    ):
+        self.flow, self.occlusion, self.align_corners = flow, occlusion, align_corners
+        self.channels_last = channels_last  # the fast inference path's memory format
+        self.sizes: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor | None]] = {}
+        self.warped: dict[int, torch.Tensor] = {}
+
+    def _at(self, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if size not in self.sizes:
+            occlusion = self.occlusion
+            if occlusion is not None and tuple(occlusion.shape[2:]) != size:
+                occlusion = F.interpolate(
+                    occlusion, size=size, mode="bilinear", align_corners=self.align_corners
+                )
+            self.sizes[size] = (resize_flow(self.flow, size, self.align_corners), occlusion)
+        return self.sizes[size]
+
+    def __call__(self, skip: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
+        flow, occlusion = self._at(tuple(skip.shape[2:]))
+        key = id(skip)
+        if key not in self.warped:
+            self.warped[key] = grid_sample(
+                skip, flow, align_corners=self.align_corners, channels_last=self.channels_last
+            )
+        warped = self.warped[key]
+        if occlusion is None:
+            return warped
+        occlusion = occlusion.to(warped.dtype)
+        if previous is None:
+            return warped * occlusion
+        return torch.lerp(previous.to(warped.dtype), warped, occlusion)

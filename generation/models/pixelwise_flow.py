@@ -145,27 +145,36 @@ class PixelwiseFlowPredictor(nn.Module):
         bg_params: torch.Tensor | None = None,
         source_small: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        small = self.downscale(source_image) if source_small is None else source_small
-        b = driving_regions["shift"].shape[0]
-        if small.shape[0] != b:
-            small = small.expand(b, *small.shape[1:])
-        c, h, w = small.shape[1:]
-        k1 = self.num_regions + 1
-        heatmap = self.heatmap_representation(driving_regions, source_regions, (h, w))
-        motions = region_motions(
-            driving_regions, source_regions, (h, w), bg_params, self.revert_axis_swap
-        )
-        parts = [heatmap.to(small.dtype)]
-        if self.use_deformed_source:
-            repeated = small.unsqueeze(1).expand(b, k1, c, h, w).reshape(b * k1, c, h, w)
-            deformed = grid_sample(
-                repeated, motions.reshape(b * k1, h, w, 2), align_corners=self.align_corners
+        device = driving_regions["shift"].device.type
+        fp32 = torch.autocast(device_type=device, enabled=False)
+        with fp32:  # the geometry in fp32 under autocast: Gaussians, motions, their warps
+            small = self.downscale(source_image) if source_small is None else source_small
+            b = driving_regions["shift"].shape[0]
+            if small.shape[0] != b:
+                small = small.expand(b, *small.shape[1:])
+            c, h, w = small.shape[1:]
+            k1 = self.num_regions + 1
+            driving_regions = {k: v.float() for k, v in driving_regions.items()}
+            source_regions = {k: v.float() for k, v in source_regions.items()}
+            heatmap = self.heatmap_representation(driving_regions, source_regions, (h, w))
+            motions = region_motions(
+                driving_regions, source_regions, (h, w), bg_params, self.revert_axis_swap
             )
-            parts.append(deformed.view(b, k1, c, h, w))
+            parts = [heatmap.to(small.dtype)]
+            if self.use_deformed_source:
+                repeated = small.unsqueeze(1).expand(b, k1, c, h, w).reshape(b * k1, c, h, w)
+                deformed = grid_sample(
+                    repeated, motions.reshape(b * k1, h, w, 2), align_corners=self.align_corners
+                )
+                parts.append(deformed.view(b, k1, c, h, w))
+        # the hourglass under the caller's autocast (bf16 features moved no output pixel
+        # by more than one level at 256 px: `fme bench animation`)
         features = self.hourglass(torch.cat(parts, dim=2).view(b, -1, h, w))
-        mask = F.softmax(self.mask(features).float(), dim=1)  # (B, K + 1, h, w)
-        flow = torch.einsum("bkhw,bkhwc->bhwc", mask, motions)
-        out = {"optical_flow": flow, "mask": mask}
-        if self.occlusion is not None:
-            out["occlusion_map"] = torch.sigmoid(self.occlusion(features).float())
+        with fp32:  # its heads in fp32: the masks weigh the motions into the flow
+            features = features.float()
+            mask = F.softmax(self.mask(features), dim=1)  # (B, K + 1, h, w)
+            flow = torch.einsum("bkhw,bkhwc->bhwc", mask, motions)
+            out = {"optical_flow": flow, "mask": mask}
+            if self.occlusion is not None:
+                out["occlusion_map"] = torch.sigmoid(self.occlusion(features))
         return out
