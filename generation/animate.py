@@ -255,6 +255,10 @@ def animate_clip(
         drive_lm = onset_landmarks(drive_lm, onset_index)
 
     device = torch.device(device)
+    if device.type == "cpu":
+        from generation.memory import reuse_large_allocations
+
+        reuse_large_allocations()  # batched activations reused, not mapped anew per layer
     kwargs = {}
     params = inspect.signature(model.animate).parameters
     if adapt_movement_scale is not None and "adapt_movement_scale" in params:

@@ -169,7 +169,16 @@ def run(argv: list[str]) -> int:
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--no-reuse-memory",
+        action="store_true",
+        help="leave glibc's malloc thresholds as they are (see generation.memory)",
+    )
     args = p.parse_args(argv)
+    if args.no_reuse_memory:
+        import os
+
+        os.environ["FME_REUSE_MEMORY"] = "0"
 
     import pandas as pd
     import torch
