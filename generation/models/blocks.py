@@ -297,7 +297,7 @@ class ResBlock2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if fast_inference(self):
-            out = inference_conv(self.conv1, self.norm2, F.relu(self.norm1(x)))
+            out = inference_conv(self.conv1, self.norm2, F.relu(self.norm1(x), inplace=True))
             out = inference_conv(self.conv2, None, F.relu(out, inplace=True))
             return out.add_(x)
         out = self.conv1(F.relu(self.norm1(x)))
