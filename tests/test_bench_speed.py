@@ -25,3 +25,32 @@ def test_reference_style_is_the_same_function_and_is_undone(variant):
             slow = model.animate(model.encode_source(x), y, None, y[:1], None, mode="relative")
     assert (fast - slow).abs().max() < 2e-3
     assert {m: m.__dict__.get("fold_batch_norm") for m in model.modules()} == before
+
+
+@pytest.mark.parametrize("variant", ["fomm", "mraa"])
+def test_fast_path_is_channels_last_and_the_reference_style_loop_is_not(variant):
+    """Animation's fast path hands the generator's convolutions channels-last activations;
+    the reference-style loop (the bench's baseline) keeps the reference's NCHW layout.
+    (MRAA's region predictor never folds, so it keeps NCHW in both.)"""
+    torch.manual_seed(0)
+    model = build_model(variant, small_model_config(variant)).eval()
+    x, y = torch.rand(1, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    seen: list[bool] = []
+
+    def record(module, args, output):
+        seen.append(output.is_contiguous(memory_format=torch.channels_last))
+
+    kinds = ("UpBlock2d", "ResBlock2d")
+    blocks = [m for m in model.generator.modules() if type(m).__name__ in kinds]
+    hooks = [m.register_forward_hook(record) for m in blocks]
+    try:
+        with torch.no_grad():
+            model.animate(model.encode_source(x), y, None, y[:1], None, mode="relative")
+            fast, seen[:] = list(seen), []
+            with reference_style(model):
+                model.animate(model.encode_source(x), y, None, y[:1], None, mode="relative")
+    finally:
+        for h in hooks:
+            h.remove()
+    assert fast and all(fast)
+    assert seen and not any(seen)
