@@ -15,6 +15,9 @@ tracks them (dlib on the onset frame, then Lucas-Kanade: `generation.tracking`);
 column "dlib" measures with dlib on every frame instead, a coarser measure. The baseline
 returns the target unchanged (its motion is 0; its error is the size of the true motion);
 "measure on the truth" applies both measures to the rendered truth: their floors.
+AU fidelity (`au_scores`): the landmark estimator's AU curves of the tracked frames against
+the driving clip's, by `generation.au.fidelity.au_fidelity` (r of the upper and the lower
+face, MAE); on the truth row the rendered truth's, the baseline's AUs 0.
 """
 
 from __future__ import annotations
