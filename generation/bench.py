@@ -15,6 +15,9 @@ tracks them (dlib on the onset frame, then Lucas-Kanade: `generation.tracking`);
 column "dlib" measures with dlib on every frame instead, a coarser measure. The baseline
 returns the target unchanged (its motion is 0; its error is the size of the true motion);
 "measure on the truth" applies both measures to the rendered truth: their floors.
+AU fidelity (`au_scores`): the landmark estimator's AU curves of the tracked frames against
+the driving clip's, by `generation.au.fidelity.au_fidelity` (r of the upper and the lower
+face, MAE); on the truth row the rendered truth's, the baseline's AUs 0.
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ class Scores:
     ssim: list[float] = field(default_factory=list)
     motion: list[float] = field(default_factory=list)
     motion_dlib: list[float] = field(default_factory=list)
+    au_r_upper: list[float] = field(default_factory=list)
+    au_r_lower: list[float] = field(default_factory=list)
+    au_mae: list[float] = field(default_factory=list)
     seconds: float = 0.0
     final_loss: float = float("nan")
 
@@ -145,6 +151,27 @@ def motion_error(pair: Pair, tracked: np.ndarray | None) -> float:
     iod = float(np.linalg.norm(lm[36:42].mean(0) - lm[42:48].mean(0)))
     err = np.linalg.norm(moved[:, idx] - true[:, idx], axis=-1).mean()
     return 100.0 * float(err) / iod
+
+
+def au_scores(pair: Pair, tracked: np.ndarray | None, scores: Scores) -> None:
+    """Append the AU fidelity (`generation.au.fidelity.au_fidelity`) of a video whose
+    landmarks were `tracked` (None: the target unchanged, whose AUs are 0 in every frame, as
+    the estimator gives for a still video) to the driving clip's AU curves, both from the
+    landmark estimator relative to the driving onset: r of the upper and the lower face, and
+    the MAE over all estimated AUs (mean of the two halves)."""
+    from generation.au import AUTrack
+    from generation.au.estimator import estimate_from_landmarks
+    from generation.au.fidelity import au_fidelity
+
+    driving = estimate_from_landmarks(pair.driving_landmarks, pair.onset)
+    if tracked is None:
+        generated = AUTrack(np.zeros_like(driving.values), meta=dict(driving.meta))
+    else:
+        generated = estimate_from_landmarks(tracked, pair.onset)
+    fid = au_fidelity(driving, generated)
+    scores.au_r_upper.append(fid.r_upper)
+    scores.au_r_lower.append(fid.r_lower)
+    scores.au_mae.append(float(np.nanmean([fid.mae_upper, fid.mae_lower])))
 
 
 def frame_scores(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -238,8 +265,20 @@ def evaluate(model, pairs: list[Pair], scores: Scores) -> None:
         l1, ssim = frame_scores(pred, pair.truth)
         scores.l1.append(l1)
         scores.ssim.append(ssim)
-        scores.motion.append(motion_error(pair, lk_track_video(pred, pair.face_rect, pair.onset)))
+        tracked = lk_track_video(pred, pair.face_rect, pair.onset)
+        scores.motion.append(motion_error(pair, tracked))
+        au_scores(pair, tracked, scores)
         scores.motion_dlib.append(motion_error(pair, dlib_track(pred, pair.face_rect)))
+
+
+def au_columns(scores: Scores) -> dict[str, float]:
+    """The AU-fidelity columns of a row: mean r (upper, lower face; videos whose driving
+    clip moves no AU of that half left out) and mean MAE over the videos."""
+    return {
+        "AU r upper": float(np.nanmean(scores.au_r_upper)) if scores.au_r_upper else np.nan,
+        "AU r lower": float(np.nanmean(scores.au_r_lower)) if scores.au_r_lower else np.nan,
+        "AU MAE": float(np.nanmean(scores.au_mae)) if scores.au_mae else np.nan,
+    }
 
 
 def beats(scores: Scores, base: Scores, margin: float = 0.01) -> bool:
@@ -329,9 +368,10 @@ def run(argv: list[str]) -> int:
         base.ssim.append(ssim)
         base.motion.append(motion_error(pair, None))
         base.motion_dlib.append(motion_error(pair, None))
-        floor.motion.append(
-            motion_error(pair, lk_track_video(pair.truth, pair.face_rect, pair.onset))
-        )
+        au_scores(pair, None, base)
+        truth_tracked = lk_track_video(pair.truth, pair.face_rect, pair.onset)
+        floor.motion.append(motion_error(pair, truth_tracked))
+        au_scores(pair, truth_tracked, floor)
         floor.motion_dlib.append(motion_error(pair, dlib_track(pair.truth, pair.face_rect)))
     for variant in variants:
         torch.manual_seed(args.seed)
@@ -376,6 +416,7 @@ def run(argv: list[str]) -> int:
                 "motion error (% IOD)": np.mean(s.motion),
                 "beats baseline on motion": "" if name == BASELINE else beats(s, base),
                 "motion error, dlib (% IOD)": np.mean(s.motion_dlib),
+                **au_columns(s),
                 "train L1 (last step)": s.final_loss if name != BASELINE else np.nan,
                 "seconds": s.seconds if name != BASELINE else np.nan,
             }
@@ -385,6 +426,7 @@ def run(argv: list[str]) -> int:
             "method": MEASURE_FLOOR,
             "motion error (% IOD)": np.mean(floor.motion),
             "motion error, dlib (% IOD)": np.mean(floor.motion_dlib),
+            **au_columns(floor),
         }
     )
     table = pd.DataFrame(rows)

@@ -57,6 +57,19 @@ def test_identical_shifted_and_still_curves():
         au_fidelity(driving, _track({}, 11))
 
 
+def test_a_curve_that_barely_moves_counts_as_still():
+    """r only for generated curves spanning `still` (0.1) units or more: the same shape at
+    1/100 of the size (0.05 units) is the tracker's noise level, r 0; at 1/10 (0.5), r 1."""
+    driving = _track({"AU12": CURVE}, 12)
+    tiny_track = _track({"AU12": [v / 100 for v in CURVE]}, 12)
+    tiny = au_fidelity(driving, tiny_track)
+    small = au_fidelity(driving, _track({"AU12": [v / 10 for v in CURVE]}, 12))
+    assert tiny.r["AU12"] == 0.0 and small.r["AU12"] == pytest.approx(1.0)
+    assert au_fidelity(driving, tiny_track, still=0.01).r["AU12"] == pytest.approx(1.0)
+    # MAE is not affected: |5 - 0.05| at the apex etc.
+    assert tiny.mae["AU12"] == pytest.approx(13 / 12 * 0.99)
+
+
 def test_not_estimated_aus_are_left_out():
     driving = _track({"AU45": CURVE}, 12)
     generated = replace(driving, meta={"not_estimated": ["AU45"]})

@@ -14,7 +14,7 @@ from engine_helpers import astronaut_face, make_prepared, small_model_config
 
 from fme.errors import ConfigError
 from generation.models import build_model, default_config
-from generation.models.famgan import gradient_penalty, total_variation
+from generation.models.famgan import gradient_penalty, paired_error, total_variation
 from generation.models.ganimation_critic import GANimationCritic
 from generation.models.ganimation_generator import GANimationGenerator, compose
 
@@ -49,6 +49,9 @@ def test_paper_and_small_scales_are_ganimations_defaults():
         assert (loss["mask"], loss["mask_smooth"], loss["adversarial"]) == (0.1, 1e-5, 1)
         assert default_config("famgan", scale)["schedule"]["generator_every"] == 5
         assert default_config("famgan", scale)["super_resolution"]["weights"] is None
+        # our deviations for paired data (0 and 0: GANimation's)
+        assert loss["paired"] == 1e5
+        assert default_config("famgan", scale)["pairs"]["onset_source"] == 1.0
     model = build_model("famgan", paper)
     # GANimation's layer names, layer for layer: its G state dict would load
     names = set(model.generator.state_dict())
@@ -138,8 +141,9 @@ def test_total_variation_by_hand():
 
 
 def test_losses_and_their_weights():
+    """With `loss.paired: 0` and `pairs.onset_source: 0`, GANimation's losses exactly."""
     torch.manual_seed(0)
-    cfg = tiny(loss={"au_noise": 0.0})
+    cfg = tiny(loss={"au_noise": 0.0, "paired": 0.0}, pairs={"onset_source": 0.0})
     model = build_model("famgan", cfg)
     src, drv = torch.rand(2, 3, SIZE, SIZE), torch.rand(2, 3, SIZE, SIZE)
     src_aus, drv_aus = torch.rand(2, 17) * 5, torch.rand(2, 17) * 5
@@ -165,6 +169,64 @@ def test_losses_and_their_weights():
         critic_au = ((on_real["aus"] - src_aus / 5) ** 2).mean() / 2 * 4000
     assert float(d["critic_au"]) == pytest.approx(float(critic_au), rel=1e-5)
     assert float(d["critic_real"]) == pytest.approx(-float(on_real["score"].mean()), rel=1e-5)
+
+
+def test_paired_error_by_hand():
+    fake = torch.tensor([[[[0.5, -0.5], [1.0, 0.0]]]])
+    driving = torch.tensor([[[[0.25, -0.5], [0.0, 0.5]]]])
+    # squared differences 0.0625, 0, 1, 0.25 -> mean 1.3125 / 4
+    assert float(paired_error(fake, driving)) == pytest.approx(0.328125)
+
+
+def test_paired_term_and_the_onset_pairs_critic():
+    """Our defaults: the paired term is the weight times the squared error of the output to
+    the driving frame (in [-1, 1]); the critic's real frames and AUs are the driving ones."""
+    torch.manual_seed(0)
+    cfg = tiny(loss={"au_noise": 0.0, "paired": 250.0})
+    model = build_model("famgan", cfg)
+    src, drv = torch.rand(2, 3, SIZE, SIZE), torch.rand(2, 3, SIZE, SIZE)
+    src_aus, drv_aus = torch.rand(2, 17) * 5, torch.rand(2, 17) * 5
+    losses, outputs = model.training_losses(src, drv, src_aus, drv_aus)
+    with torch.no_grad():
+        fake = model.generator(src * 2 - 1, drv_aus / 5)["image"]
+    by_hand = float(((fake - (drv * 2 - 1)) ** 2).mean()) * 250
+    assert float(losses["paired"]) == pytest.approx(by_hand, rel=1e-5)
+    assert torch.allclose(outputs["real"], drv * 2 - 1)
+    assert torch.allclose(outputs["real_cond"], drv_aus / 5)
+    d = model.discriminator_losses(drv, outputs)
+    with torch.no_grad():
+        on_real = model.discriminator(drv * 2 - 1)
+    critic_au = float(((on_real["aus"] - drv_aus / 5) ** 2).mean()) / 2 * 4000
+    assert float(d["critic_au"]) == pytest.approx(critic_au, rel=1e-5)
+    with pytest.raises(ConfigError, match="onset_source"):
+        build_model("famgan", tiny(pairs={"onset_source": 1.5}))
+    with pytest.raises(ConfigError, match="paired"):
+        build_model("famgan", tiny(loss={"paired": -1.0}))
+
+
+def test_onset_source_pairs(prepared):
+    from generation.data.au_pairs import AUFramePairs
+    from generation.data.frame_pairs import FramePairs
+    from generation.data.prepared import load_prepared
+
+    clips = load_prepared(prepared)
+    plain = FramePairs(clips, SIZE, seed=3)
+    same = AUFramePairs(clips, SIZE, seed=3, onset_source=0.0)
+    onset = AUFramePairs(clips, SIZE, seed=3, onset_source=1.0)
+    half = AUFramePairs(clips, SIZE, seed=3, onset_source=0.5)
+    n_onset = 0
+    for i in range(len(onset)):
+        assert same.pair_indices(i) == plain.pair_indices(i)  # 0: FramePairs' draw
+        c, s, d, *rest = onset.pair_indices(i)
+        clip = onset.clips[c].clip
+        assert s == clip.onset_index and d != s and 0 <= d < clip.n_frames
+        assert (c, *rest) == (plain.pair_indices(i)[0], *plain.pair_indices(i)[3:])
+        n_onset += half.pair_indices(i)[1] == half.clips[c].clip.onset_index
+    assert 0.25 * len(half) < n_onset < 0.9 * len(half)
+    item = onset[0]
+    c, s, d, *_ = onset.pair_indices(0)
+    assert torch.equal(item["source_aus"], torch.from_numpy(onset.tracks[c][s]))
+    assert torch.equal(item["driving_aus"], torch.from_numpy(onset.tracks[c][d]))
 
 
 # ---- training through the engine -------------------------------------------------------------

@@ -4,7 +4,10 @@ Item i is a `FramePairs` item (the same frames, flips and brightness changes; a 
 the AU vector as it is, the 17 intensities being bilateral) plus "source_aus" and
 "driving_aus" (17,) on OpenFace's 0-5 scale: the source frame is GANimation's input and the
 driving frame's AUs its desired condition; the driving frame itself (same subject and clip)
-lets the trainer measure how close the output comes to the face with those AUs.
+lets the trainer measure how close the output comes to the face with those AUs (FAMGAN's
+paired term). With `onset_source` p, a fraction p of the items takes the clip's onset frame
+as the source (and another frame, uniformly, as the driving one): the situation of
+animation, where a neutral target is moved by the driving clip's change from its onset.
 
 `au_vectors(clip)` is the one place FAMGAN gets AU intensities from: the AU engine's
 landmark estimator (`generation.au.clip_au_track`, intensity 1 = 0.03 IOD of an AU's
@@ -40,9 +43,33 @@ class AUFramePairs(FramePairs):
     """`FramePairs` with "source_aus" and "driving_aus" (17,) float tensors (0-5; the AU
     engine's intensities times `au_scale`)."""
 
-    def __init__(self, clips: Sequence[PreparedClip], size: int, au_scale: float = 1.0, **kwargs):
+    def __init__(
+        self,
+        clips: Sequence[PreparedClip],
+        size: int,
+        au_scale: float = 1.0,
+        onset_source: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(clips, size, **kwargs)
+        if not 0.0 <= onset_source <= 1.0:
+            raise ValueError(f"onset_source must be in [0, 1], got {onset_source}")
+        self.onset_source = float(onset_source)
         self.tracks = [au_vectors(c.clip, au_scale) for c in self.clips]
+
+    def pair_indices(self, index: int) -> tuple[int, int, int, bool, float, float]:
+        """`FramePairs.pair_indices`, with the source frame moved to the clip's onset frame
+        in a fraction `onset_source` of the items (the driving frame then one of the others,
+        drawn uniformly)."""
+        c, s, d, flip, gain, bias = super().pair_indices(index)
+        if self.onset_source > 0:
+            rng = np.random.default_rng([self.seed, self.epoch, index, 2])
+            if rng.random() < self.onset_source:
+                clip = self.clips[c].clip
+                s = int(clip.onset_index)
+                others = [k for k in range(clip.n_frames) if k != s]
+                d = int(others[rng.integers(len(others))])
+        return c, s, d, flip, gain, bias
 
     def __getitem__(self, index: int) -> dict:
         import torch

@@ -22,6 +22,31 @@ Training pairs are two frames of one clip (`generation.data.au_pairs.AUFramePair
 source is the input, the other frame's AUs the desired condition. Animation drives the target
 by the driving clip's modulated AU curve (`famgan_drive.py`), optionally through a
 super-resolution stage (`rrdbnet.py`, user weights, off by default).
+
+Deviations for paired data (GANimation has none; `loss.paired: 0` with
+`pairs.onset_source: 0` gives its losses and sampling exactly):
+
+- `loss.paired` (PAIRED_WEIGHT, 1e5): the mean squared error between the generated frame and
+  the driving frame, the true face of the source's subject at the desired AUs. GANimation
+  learns the AU-to-appearance mapping only through its critic's AU head, over 30 epochs;
+  on a short CPU run that signal is too weak for a micro-expression (a change of a pixel
+  or less), and the generator returns its input (attention about 0.99 after 300-600 CPU
+  steps in our trials). A squared error, not an
+  L1: where the change of an edge is uncertain across faces, L1's optimum is the median, no
+  change; the mean keeps part of it. Two frames of a micro-expression differ by about 1e-4
+  in squared [-1, 1] units, hence the weight (a term of about 10, the AU term's size).
+- `pairs.onset_source` (ONSET_SOURCE, 1): the fraction of pairs whose source is the clip's
+  onset frame (`AUFramePairs`). Animation moves a neutral target by the driving clip's
+  change from its onset (Eq. 3); a source at another frame asks the generator to read the
+  source's own tiny expression from its pixels first, and the output of such pairs averages
+  to no change. With onset sources, the critic's real frames (and their AUs) are the driving
+  frames, not the sources, or it would see only neutral faces.
+
+Measured (`fme bench generation --variants famgan --iterations 1200`, README): with both at
+GANimation's values the held-out faces change, but not the way the driving AUs go (AU r
+upper / lower 0.11 / 0.02, AU MAE above the unchanged target's); with ours they follow the
+driving curves (0.91 / 0.23, the truth 0.94 / 0.98), less far than the truth moves.
+`famgan-64` also steps the generator on every critic step (`generator_every: 1`).
 """
 
 from __future__ import annotations
@@ -50,6 +75,10 @@ AU_SCALE = 5.0
 #: and 2.45x at 5 (where the cycle and L1 terms fell least). The interim landmark proxy this
 #: engine replaced gave about 1.6x the engine's intensities.
 AU_GAIN = 3.0
+#: Default `loss.paired` (see the module docstring); 0 gives GANimation's losses exactly.
+PAIRED_WEIGHT = 1.0e5
+#: Default `pairs.onset_source` (see the module docstring); 0: both frames drawn at random.
+ONSET_SOURCE = 1.0
 
 
 def default_config(variant: str = "famgan", scale: str = "small") -> dict[str, Any]:
@@ -81,8 +110,10 @@ def default_config(variant: str = "famgan", scale: str = "small") -> dict[str, A
         "mask": 0.1,
         "mask_smooth": 1.0e-5,
         "au_noise": 0.1,
+        "paired": PAIRED_WEIGHT,
     }
     cfg["schedule"] = {"generator_every": 5}
+    cfg["pairs"] = {"onset_source": ONSET_SOURCE}
     cfg["drive"] = {"alpha": 0.1, "reference": "onset", "window": 0, "asymmetric": False}
     cfg["super_resolution"] = {"weights": None, "num_feat": 64, "num_block": 23, "num_grow_ch": 32}
     cfg["inference"] = {"autocast": None}
@@ -108,6 +139,10 @@ def validate_config(variant: str, config: dict[str, Any]) -> dict[str, Any]:
         problems.append("drive.window (n of the 2n+1 frames) must not be negative")
     if not 0 < float(cfg["common"]["au_scale"]) <= 50:
         problems.append("common.au_scale must be in (0, 50] (the AU engine's intensities times it)")
+    if float(cfg["loss"]["paired"]) < 0:
+        problems.append("loss.paired must not be negative (0: GANimation's losses)")
+    if not 0 <= float(cfg["pairs"]["onset_source"]) <= 1:
+        problems.append("pairs.onset_source must be in [0, 1] (a fraction of the pairs)")
     if int(schedule["generator_every"]) < 1:
         problems.append("schedule.generator_every must be at least 1")
     if int(cfg["image_size"]) % 4:
@@ -123,6 +158,12 @@ def total_variation(mask: torch.Tensor) -> torch.Tensor:
     return (mask[..., :, 1:] - mask[..., :, :-1]).abs().sum() + (
         mask[..., 1:, :] - mask[..., :-1, :]
     ).abs().sum()
+
+
+def paired_error(fake: torch.Tensor, driving: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of the generated frames and the driving frames (both in
+    [-1, 1]): the paired reconstruction term, a deviation from GANimation (module docstring)."""
+    return (fake.float() - driving.float()).pow(2).mean()
 
 
 def gradient_penalty(
@@ -152,6 +193,7 @@ class FAMGAN(AnimationModel):
         self.generator = GANimationGenerator(c_dim, **config["generator"])
         self.discriminator = GANimationCritic(int(config["image_size"]), c_dim, **config["critic"])
         self.generator_every = int(config["schedule"]["generator_every"])
+        self._onset_pairs = float(config["pairs"]["onset_source"]) > 0
         self._extras: dict[str, Any] = {}  # the super-resolution network (not in the state dict)
 
     # ---- training -------------------------------------------------------------------------
@@ -171,6 +213,7 @@ class FAMGAN(AnimationModel):
             augment=train.augment,
             seed=train.seed,
             driving_jitter=train.driving_jitter,
+            onset_source=float(self.config["pairs"]["onset_source"]),
         )
 
     def training_inputs(self, batch: dict) -> tuple[torch.Tensor, ...]:
@@ -207,11 +250,15 @@ class FAMGAN(AnimationModel):
             .float()
             .mul(w["mask_smooth"]),
         }
+        if w["paired"]:
+            losses["paired"] = paired_error(fake, driving * 2 - 1) * w["paired"]
         outputs = {
             "prediction": (fake.detach().float() + 1) / 2,
             "fake": fake.detach(),
-            "real": real.detach(),
-            "real_cond": real_cond,
+            # the critic's real frames: the sources (GANimation), or the driving frames when
+            # the pairs draw onset sources (a critic shown only onsets learns no AUs)
+            "real": (driving * 2 - 1 if self._onset_pairs else real).detach(),
+            "real_cond": driving_aus.float() / AU_SCALE if self._onset_pairs else real_cond,
             "attention": out["attention"].detach(),
         }
         return losses, outputs
