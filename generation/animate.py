@@ -314,6 +314,22 @@ def animate_clip(
     return out
 
 
+def use_super_resolution(model, weights: str | Path | None) -> None:
+    """Turn the model's super-resolution stage on with the user's weights file (`fme
+    animate` and `fme megc --super-resolution`); None leaves the model as it is. A model
+    without such a stage (every variant but famgan) is a ConfigError."""
+    if weights is None:
+        return
+    if not hasattr(model, "set_super_resolution"):
+        from fme.errors import ConfigError
+
+        raise ConfigError(
+            f"--super-resolution: the {model.variant} model has no super-resolution stage",
+            hint="Use it with a famgan checkpoint, or leave it off.",
+        )
+    model.set_super_resolution(weights)
+
+
 def side_by_side(*clips: np.ndarray) -> np.ndarray:
     """Clips (T, H, W, 3) of one length placed left to right (resized to the first's height)."""
     from PIL import Image

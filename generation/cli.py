@@ -149,6 +149,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="each video relative to the driving frame nearest the template",
     )
+    p.add_argument(
+        "--super-resolution",
+        default=None,
+        metavar="WEIGHTS",
+        help="famgan: RRDBNet x4 weights (Real-ESRGAN names) to upsample the videos; off by "
+        "default",
+    )
     p.add_argument("--device", type=device_name, default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
@@ -282,7 +289,13 @@ def run_animate(args: argparse.Namespace) -> int:
     import torch
 
     from fme.outputs import output_file
-    from generation.animate import animate_clip, load_driving, prepare_target, side_by_side
+    from generation.animate import (
+        animate_clip,
+        load_driving,
+        prepare_target,
+        side_by_side,
+        use_super_resolution,
+    )
     from generation.checkpoint import load_model
     from generation.train import resolve_device
     from generation.video import write_mp4
@@ -291,15 +304,7 @@ def run_animate(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
     model = load_model(args.checkpoint, str(device))
-    if args.super_resolution:
-        if not hasattr(model, "set_super_resolution"):
-            from fme.errors import ConfigError
-
-            raise ConfigError(
-                f"--super-resolution: the {model.variant} model has no super-resolution stage",
-                hint="Use it with a famgan checkpoint, or leave it off.",
-            )
-        model.set_super_resolution(args.super_resolution)
+    use_super_resolution(model, args.super_resolution)
     size = int(model.config["image_size"])
     target, target_lm = prepare_target(args.target, size)
     clip = load_driving(args.driving, size)
@@ -345,6 +350,7 @@ def run_megc(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         replace=args.replace,
         find_best_frame=args.find_best_frame,
+        super_resolution=args.super_resolution,
     )
     print(
         f"wrote {len(result.videos)} videos ({result.frames} frames) in {result.seconds:.1f} s; "

@@ -38,6 +38,7 @@ MANIFEST_COLUMNS = (
     "label",
     "path",
     "checkpoint_sha256",
+    "super_resolution_sha256",
 )
 
 
@@ -233,20 +234,23 @@ def make_megc_set(
     progress: bool = True,
     replace: bool = False,
     find_best_frame: bool = False,
+    super_resolution: str | Path | None = None,
 ) -> MegcResult:
     """Every template x every driver animated by the checkpoint's model into `out`
     (`mode`: standard, relative or avd; `find_best_frame`: each video relative to the
-    driving frame nearest the template, see `animate_clip`).
+    driving frame nearest the template, see `animate_clip`; `super_resolution`: FAMGAN's
+    RRDBNet x4 weights, the videos then 4x larger, the file's sha256 in the manifest).
 
     A set of another checkpoint already in `out` is refused unless `replace` (see the
     module's docstring)."""
     import time
 
+    from PIL import Image
     from tqdm import tqdm
 
     from fme.digest import sha256_file
     from fme.outputs import output_dir
-    from generation.animate import animate_clip, prepare_target
+    from generation.animate import animate_clip, prepare_target, use_super_resolution
     from generation.checkpoint import load_model
     from generation.data.prepared import write_csv
     from generation.train import resolve_device
@@ -266,6 +270,8 @@ def make_megc_set(
     stale = _old_set(out, checkpoint_sha, replace)
     dev = resolve_device(device)
     model = load_model(checkpoint, str(dev))
+    use_super_resolution(model, super_resolution)  # read before anything is written
+    sr_sha = sha256_file(super_resolution) if super_resolution is not None else ""
     mode = model.check_mode(mode)
     size = int(model.config["image_size"])
     specs = drivers if isinstance(drivers, list) else read_driver_list(drivers)
@@ -311,15 +317,21 @@ def make_megc_set(
                     "label": clip.label,
                     "path": video.name,
                     "checkpoint_sha256": checkpoint_sha,
+                    "super_resolution_sha256": sr_sha,
                 }
             )
+            shown = frames[apex]
+            if shown.shape != image.shape:  # 4x larger with super-resolution
+                shown = np.asarray(
+                    Image.fromarray(shown).resize(image.shape[1::-1], Image.Resampling.BILINEAR)
+                )
             sheet_rows.append(
                 [
                     image,
                     clip.frames[clip.onset_index],
                     clip.frames[apex],
-                    frames[apex],
-                    difference_image(frames[apex], image),
+                    shown,
+                    difference_image(shown, image),
                 ]
             )
             labels.append(f"{clip.name}-{name}")

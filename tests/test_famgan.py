@@ -484,6 +484,54 @@ def test_fme_megc_with_a_famgan_checkpoint(prepared, tmp_path):
     assert all(probe(v).n_frames == 6 for v in result.videos)
 
 
+def test_fme_megc_super_resolution(prepared, tmp_path):
+    """`fme megc --super-resolution`: the videos 4x larger, the weights' sha256 in the
+    manifest; a checkpoint without the stage is refused in one line before anything is
+    written."""
+    import subprocess
+    import sys
+
+    from engine_helpers import write_templates
+
+    from fme.digest import sha256_file
+    from generation.checkpoint import save_checkpoint
+    from generation.models.rrdbnet import RRDBNet
+    from generation.video import probe
+
+    torch.manual_seed(0)
+    sr = {"num_feat": 8, "num_block": 1, "num_grow_ch": 4}
+    ckpt = save_checkpoint(
+        tmp_path / "famgan.pt", build_model("famgan", tiny(super_resolution=sr)), step=0
+    )
+    torch.save(RRDBNet(8, 1, 4).state_dict(), tmp_path / "x4.pth")
+    templates = write_templates(tmp_path / "templates")
+    clip = str(prepared / "casme2" / "sub02" / "EP01_01")
+    (tmp_path / "drivers.txt").write_text(clip + "\n")
+
+    def megc(checkpoint, out):
+        cmd = [sys.executable, "-m", "fme", "megc", "--checkpoint", str(checkpoint),
+               "--templates", str(templates[0].parent), "--drivers", str(tmp_path / "drivers.txt"),
+               "--out", str(out), "--super-resolution", str(tmp_path / "x4.pth"), "--quiet",
+               "--device", "cpu"]  # fmt: skip
+        return subprocess.run(cmd, capture_output=True, text=True)
+
+    done = megc(ckpt, tmp_path / "set")
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader((tmp_path / "set" / "manifest.csv").open(newline="")))
+    assert len(rows) == 2
+    assert {r["super_resolution_sha256"] for r in rows} == {sha256_file(tmp_path / "x4.pth")}
+    for row in rows:
+        info = probe(tmp_path / "set" / row["path"])
+        assert (info.width, info.height) == (4 * SIZE, 4 * SIZE)
+    other = save_checkpoint(
+        tmp_path / "fomm.pt", build_model("fomm", small_model_config("fomm")), step=0
+    )
+    refused = megc(other, tmp_path / "set2")
+    assert refused.returncode == 2
+    assert "--super-resolution" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "set2" / "manifest.csv").exists()
+
+
 def test_demo_famgan_flag_adds_the_method():
     from dataclasses import replace
 

@@ -59,7 +59,8 @@ def _check_set(out, n_drivers, n_templates, n_frames):
         rows = list(csv.DictReader(fh))
     assert len(rows) == n_drivers * n_templates
     assert list(rows[0]) == [
-        *("driving", "template", "dataset", "emotion", "label", "path", "checkpoint_sha256")
+        *("driving", "template", "dataset", "emotion", "label", "path", "checkpoint_sha256"),
+        "super_resolution_sha256",
     ]
     for row in rows:
         assert row["path"] == f"{row['driving']}-{row['template']}.mp4"
