@@ -181,6 +181,22 @@ def synth_corpus(out: Path, subjects: int = 2, clips: int = 2, size: int = 128, 
     )
 
 
+def synth_prepared(
+    root: Path, subjects: int, clips: int, size: int, prepared_size: int, seed: int = 0
+) -> Path:
+    """`synth_corpus` in root/corpus, prepared (`fme prepare`, CASME II) at `prepared_size`
+    in root/prepared, which it returns."""
+    from generation.prepare import PrepareConfig, prepare_dataset
+
+    root = Path(root)
+    synth_corpus(root / "corpus", subjects=subjects, clips=clips, size=size, seed=seed)
+    out = root / "prepared"
+    prepare_dataset(
+        "casme2", root / "corpus", out, PrepareConfig(size=prepared_size), progress=False
+    )
+    return out
+
+
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst

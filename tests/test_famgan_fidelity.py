@@ -36,14 +36,10 @@ STEPS = 1000
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from generation.prepare import PrepareConfig, prepare_dataset
-    from generation.synth import SynthConfig, write_corpus
+    from data_helpers import synth_prepared
 
     root = tmp_path_factory.mktemp("fid")
-    write_corpus(root / "corpus", SynthConfig(6, 2, 0, size=128), progress=False)
-    prepare_dataset(
-        "casme2", root / "corpus", root / "prepared", PrepareConfig(size=SIZE), progress=False
-    )
+    synth_prepared(root, subjects=6, clips=2, size=128, prepared_size=SIZE)
     return root
 
 

@@ -24,10 +24,9 @@ import csv
 import numpy as np
 import pytest
 import torch
-from data_helpers import synth_corpus
+from data_helpers import synth_prepared
 
 from generation.config import build_run_config, config_path, read_yaml
-from generation.prepare import PrepareConfig, prepare_dataset
 from generation.train import read_holdout, train
 
 pytestmark = pytest.mark.slow
@@ -38,11 +37,9 @@ STEPS = 100
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    root = tmp_path_factory.mktemp("corpus")
-    synth_corpus(root / "corpus", subjects=3, clips=2, size=96)
-    out = root / "prepared"
-    prepare_dataset("casme2", root / "corpus", out, PrepareConfig(size=SIZE), progress=False)
-    return out
+    return synth_prepared(
+        tmp_path_factory.mktemp("corpus"), subjects=3, clips=2, size=96, prepared_size=SIZE
+    )
 
 
 def _fixed_frames(prepared, held, au_scale):
