@@ -102,6 +102,36 @@ def per_frame(model, face, lms, frames, marks, device) -> float:
     return time.perf_counter() - start
 
 
+def _minor_faults() -> int:
+    """This process's minor page faults so far (0 where `resource` is missing)."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _profile(model, face, lms, frames, marks, device, rows: int = 12) -> str:
+    """torch.profiler's table of one bf16 batch of ours: operators by input shape, by self
+    CPU time (what the README's shares of the time come from)."""
+    from torch.profiler import profile
+
+    with profile(record_shapes=True) as prof:
+        batched(model, face, lms, frames, marks, device, "bf16", len(frames))
+    return prof.key_averages(group_by_input_shape=True).table(
+        sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=28
+    )
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB (0 where `resource` is missing)."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def batched(model, face, lms, frames, marks, device, autocast=None, batch=16):
     from generation.animate import animate_clip
 
@@ -170,6 +200,12 @@ def run(argv: list[str]) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print torch.profiler's operators (self CPU time, by input shape) of one "
+        "bf16 batch of ours per variant and size",
+    )
+    p.add_argument(
         "--no-reuse-memory",
         action="store_true",
         help="leave glibc's malloc thresholds as they are (see generation.memory)",
@@ -185,6 +221,7 @@ def run(argv: list[str]) -> int:
 
     from generation.bench import markdown
     from generation.config import load_run_config
+    from generation.memory import reusing_large_allocations
     from generation.models import build_model
     from generation.train import resolve_device
 
@@ -196,7 +233,7 @@ def run(argv: list[str]) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     n_frames = [int(n) for n in args.frames.split(",") if n]
     n_frames += [n_frames[-1]] * (len(sizes) - len(n_frames))
-    rows = []
+    rows, memory_rows, profiles = [], [], []
     for size, n in zip(sizes, n_frames):
         face, lms = _landmarks(size)
         frames, marks = _clip(face, lms, n)
@@ -210,13 +247,28 @@ def run(argv: list[str]) -> int:
             # interleaved rounds (reference, fp32, bf16): a change of the machine's load
             # reaches all three; the speed-up is the median of the rounds' ratios
             refs, fp32s, bfs = [], [], []
+            faults: dict[str, list[int]] = {"fp32": [], "bf16": []}
             for _ in range(args.repeats):
                 refs.append(per_frame(model, face, lms, frames, marks, device))
+                before = _minor_faults()
                 fp32_s, fp32 = batched(model, face, lms, frames, marks, device, batch=args.batch)
+                faults["fp32"].append(_minor_faults() - before)
                 fp32s.append(fp32_s)
                 if not args.no_bf16:
+                    before = _minor_faults()
                     bf_s, bf = batched(model, face, lms, frames, marks, device, "bf16", args.batch)
+                    faults["bf16"].append(_minor_faults() - before)
                     bfs.append(bf_s)
+            for mode, counts in faults.items():
+                if counts:
+                    memory_rows.append(
+                        {
+                            "variant": variant,
+                            "size": size,
+                            "mode": f"ours {mode}",
+                            "page faults/frame": float(np.median(counts)) / n,
+                        }
+                    )
             ref = float(np.median(refs))
             row = {"variant": variant, "size": size, "network": net, "frames": n}
             rows.append({**row, "mode": "per-frame (reference style)", "frames/s": n / ref})
@@ -239,6 +291,8 @@ def run(argv: list[str]) -> int:
                         "max abs diff bf16 vs fp32 (0-255)": diff,
                     }
                 )
+            if args.profile:
+                profiles.append((variant, size, _profile(model, face, lms, frames, marks, device)))
             print(f"  {variant} {size}: done", flush=True)
     table = pd.DataFrame(rows)
     print(
@@ -247,6 +301,14 @@ def run(argv: list[str]) -> int:
         f"weights, same run, median of {args.repeats} interleaved round(s))\n"
     )
     print(markdown(table, digits=2))
+    reuse = "kept in the heap" if reusing_large_allocations() else "glibc's default"
+    print(
+        f"\nminor page faults of ours (large blocks: {reuse}; median of the rounds); "
+        f"peak resident memory of this run: {_peak_rss_mib():.0f} MiB\n"
+    )
+    print(markdown(pd.DataFrame(memory_rows), digits=0))
+    for variant, size, text in profiles:
+        print(f"\ntorch.profiler, {variant} {size}, ours bf16, one batch\n\n{text}")
     train_rows = []
     for size in [int(s) for s in args.train_sizes.split(",") if s]:
         for variant in variants:

@@ -10,9 +10,9 @@ pattern (the first batch still faults): the effect of the jemalloc or tcmalloc p
 CPU inference guides recommend, without a preload. The cost is memory: the process keeps
 its peak heap (and some fragmentation) instead of returning it between layers.
 
-Measured on FOMM vox-256 at 256 px, 16 frames, bf16, one thread (`animate_clip`, repeated):
-page faults per batch 369k -> 98k, 4.2-4.4 -> 5.1-5.3 frames/s, resident memory steady at
-1.38 GiB instead of 0.92-0.95 GiB. `fme bench animation --no-reuse-memory` runs without it.
+`fme bench animation` prints the page faults per frame and the run's peak resident memory
+(README, Benchmarks: at 256 px under bf16 FOMM 25615 -> 5 faults a frame, 2530 -> 3178 MiB);
+`fme bench animation --no-reuse-memory` runs without it.
 Elsewhere than glibc (macOS, musl) this is a no-op; `FME_REUSE_MEMORY=0` turns it off.
 """
 
@@ -52,3 +52,8 @@ def reuse_large_allocations() -> bool:
         mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
     )
     return _done
+
+
+def reusing_large_allocations() -> bool:
+    """Whether `reuse_large_allocations` has set the thresholds in this process."""
+    return bool(_done)

@@ -54,3 +54,17 @@ def test_fast_path_is_channels_last_and_the_reference_style_loop_is_not(variant)
             h.remove()
     assert fast and all(fast)
     assert seen and not any(seen)
+
+
+def test_bench_animation_prints_page_faults_and_the_profile(capsys):
+    from generation.bench_speed import run
+
+    args = ["--variants", "fomm", "--sizes", "64", "--frames", "4", "--train-sizes", ""]
+    assert run([*args, "--threads", "1", "--profile"]) == 0
+    out = capsys.readouterr().out
+    assert "peak resident memory of this run" in out
+    faults = [line.split("|") for line in out.splitlines() if line.startswith("| fomm | 64 | ours")]
+    rows = {cells[3].strip(): cells[4].strip() for cells in faults if len(cells) == 6}
+    assert set(rows) == {"ours fp32", "ours bf16"}
+    assert all(float(v) >= 0 for v in rows.values())
+    assert "torch.profiler, fomm 64, ours bf16" in out and "aten::" in out

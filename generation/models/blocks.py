@@ -88,7 +88,7 @@ def grid_sample(
         align_corners=align_corners,
     )
     if channels_last and out.dim() == 4:
-        return out.to(out_dtype, memory_format=torch.channels_last)
+        return to_channels_last(out, out_dtype)
     return out if out_dtype == torch.float32 else out.to(out_dtype)
 
 
@@ -305,7 +305,26 @@ class ResBlock2d(nn.Module):
         return out + x
 
 
-class UpBlock2d(nn.Module):
+class _ConvNormBlock(nn.Module):
+    """A conv and its norm (`conv`, `norm`: the upstream names), applied as conv, norm,
+    ReLU; on the fast inference path as one folded convolution."""
+
+    def __init__(
+        self, in_features: int, out_features: int, kernel_size, padding, groups, norm: str
+    ):
+        super().__init__()
+        self.conv = nn.Conv2d(
+            in_features, out_features, kernel_size, padding=padding, groups=groups
+        )
+        self.norm = norm_layer(norm, out_features)
+
+    def conv_norm_relu(self, x: torch.Tensor) -> torch.Tensor:
+        if fast_inference(self):
+            return F.relu(inference_conv(self.conv, self.norm, x), inplace=True)
+        return F.relu(self.norm(self.conv(x)))
+
+
+class UpBlock2d(_ConvNormBlock):
     """Nearest x2 upsampling, conv, BN, ReLU."""
 
     def __init__(
@@ -317,22 +336,15 @@ class UpBlock2d(nn.Module):
         groups=1,
         norm: str = "batch",
     ):
-        super().__init__()
-        self.conv = nn.Conv2d(
-            in_features, out_features, kernel_size, padding=padding, groups=groups
-        )
-        self.norm = norm_layer(norm, out_features)
+        super().__init__(in_features, out_features, kernel_size, padding, groups, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if fast_inference(self) and _phase_decomposable(self.conv):
             return F.relu(_upsample_conv(self.conv, self.norm, x), inplace=True)
-        out = F.interpolate(x, scale_factor=2.0)
-        if fast_inference(self):
-            return F.relu(inference_conv(self.conv, self.norm, out), inplace=True)
-        return F.relu(self.norm(self.conv(out)))
+        return self.conv_norm_relu(F.interpolate(x, scale_factor=2.0))
 
 
-class DownBlock2d(nn.Module):
+class DownBlock2d(_ConvNormBlock):
     """Conv, BN, ReLU, 2x2 average pooling."""
 
     def __init__(
@@ -344,20 +356,14 @@ class DownBlock2d(nn.Module):
         groups=1,
         norm: str = "batch",
     ):
-        super().__init__()
-        self.conv = nn.Conv2d(
-            in_features, out_features, kernel_size, padding=padding, groups=groups
-        )
-        self.norm = norm_layer(norm, out_features)
+        super().__init__(in_features, out_features, kernel_size, padding, groups, norm)
         self.pool = nn.AvgPool2d(kernel_size=(2, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if fast_inference(self):
-            return self.pool(F.relu(inference_conv(self.conv, self.norm, x), inplace=True))
-        return self.pool(F.relu(self.norm(self.conv(x))))
+        return self.pool(self.conv_norm_relu(x))
 
 
-class SameBlock2d(nn.Module):
+class SameBlock2d(_ConvNormBlock):
     """Conv, BN, ReLU at the same resolution."""
 
     def __init__(
@@ -369,16 +375,10 @@ class SameBlock2d(nn.Module):
         padding=1,
         norm: str = "batch",
     ):
-        super().__init__()
-        self.conv = nn.Conv2d(
-            in_features, out_features, kernel_size, padding=padding, groups=groups
-        )
-        self.norm = norm_layer(norm, out_features)
+        super().__init__(in_features, out_features, kernel_size, padding, groups, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if fast_inference(self):
-            return F.relu(inference_conv(self.conv, self.norm, x), inplace=True)
-        return F.relu(self.norm(self.conv(x)))
+        return self.conv_norm_relu(x)
 
 
 def _width(block_expansion: int, max_features: int, level: int) -> int:
@@ -533,7 +533,7 @@ def add_codec_layers(
     names: `first`, `down_blocks`, `up_blocks`, `bottleneck` (r0, r1, ...), `final`."""
 
     def width(level: int) -> int:
-        return min(max_features, block_expansion * (2**level))
+        return _width(block_expansion, max_features, level)
 
     module.first = SameBlock2d(num_channels, block_expansion, kernel_size=(7, 7), padding=(3, 3))
     module.down_blocks = nn.ModuleList(
