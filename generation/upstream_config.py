@@ -33,6 +33,16 @@ EPOCH_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 # reference key path -> our key path ("model.", "train." or "avd." prefixed)
+#: the train_params keys FOMM's and MRAA's reference configs share
+_TRAIN_SHARED: dict[str, str] = {
+    "train_params.batch_size": "train.batch_size",
+    "train_params.epoch_milestones": "train.milestones",
+    "train_params.scales": "model.loss.scales",
+    **{
+        f"train_params.transform_params.{k}": f"model.transform.{k}"
+        for k in ("sigma_affine", "sigma_tps", "points_tps")
+    },
+}
 _FOMM_MAP: dict[str, str] = {
     "dataset_params.frame_shape": "model.image_size",
     "model_params.common_params.num_kp": "model.common.num_kp",
@@ -62,13 +72,7 @@ _FOMM_MAP: dict[str, str] = {
         for k in ("scales", "block_expansion", "max_features", "num_blocks", "sn")
     },
     "train_params.lr_generator": "train.lr",
-    "train_params.batch_size": "train.batch_size",
-    "train_params.epoch_milestones": "train.milestones",
-    "train_params.scales": "model.loss.scales",
-    **{
-        f"train_params.transform_params.{k}": f"model.transform.{k}"
-        for k in ("sigma_affine", "sigma_tps", "points_tps")
-    },
+    **_TRAIN_SHARED,
     **{
         f"train_params.loss_weights.{k}": f"model.loss.{k}"
         for k in (
@@ -130,13 +134,7 @@ _MRAA_MAP: dict[str, str] = {
     "model_params.avd_network_params.id_bottle_size": "model.avd_network.id_bottle_size",
     "model_params.avd_network_params.pose_bottle_size": "model.avd_network.pose_bottle_size",
     "train_params.lr": "train.lr",
-    "train_params.batch_size": "train.batch_size",
-    "train_params.epoch_milestones": "train.milestones",
-    "train_params.scales": "model.loss.scales",
-    **{
-        f"train_params.transform_params.{k}": f"model.transform.{k}"
-        for k in ("sigma_affine", "sigma_tps", "points_tps")
-    },
+    **_TRAIN_SHARED,
     **{
         f"train_params.loss_weights.{k}": f"model.loss.{k}"
         for k in ("perceptual", "equivariance_shift", "equivariance_affine")

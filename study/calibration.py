@@ -16,18 +16,18 @@ two-sided and right-tailed).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy import stats as sstats
 
 from study.crossed import crossed_fit
+from study.record import OneRow
 from study.stats import z_statistics
 
 
 @dataclass(frozen=True)
-class Calibration:
+class Calibration(OneRow):
     """Rejection rates at `alpha` over `n_sim` simulated sets (and their binomial SE)."""
 
     n_participants: int
@@ -44,10 +44,6 @@ class Calibration:
 
     def se(self, rate: float) -> float:
         return float(np.sqrt(rate * (1 - rate) / self.n_sim))
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(self)])
 
 
 def simulate_votes(

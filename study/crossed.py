@@ -29,13 +29,14 @@ over one design, which is what lets the calibration simulate thousands of studie
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
 from fme.errors import DataError
+from study.record import OneRow
 
 SEPARATED = 12.0  # |log-odds| beyond this (P > 0.99999) means the fit ran off to infinity
 
@@ -134,7 +135,7 @@ def crossed_fit(
 
 
 @dataclass(frozen=True)
-class CrossedResult:
+class CrossedResult(OneRow):
     """One set's crossed analysis. `prob_a` = sigmoid(log_odds), the population-averaged
     chance of a vote for A at a balanced side, with its `ci` interval (`ci_low`, `ci_high`);
     `t` on `df` degrees of freedom; `p_value` two-sided, `p_greater` A over B, `p_less` B
@@ -157,10 +158,6 @@ class CrossedResult:
     p_less: float
     side_log_odds: float
     set_name: str = ""
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(self)]).set_index("set_name")
 
 
 def _sigmoid(v: float) -> float:

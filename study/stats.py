@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
 from fme.errors import ConfigError, DataError
+from study.record import OneRow
 
 VOTE_COLUMNS = ("set_name", "method_a", "method_b", "pair_id", "participant", "choice")
 
@@ -47,7 +48,7 @@ VOTE_COLUMNS = ("set_name", "method_a", "method_b", "pair_id", "participant", "c
 
 
 @dataclass(frozen=True)
-class SetSummary:
+class SetSummary(OneRow):
     """The paper's numbers for one comparison set (A's rates; B's follow).
 
     `z`, `p_value`, `significant` test A over B (right-tailed); `z_b` = -z, `p_value_b`
@@ -82,11 +83,6 @@ class SetSummary:
     method_a: str = "A"
     method_b: str = "B"
     set_name: str = ""
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        """One row in the layout of the paper's tables."""
-        return pd.DataFrame([asdict(self)]).set_index("set_name")
 
 
 def critical_value(alpha: float = 0.05) -> float:
@@ -362,7 +358,7 @@ def pair_tests(
 
 
 @dataclass(frozen=True)
-class AcrossPairs:
+class AcrossPairs(OneRow):
     """Tests over pairs of d_i = VC_i - N_i/2 (A preferred when positive); `alternative`
     "greater" (right-tailed, as the paper's Z) or "two-sided"."""
 
@@ -374,10 +370,6 @@ class AcrossPairs:
     sign_p_value: float
     wilcoxon_statistic: float
     wilcoxon_p_value: float
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(self)])
 
 
 def across_pairs(
@@ -569,7 +561,7 @@ def position_bias(votes: pd.DataFrame) -> PositionBias:
 
 
 @dataclass(frozen=True)
-class Agreement:
+class Agreement(OneRow):
     """Fleiss' kappa over pairs (subjects) and participants (raters), choices A/B.
 
     `observed` is the mean pairwise agreement P-bar, `expected` the chance agreement P_e;
@@ -582,10 +574,6 @@ class Agreement:
     expected: float
     kappa: float
     set_name: str = ""
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(self)]).set_index("set_name")
 
 
 def _fleiss(table: np.ndarray) -> tuple[float, float, float]:
@@ -636,7 +624,7 @@ def agreement_from_counts(counts: pd.DataFrame, *, set_name: str | None = None) 
 
 
 @dataclass(frozen=True)
-class PowerResult:
+class PowerResult(OneRow):
     """Volunteers N for the paper's Z test to detect a preference with the asked power.
 
     Model: pair i's true preference p_i varies across pairs with mean `effect` and standard
@@ -655,10 +643,6 @@ class PowerResult:
     power: float
     n_participants: int | None
     required_effect_size: float
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(self)])
 
 
 def pair_sd(vote_counts: Sequence[int] | np.ndarray, n_participants: int | Sequence[int]) -> float:

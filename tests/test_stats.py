@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -423,6 +424,23 @@ def test_crossed_fit_is_the_glm_with_two_way_cluster_robust_errors():
     df = (fp + fs - vc) ** 2 / (fp**2 / 11 + fs**2 / 7)
     assert fit.df[0] == pytest.approx(df, rel=1e-8)
     assert fit.p_two_sided()[0] == pytest.approx(2 * sstats.t.sf(abs(fit.t[0]), df), rel=1e-8)
+
+
+def test_result_records_frame_as_one_row_indexed_by_set_name():
+    from study.crossed import crossed_test
+
+    votes = st.check_votes(
+        simulate_votes({"A": 0.8, "B": 0.0}, [("A", "B")], n_participants=12, n_pairs=8)
+    )
+    crossed = crossed_test(votes, set_name="set1")
+    f = crossed.frame
+    assert list(f.index) == ["set1"] and "set_name" not in f.columns
+    assert f.loc["set1", "prob_a"] == crossed.prob_a and f.loc["set1", "n_votes"] == 96
+    # a record without a set_name keeps its one row at 0, every field a column
+    across = st.across_pairs([22, 10, 16], 31)
+    g = across.frame
+    assert list(g.index) == [0] and g.loc[0, "wins_a"] == across.wins_a == 2
+    assert list(g.columns) == [x.name for x in dataclasses.fields(across)]
 
 
 def test_crossed_test_from_votes_and_its_direction():
