@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from fme.errors import ConfigError
+from generation.models.blocks import normalized_to_pixels
 
 #: `inference.autocast` values of a model config and their dtypes (None: fp32)
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -137,12 +138,19 @@ class AnimationModel(nn.Module):
         (default: `FramePairs`, source/driving frames with their landmarks)."""
         from generation.data.frame_pairs import FramePairs
 
-        return FramePairs(
+        return self.frame_pairs(FramePairs, clips, train)
+
+    @staticmethod
+    def frame_pairs(pairs_class, clips, train, **options):
+        """`pairs_class` (`FramePairs` or a subclass) of `clips` with the TrainConfig
+        `train`'s size, augmentation, seed and driving jitter, plus the class's `options`."""
+        return pairs_class(
             clips,
             train.size,
             augment=train.augment,
             seed=train.seed,
             driving_jitter=train.driving_jitter,
+            **options,
         )
 
     def training_inputs(self, batch: dict) -> tuple[torch.Tensor, ...]:
@@ -268,6 +276,22 @@ class AnimationModel(nn.Module):
         return built[0].perceptual if built else None
 
     # ---- shared helpers for animation ----------------------------------------------
+    def frame_landmarks(
+        self,
+        image: torch.Tensor,
+        landmarks: torch.Tensor | None,
+        normalized_landmarks: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The pixel landmarks (B, 68, 2) of frames `image` (B, C, H, W) as float on the
+        frames' device, from `landmarks` in pixels or `normalized_landmarks` in [-1, 1]
+        (which win); ConfigError when neither is given (a prior or landmark variant)."""
+        h, w = image.shape[-2:]
+        if normalized_landmarks is not None:
+            landmarks = normalized_to_pixels(normalized_landmarks, h, w)
+        if landmarks is None:
+            raise ConfigError(f"{self.variant} needs the 68 landmarks of every frame")
+        return torch.as_tensor(landmarks, device=image.device).float()
+
     def set_autocast(self, mode: str | None) -> None:
         """Mixed precision for `encode_source`/`animate`: "bf16", "fp16" or None (fp32)."""
         if mode not in (None, "none", *AUTOCAST_DTYPES):
@@ -280,6 +304,21 @@ class AnimationModel(nn.Module):
         if mode in (None, "none"):
             return contextlib.nullcontext()
         return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[mode])
+
+    @staticmethod
+    def same_frame(image, landmarks, other, other_landmarks, with_landmarks: bool = True) -> bool:
+        """Whether two frames (1, C, H, W) give the same motion (the cache test of the
+        initial frame): the same pixels and, when `with_landmarks` (a variant whose motion
+        follows the landmarks), the same landmarks (both None, or equal as float)."""
+        if image.shape != other.shape or not torch.equal(image, other):
+            return False
+        if not with_landmarks:
+            return True
+        if landmarks is None or other_landmarks is None:
+            return landmarks is None and other_landmarks is None
+        a = torch.as_tensor(landmarks).float()
+        b = torch.as_tensor(other_landmarks).float().to(a.device)
+        return a.shape == b.shape and torch.equal(a, b)
 
     @contextlib.contextmanager
     def _eval_mode(self):

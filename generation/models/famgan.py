@@ -206,13 +206,11 @@ class FAMGAN(AnimationModel):
     def training_dataset(self, clips, train):
         from generation.data.au_pairs import AUFramePairs
 
-        return AUFramePairs(
+        return self.frame_pairs(
+            AUFramePairs,
             clips,
-            train.size,
+            train,
             au_scale=float(self.config["common"]["au_scale"]),
-            augment=train.augment,
-            seed=train.seed,
-            driving_jitter=train.driving_jitter,
             onset_source=float(self.config["pairs"]["onset_source"]),
         )
 

@@ -289,10 +289,8 @@ class FOMM(AnimationModel):
         """Keypoints of images (B, 3, H, W); landmarks (B, 68, 2) in pixels (prior only)."""
         if self.prior is None:
             return self.kp_detector(image)
-        if landmarks is None:
-            raise ConfigError(f"{self.variant} needs the 68 landmarks of every frame")
         h, w = image.shape[2:]
-        landmarks = torch.as_tensor(landmarks, dtype=torch.float32, device=image.device)
+        landmarks = self.frame_landmarks(image, landmarks)
         kp, channel = self.prior(landmarks, (h, w))
         channel = self._resize_channel(channel, self.kp_detector.input_size(h, w))
         return self.kp_detector(image, prior_channel=channel, prior_kp=kp)
@@ -463,12 +461,7 @@ class FOMM(AnimationModel):
         cached = state.cache.get("initial")
         if cached is not None:
             image, lms, kp = cached
-            same_lm = (lms is None and initial_landmarks is None) or (
-                lms is not None
-                and initial_landmarks is not None
-                and torch.equal(lms, initial_landmarks.to(lms.device))
-            )
-            if same_lm and image.shape == initial.shape and torch.equal(image, initial):
+            if self.same_frame(image, lms, initial, initial_landmarks):
                 return kp
         kp = {k: v.float() for k, v in self.detect(initial, initial_landmarks).items()}
         lms = None if initial_landmarks is None else initial_landmarks.detach().clone()

@@ -52,7 +52,6 @@ from generation.models.bg_motion import BG_TYPES, BGMotionPredictor
 from generation.models.blocks import (
     check_hourglass_input,
     hourglass_min_size,
-    normalized_to_pixels,
     pixels_to_normalized,
 )
 from generation.models.mraa_generator import Generator
@@ -341,11 +340,7 @@ class MRAA(AnimationModel):
         if self.prior is None:
             return self.region_predictor(image)
         h, w = image.shape[-2:]
-        if normalized_landmarks is not None:
-            landmarks = normalized_to_pixels(normalized_landmarks, h, w)
-        if landmarks is None:
-            raise ConfigError(f"{self.variant} needs the 68 landmarks of every frame")
-        landmarks = torch.as_tensor(landmarks, device=image.device).float()
+        landmarks = self.frame_landmarks(image, landmarks, normalized_landmarks)
         keypoints, channel = self.prior(
             landmarks, (h, w), out_size=self.region_predictor.input_size(h, w)
         )
@@ -530,15 +525,7 @@ class MRAA(AnimationModel):
     def _same_input(self, image, landmarks, other, other_landmarks) -> bool:
         """Whether two frames (1, C, H, W) give the same regions: the same pixels and, for
         a prior variant (whose regions follow the landmarks), the same landmarks."""
-        if image.shape != other.shape or not torch.equal(image, other):
-            return False
-        if self.prior is None:
-            return True
-        if landmarks is None or other_landmarks is None:
-            return landmarks is None and other_landmarks is None
-        a = torch.as_tensor(landmarks).float()
-        b = torch.as_tensor(other_landmarks).float().to(a.device)
-        return a.shape == b.shape and torch.equal(a, b)
+        return self.same_frame(image, landmarks, other, other_landmarks, self.prior is not None)
 
     def avd_motion(
         self, source_motion: dict[str, torch.Tensor], driving_motion: dict[str, torch.Tensor]

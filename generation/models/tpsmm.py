@@ -71,7 +71,6 @@ from generation.models.base import (
 )
 from generation.models.blocks import (
     check_hourglass_input,
-    normalized_to_pixels,
     pixels_to_normalized,
 )
 from generation.models.inpainting import InpaintingNetwork
@@ -81,8 +80,6 @@ from generation.models.tpsmm_dense_motion import DenseMotionNetwork
 from generation.models.tpsmm_keypoints import POINTS_PER_TPS, KPDetector
 from generation.prior import NUM_PRIOR_KEYPOINTS, FacialPrior
 
-ANIMATION_MODES: tuple[str, ...] = ("standard", "relative", "avd")
-MODE_ALIASES: dict[str, str] = {"absolute": "standard"}
 STAGES: tuple[str, ...] = ("reconstruction", "avd")
 PRIOR_GROUPINGS: tuple[str, ...] = ("regions", "sequential")
 
@@ -328,11 +325,7 @@ class TPSMM(AnimationModel):
         if self.prior is None:
             return self.kp_detector(image)["fg_kp"]
         h, w = image.shape[-2:]
-        if normalized_landmarks is not None:
-            landmarks = normalized_to_pixels(normalized_landmarks, h, w)
-        if landmarks is None:
-            raise ConfigError(f"{self.variant} needs the 68 landmarks of every frame")
-        landmarks = torch.as_tensor(landmarks, device=image.device).float()
+        landmarks = self.frame_landmarks(image, landmarks, normalized_landmarks)
         with torch.autocast(device_type=image.device.type, enabled=False):
             prior_kp, channel = self.prior(landmarks, (h, w), out_size=(h, w))
         learned = self.kp_detector(image, channel)["fg_kp"]
@@ -517,11 +510,7 @@ class TPSMM(AnimationModel):
         """Frames (T, 3, H, W) in [0, 1] for T driving frames: "standard" (alias
         "absolute"), "relative" (to `initial`, `relative_keypoints`) or "avd".
         `condition` (T, `condition_channels`): the decoder's condition of each frame."""
-        mode = MODE_ALIASES.get(mode, mode)
-        if mode not in ANIMATION_MODES:
-            raise ConfigError(
-                f"unknown animation mode {mode!r} for TPSMM; choose standard, relative or avd"
-            )
+        mode = self.check_mode(mode)
         if adapt_movement_scale is None:
             adapt_movement_scale = bool(self.config["animation"]["adapt_movement_scale"])
         t = driving.shape[0]
@@ -566,12 +555,7 @@ class TPSMM(AnimationModel):
         cached = state.cache.get("initial")
         if cached is not None:
             image, lms, kp = cached
-            same_lm = (lms is None and landmarks is None) or (
-                lms is not None
-                and landmarks is not None
-                and torch.equal(lms, torch.as_tensor(landmarks, device=lms.device).float())
-            )
-            if same_lm and image.shape == initial.shape and torch.equal(image, initial):
+            if self.same_frame(image, lms, initial, landmarks):
                 return kp
         kp = self.keypoints(initial, landmarks).float()
         lms = None if landmarks is None else torch.as_tensor(landmarks).detach().float().clone()

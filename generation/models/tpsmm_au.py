@@ -48,7 +48,7 @@ from fme.errors import ConfigError
 from generation.au import AU_NAMES
 from generation.config import merge
 from generation.models.base import check_config_keys
-from generation.models.blocks import normalized_to_pixels, pixels_to_normalized
+from generation.models.blocks import pixels_to_normalized
 from generation.models.tpsmm import TPSMM
 from generation.models.tpsmm import default_config as tpsmm_default_config
 from generation.models.tpsmm import validate_config as tpsmm_validate_config
@@ -142,13 +142,8 @@ class TPSMMAU(TPSMM):
         normalized_landmarks: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The frames' own landmarks `LANDMARK_KEYPOINTS` as the (B, 50, 2) keypoints."""
-        h, w = image.shape[-2:]
-        if normalized_landmarks is not None:
-            landmarks = normalized_to_pixels(normalized_landmarks, h, w)
-        if landmarks is None:
-            raise ConfigError(f"{self.variant} needs the 68 landmarks of every frame")
-        landmarks = torch.as_tensor(landmarks, device=image.device)
-        return landmark_keypoints(landmarks, h, w)
+        landmarks = self.frame_landmarks(image, landmarks, normalized_landmarks)
+        return landmark_keypoints(landmarks, *image.shape[-2:])
 
     # ---- training ----------------------------------------------------------------------
     def training_dataset(self, clips, train):
@@ -156,13 +151,7 @@ class TPSMMAU(TPSMM):
         every clip, computed once from its cached landmarks)."""
         from generation.data.au_pairs import AUFramePairs
 
-        return AUFramePairs(
-            clips,
-            train.size,
-            augment=train.augment,
-            seed=train.seed,
-            driving_jitter=train.driving_jitter,
-        )
+        return self.frame_pairs(AUFramePairs, clips, train)
 
     def training_inputs(self, batch: dict) -> tuple[torch.Tensor, ...]:
         return (
