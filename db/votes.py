@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from db.models import Assignment, Participant, Study, Vote, utcnow
-from fme.errors import DataError
+from fme.core.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from eval.clips import FRAMES, SIZE, ClipBank, fit_frames, label_index, sample_indices
-from fme.errors import ConfigError, DataError
-from fme.options import int_list, non_negative_float, positive_int
+from fme.core.errors import ConfigError, DataError
+from fme.core.options import int_list, non_negative_float, positive_int
 from generation.data.clip import LABELS
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class SourceClip:
     landmarks: np.ndarray  # (len(frame_paths), 68, 2)
 
     def frames_at(self, index: Sequence[int]) -> np.ndarray:
-        from generation.video import read_image
+        from generation.data.video import read_image
 
         return np.stack([read_image(self.frame_paths[i]) for i in index])
 
@@ -181,8 +181,8 @@ def generate_bank(
 
 def checkpoint_generator(path: str | Path, device: str = "cpu") -> tuple[Generator, str]:
     """A Generator from a trained animation checkpoint, and an id for the cache."""
-    from generation.animate import animate_clip
-    from generation.checkpoint import load_model
+    from generation.animation.animate import animate_clip
+    from generation.checkpoints.checkpoint import load_model
 
     path = Path(path)
     if not path.is_file():
@@ -343,7 +343,7 @@ def run_augment(args: argparse.Namespace, generator: Generator | None = None) ->
     from eval.recognizers import parse_backbones
     from eval.table import write_tables
     from eval.train import TrainConfig, kinetics_files, resolve_device
-    from fme.outputs import output_dir
+    from fme.core.outputs import output_dir
 
     try:  # a list from the parser, or the text a caller passes
         ratios = sorted(

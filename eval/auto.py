@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from eval.scores import ClassificationScores
-from fme.errors import ConfigError
-from fme.options import device_name
+from fme.core.errors import ConfigError
+from fme.core.options import device_name
 from generation.data.clip import LABELS
 
 if TYPE_CHECKING:
@@ -200,7 +200,7 @@ def run_auto(args: argparse.Namespace) -> int:
     )
     from eval.table import write_tables
     from eval.train import resolve_device
-    from fme.outputs import output_dir
+    from fme.core.outputs import output_dir
 
     if args.real and not Path(args.real).exists():
         raise ConfigError(

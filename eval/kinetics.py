@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from eval.clips import KINETICS_CROP
-from fme.digest import sha256_file
-from fme.errors import ConfigError
+from fme.core.digest import sha256_file
+from fme.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

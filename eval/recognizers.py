@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fme.errors import ConfigError
+from fme.core.errors import ConfigError
 
 BACKBONES: tuple[str, ...] = ("r3d_18", "mc3_18", "r2plus1d_18")
 # Names in the paper's tables.

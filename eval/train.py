@@ -22,8 +22,8 @@ import numpy as np
 
 from eval.clips import FRAMES, SIZE, ClipBank, to_input
 from eval.scores import ClassificationScores
-from fme.errors import ConfigError, DataError
-from fme.options import device_name, positive_float, positive_int
+from fme.core.errors import ConfigError, DataError
+from fme.core.options import device_name, positive_float, positive_int
 from generation.data.clip import LABELS
 
 log = logging.getLogger(__name__)
@@ -292,7 +292,7 @@ def run_training(args: argparse.Namespace) -> int:
     from eval.clips import load_bank, prepared_items
     from eval.recognizers import RecognizerInfo, parse_backbones, save_recognizer
     from eval.table import write_tables
-    from fme.outputs import output_dir
+    from fme.core.outputs import output_dir
 
     backbones = parse_backbones(args.backbones)
     kinetics = kinetics_files(args, backbones)  # every file checked before any training

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from fme.errors import ConfigError
+from fme.core.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).with_name("configs")
 SCALES = ("paper", "small")

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
-from fme.errors import ConfigError, DataError
+from fme.core.errors import ConfigError, DataError
 from study.record import OneRow
 
 VOTE_COLUMNS = ("set_name", "method_a", "method_b", "pair_id", "participant", "choice")

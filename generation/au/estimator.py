@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fme.errors import DataError
+from fme.core.errors import DataError
 from generation.au import AU_NAMES, AUTrack
 from generation.au.features import AU_REGIONS, displacements, region_features
 
@@ -165,12 +165,12 @@ def estimate_from_frames(
     fps: float | None = None,
 ) -> AUTrack:
     """AU intensities of video frames (T, H, W[, 3]) uint8: the project's tracker (dlib on
-    the onset frame, then Lucas-Kanade; `generation.tracking`) on the frames enlarged to
+    the onset frame, then Lucas-Kanade; `generation.face.tracking`) on the frames enlarged to
     about 256 px, then `estimate_from_landmarks`. `face_box` (left, top, right, bottom) in
     frame pixels; None: dlib's largest face on the onset frame (FaceNotFoundError if none).
     The estimate is of change from the onset: a single image, or a still video, gives 0."""
-    from generation.bench import lk_track_video
-    from generation.face import largest_face
+    from fme.bench.generation import lk_track_video
+    from generation.face.detect import largest_face
 
     frames = np.asarray(frames)
     if face_box is None:

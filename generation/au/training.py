@@ -3,7 +3,7 @@
 `corpus_samples` reads a corpus written by `fme synth`: per clip, its ground-truth AU
 intensities (converted to the 17 OpenFace AUs on the 0-5 scale, `truth_track`), its exact
 landmarks and, with `track=True`, the landmarks the project's tracker finds on its frames
-(`generation.tracking.track_clip`, what `fme prepare` caches). `fit` trains on some
+(`generation.face.tracking.track_clip`, what `fme prepare` caches). `fit` trains on some
 subjects; `per_au_pearson` scores others, one Pearson r per AU over all their frames; `cross_validate` holds out every subject once (subject folds) and pools the
 held-out predictions, so that every AU of the corpus is scored.
 """
@@ -68,9 +68,9 @@ def corpus_samples(corpus: str | Path, track: bool = False, progress: bool = Fal
 
 def tracked_landmarks(frame_paths, onset_index: int) -> np.ndarray:
     """The tracker's landmarks (T, 68, 2) of a clip's frames (dlib on the onset, then LK)."""
-    from generation.face import largest_face, to_gray
-    from generation.tracking import track_clip
-    from generation.video import read_image
+    from generation.data.video import read_image
+    from generation.face.detect import largest_face, to_gray
+    from generation.face.tracking import track_clip
 
     gray = np.stack([to_gray(read_image(f)) for f in frame_paths])
     face = largest_face(gray[onset_index], frame_paths[onset_index])

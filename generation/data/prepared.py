@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fme.errors import DataError
+from fme.core.errors import DataError
 
 MANIFEST = "manifest.csv"
 REPORT = "report.csv"
@@ -106,7 +106,7 @@ class PreparedClip:
 
     def frames(self) -> np.ndarray:
         """All frames, (T, H, W, 3) uint8."""
-        from generation.video import read_image
+        from generation.data.video import read_image
 
         return np.stack([read_image(p) for p in self.frame_paths()])
 

@@ -6,7 +6,7 @@ only use the methods below, so FOMM and MRAA plug into one trainer and one anima
 
 Tensors: images are float in [0, 1], shape (B, 3, H, W); landmarks are the dlib 68
 points of the same frames in pixel coordinates of those images, shape (B, 68, 2)
-(x, y). Models turn landmarks into the facial prior themselves (`generation.prior`),
+(x, y). Models turn landmarks into the facial prior themselves (`generation.face.prior`),
 so no landmark detection happens inside a training step.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fme.errors import ConfigError
+from fme.core.errors import ConfigError
 from generation.models.blocks import normalized_to_pixels
 
 #: `inference.autocast` values of a model config and their dtypes (None: fp32)
@@ -254,7 +254,7 @@ class AnimationModel(nn.Module):
         """The perceptual loss of `config["loss"]` (`perceptual` weights, `scales`,
         `vgg_weights`; the L1 pyramid without VGG weights), built on first use and kept
         outside the module tree (VGG is not a submodule, so it is not saved)."""
-        from generation.losses import ReconstructionLoss, load_vgg19
+        from generation.training.losses import ReconstructionLoss, load_vgg19
 
         built = self.__dict__.setdefault("_reconstruction", [])
         if not built:

@@ -496,7 +496,7 @@ def hourglass_min_size(num_blocks: int) -> int:
 def check_hourglass_input(size: int, name: str, section: dict) -> None:
     """ConfigError unless an hourglass config section (`scale_factor`, `num_blocks`) can
     take a `size`-pixel image after its downscaling."""
-    from fme.errors import ConfigError
+    from fme.core.errors import ConfigError
 
     inner = size * float(section["scale_factor"])
     need = hourglass_min_size(int(section["num_blocks"]))

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fme.errors import DataError, FMEError
-from generation.face import detect_faces, landmarks68
+from fme.core.errors import DataError, FMEError
+from generation.face.detect import detect_faces, landmarks68
 from generation.synth.aus import face_axes, to_image
 from generation.synth.warp import LandmarkWarp
 
@@ -93,7 +93,7 @@ def base_faces(size: int, faces_dir: str | Path | None = None) -> list[BaseFace]
     """The astronaut, then every usable photo in `faces_dir` (photos without a face are skipped)."""
     import skimage.data
 
-    from generation.video import IMAGE_SUFFIXES, read_image
+    from generation.data.video import IMAGE_SUFFIXES, read_image
 
     faces = [crop_face(skimage.data.astronaut(), size, "skimage.data.astronaut")]
     if faces_dir is None:

@@ -26,8 +26,8 @@ from db.models import (
     ExpertRating,
     Study,
 )
-from fme.errors import FMEError
-from study.cli import parse_method, parse_set
+from fme.commands.study import parse_method, parse_set
+from fme.core.errors import FMEError
 from study.design import (
     add_expert,
     configure_study,
