@@ -46,7 +46,7 @@ class KineticsWeights:
 def _check_file(path: Path, backbone: str, option: str) -> KineticsWeights:
     import torch
 
-    from eval.recognizers import _state_dict_from, guess_architecture
+    from eval.recognizers import guess_architecture, state_dict_from
 
     if not path.is_file():
         raise ConfigError(
@@ -65,7 +65,7 @@ def _check_file(path: Path, backbone: str, option: str) -> KineticsWeights:
                 path,
                 "Give torchvision's .pth file of the backbone.",
             ) from err
-    found = guess_architecture(_state_dict_from(obj, path))
+    found = guess_architecture(state_dict_from(obj, path))
     if found != backbone:
         what = f"holds {found}" if found != "unknown" else "is not a video ResNet-18"
         raise ConfigError(

@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
 def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     from generation.data.readers import read_dataset
-    from generation.face.detect import _detector, _predictor
+    from generation.face.detect import face_detector, landmark_predictor
     from generation.face.prepare import STAGES, PrepareConfig, prepare_clips
     from generation.synth.corpus import SynthConfig, write_corpus
 
@@ -50,7 +50,7 @@ def run(argv: list[str]) -> int:
             progress=False,
         )
         clips = read_dataset("casme2", corpus)
-        _detector(), _predictor()  # loaded before timing (the synth step has used them)
+        face_detector(), landmark_predictor()  # loaded before timing (the synth step has used them)
         config = PrepareConfig(size=args.size, seed=args.seed, landmarks=args.landmarks)
         if out.exists():
             import shutil

@@ -32,14 +32,14 @@ def model_path(name: str) -> Path:
 
 
 @lru_cache(maxsize=1)
-def _detector():
+def face_detector():
     import dlib
 
     return dlib.get_frontal_face_detector()
 
 
 @lru_cache(maxsize=1)
-def _predictor():
+def landmark_predictor():
     import dlib
 
     return dlib.shape_predictor(str(model_path("shape_predictor_68_face_landmarks.dat")))
@@ -56,7 +56,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 
 def detect_faces(image: np.ndarray, upsample: int = 1) -> list[Box]:
     """Frontal faces found by dlib, the largest first."""
-    rects = _detector()(to_gray(image), upsample)
+    rects = face_detector()(to_gray(image), upsample)
     boxes = [(r.left(), r.top(), r.right(), r.bottom()) for r in rects]
     return sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
 
@@ -84,7 +84,7 @@ def landmarks68(image: np.ndarray, box: Box, upsample: int = 1) -> np.ndarray:
 
     if upsample == 1:
         rect = dlib.rectangle(int(box[0]), int(box[1]), int(box[2]), int(box[3]))
-        shape = _predictor()(to_gray(image), rect)
+        shape = landmark_predictor()(to_gray(image), rect)
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
     from PIL import Image
 

@@ -26,13 +26,13 @@ from pathlib import Path
 
 from fme.core.errors import DataError
 from generation.data.layout import find_frame_tree, find_sheet, has_frames
-from generation.data.readers import (
+from generation.data.readers.common import (
     DatasetReport,
     LeftOut,
-    _check_root,
-    _make_clip,
-    _match_folder,
+    check_root,
     has_columns,
+    make_clip,
+    match_folder,
     read_sheet,
 )
 
@@ -48,7 +48,7 @@ FRAME_DIRS = ("part_A", "ME_A", "ME_A_cropped", "data")
 
 def _frames_of(task: Path) -> Path | None:
     """The folder of a task's frames: color/ inside it, or the folder itself."""
-    color = _match_folder(task, "color")
+    color = match_folder(task, "color")
     if color is not None and has_frames(color):
         return color
     return task if has_frames(task) else None
@@ -66,7 +66,7 @@ def read_casme3(root: str | Path, labels: str | None = None) -> DatasetReport:
     """CAS(ME)³ part A (micro-expressions): the label sheet and the spNO.* frame folders,
     found up to three levels below `root`. `labels` is accepted for symmetry with the other
     readers; CAS(ME)³ has no published list, so the emotion rule labels it."""
-    root = _check_root(root, "CAS(ME)³")
+    root = check_root(root, "CAS(ME)³")
 
     try:
         sheet = find_sheet(root, SHEET_PATTERNS, has_columns("casme3"))
@@ -128,14 +128,14 @@ def read_casme3(root: str | Path, labels: str | None = None) -> DatasetReport:
                 LeftOut("casme3", subject, clip_id, "subject folder not found", str(tree.path))
             )
             continue
-        tdir = (_match_folder(sdir, clip_id) if k > 1 else None) or _match_folder(sdir, task)
+        tdir = (match_folder(sdir, clip_id) if k > 1 else None) or match_folder(sdir, task)
         frames = _frames_of(tdir) if tdir is not None else None
         if frames is None:
             report.left_out.append(
                 LeftOut("casme3", subject, clip_id, "task folder not found", str(sdir / task))
             )
             continue
-        result = _make_clip(
+        result = make_clip(
             "casme3",
             subject,
             clip_id,

@@ -31,14 +31,14 @@ from pathlib import Path
 from fme.core.errors import DataError
 from generation.data.facs import cell_text, parse_au_cell
 from generation.data.layout import find_frame_tree, find_sheet
-from generation.data.readers import (
+from generation.data.readers.common import (
     DatasetReport,
     LeftOut,
-    _check_root,
-    _make_clip,
-    _read_tables,
-    _tree_size,
+    check_root,
+    make_clip,
     read_frame,
+    read_tables,
+    tree_size,
 )
 
 SHEET_PATTERNS = ("CAS(ME)^2code_final*.xlsx", "*code_final*.xlsx", "CAS(ME)*code*.xlsx")
@@ -71,21 +71,21 @@ def _naming(tables, index: int, key_col: int, value_col: int, what: str, path: P
 def read_casme_sq(root: str | Path, labels: str | None = None) -> DatasetReport:
     """CAS(ME)² part A (micro-expressions): code_final sheet and rawpic frames, found up to
     three levels below `root`. `labels` is accepted for symmetry; the emotion type labels."""
-    root = _check_root(root, "CAS(ME)²")
+    root = check_root(root, "CAS(ME)²")
     rx = re.compile(SUBJECT_RX, re.IGNORECASE)
     try:
         sheet = find_sheet(root, SHEET_PATTERNS, lambda p: False)
         tree = find_frame_tree(
             root,
-            lambda f: _tree_size(f, rx),
-            lambda f: _tree_size(f, rx),
+            lambda f: tree_size(f, rx),
+            lambda f: tree_size(f, rx),
             FRAME_DIRS,
             "frame folder (s<code> subject folders holding video folders of frames, e.g. "
             "rawpic/s15/15_0101disgustingteeth/img1.jpg)",
         )
     except LookupError as err:
         raise DataError(f"CAS(ME)²: {err}", root, "Unpack CAS(ME)² into this folder.") from None
-    tables = _read_tables(sheet.path)
+    tables = read_tables(sheet.path)
     # sheet 2: subject number -> folder code; sheet 3: video name -> video code
     subject_codes = _naming(tables, 1, 2, 1, "subject codes", sheet.path)
     video_codes = _naming(tables, 2, 1, 0, "video codes", sheet.path)
@@ -148,7 +148,7 @@ def read_casme_sq(root: str | Path, labels: str | None = None) -> DatasetReport:
         clip_id = name if (subject, name) not in seen else f"{name}_{i}"
         seen.add((subject, name))
         au = row[5] if len(row) > 5 else None  # NaN and None parse as an empty cell
-        result = _make_clip(
+        result = make_clip(
             "casme_sq",
             subject,
             clip_id,
