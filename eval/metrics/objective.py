@@ -556,36 +556,3 @@ def run_metrics(args: argparse.Namespace) -> int:
         write_tables(per_au_table(all_videos), out / "au_fidelity", caption="AU fidelity per AU")
         print((out / "au_fidelity.md").read_text())
     return 0
-
-
-def register_metrics(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "metrics", help="identity, motion and AU fidelity, jitter, background change"
-    )
-    p.add_argument(
-        "--set",
-        action="append",
-        required=True,
-        metavar="DIR",
-        help="a generated set folder; repeat for several",
-    )
-    p.add_argument(
-        "--templates",
-        default=None,
-        help="folder of template images `<template>.png` (identity metric)",
-    )
-    p.add_argument(
-        "--driving",
-        default=None,
-        help="driving clips: a prepared folder or videos named `<driving>.mp4` "
-        "(motion and AU fidelity)",
-    )
-    p.add_argument(
-        "--synth",
-        default=None,
-        help="synthetic corpus folder: L1/SSIM/PSNR against its ground truth",
-    )
-    p.add_argument("--out", default=None, help="output folder (default: first set/metrics)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=run_metrics)

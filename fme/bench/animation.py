@@ -219,7 +219,7 @@ def run(argv: list[str]) -> int:
     import pandas as pd
     import torch
 
-    from fme.bench.generation import markdown
+    from fme.bench.common import markdown
     from generation.animation.memory import reusing_large_allocations
     from generation.config import load_run_config
     from generation.models import build_model

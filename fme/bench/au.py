@@ -78,7 +78,7 @@ def run(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
-    from fme.bench.generation import markdown
+    from fme.bench.common import markdown
     from generation.au.training import corpus_samples, cross_validate, fit, synthetic_aus
     from generation.synth.aus import AU_NAMES as SYNTH_AUS
     from generation.synth.corpus import SynthConfig, write_corpus

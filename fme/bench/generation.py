@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fme.bench.common import markdown
+from generation.face.tracking import lk_track_video, scale_box, upsample_gray
 from generation.models import VARIANTS
 
 BASELINE = "target unchanged"
@@ -66,21 +68,6 @@ class Scores:
     final_loss: float = float("nan")
 
 
-def markdown(table, digits: int = 4) -> str:
-    """A pandas frame as a Markdown table (no `tabulate` needed)."""
-
-    def cell(v) -> str:
-        if isinstance(v, float):
-            return "" if np.isnan(v) else f"{v:.{digits}f}"
-        return str(v)
-
-    cols = [str(c) for c in table.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in table.itertuples(index=False):
-        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
-    return "\n".join(lines)
-
-
 def _crop(frames: np.ndarray, box, size: int) -> np.ndarray:
     from generation.face.detect import crop_resize
 
@@ -94,47 +81,14 @@ def _gray3(frames: np.ndarray) -> np.ndarray:
     return np.repeat(g[..., None], 3, axis=-1)
 
 
-def _upsample_gray(frames: np.ndarray, scale: int) -> np.ndarray:
-    """Frames (T, H, W[, 3]) as grey (T, H * scale, W * scale) uint8, bicubic."""
-    from PIL import Image
-
-    from generation.face.detect import to_gray
-
-    return np.stack(
-        [
-            np.asarray(
-                Image.fromarray(to_gray(f)).resize(
-                    (f.shape[1] * scale, f.shape[0] * scale), Image.Resampling.BICUBIC
-                )
-            )
-            for f in frames
-        ]
-    )
-
-
-def _scale_box(rect, scale: int) -> tuple[int, ...]:
-    """A pixel box mapped into frames upsampled by `scale` (pixel centres to centres)."""
-    return tuple(int(round((v + 0.5) * scale - 0.5)) for v in rect)
-
-
 def dlib_track(frames: np.ndarray, rect, scale: int = 4) -> np.ndarray:
     """dlib landmarks (T, 68, 2) of small frames, upsampled by `scale` for the predictor,
     in the face box `rect` (crop pixels), mapped back to crop pixels."""
     from generation.face.detect import landmarks68
 
-    box = _scale_box(rect, scale)
-    out = [(landmarks68(big, box) + 0.5) / scale - 0.5 for big in _upsample_gray(frames, scale)]
+    box = scale_box(rect, scale)
+    out = [(landmarks68(big, box) + 0.5) / scale - 0.5 for big in upsample_gray(frames, scale)]
     return np.stack(out).astype(np.float32)
-
-
-def lk_track_video(frames: np.ndarray, rect, onset: int, scale: int = 4) -> np.ndarray:
-    """Landmarks (T, 68, 2) of small frames as `fme prepare` tracks them (dlib on the onset
-    frame, then Lucas-Kanade), on the frames upsampled by `scale`, mapped back."""
-    from generation.face.tracking import track_clip
-
-    big = _upsample_gray(frames, scale)
-    tracked, _ = track_clip(big, _scale_box(rect, scale), onset_index=onset)
-    return ((tracked + 0.5) / scale - 0.5).astype(np.float32)
 
 
 def motion_error(pair: Pair, tracked: np.ndarray | None) -> float:
@@ -249,11 +203,11 @@ def make_pairs(corpus: Path, prepared: Path, size: int, holdout: float, seed: in
 
 
 def evaluate(model, pairs: list[Pair], scores: Scores) -> None:
-    from generation.animation.animate import _resize, animate_clip
+    from generation.animation.animate import animate_clip, resize_frames
 
     for pair in pairs:
         size = pair.truth.shape[1]
-        driving, driving_lm = _resize(pair.driving, pair.driving_landmarks, size)
+        driving, driving_lm = resize_frames(pair.driving, pair.driving_landmarks, size)
         pred = animate_clip(
             model,
             pair.target_image,

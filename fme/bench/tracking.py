@@ -84,7 +84,7 @@ def run(argv: list[str]) -> int:
 
     import pandas as pd
 
-    from fme.bench.generation import markdown
+    from fme.bench.common import markdown
     from generation.synth.corpus import SynthConfig, write_corpus
 
     with tempfile.TemporaryDirectory(prefix="fme-bench-tracking-") as tmp:

@@ -9,7 +9,7 @@
   and `fme expert-table --ratings CSV --out DIR`: the MEGC expert table, printed and written.
 
 The sub-commands join the `study` parser that `fme.commands.study` registers (or create it, through
-`fme.commands.study._study_subparsers`). Heavy imports stay inside the handlers.
+`fme.commands.study.study_subparsers`). Heavy imports stay inside the handlers.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fme.commands.study import _study_subparsers
+from fme.commands.study import study_subparsers
 from fme.core.errors import DataError
 from fme.core.options import (
     non_negative_float,
@@ -260,7 +260,7 @@ def _add_expert_options(p: argparse.ArgumentParser, out_required: bool) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    study = _study_subparsers(sub)
+    study = study_subparsers(sub)
     if "report" not in study.choices:
         p = study.add_parser(
             "report",

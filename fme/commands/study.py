@@ -31,6 +31,7 @@ from pathlib import Path
 from fme.core.errors import ConfigError
 from fme.core.options import non_negative_float, non_negative_int, port_number, positive_int
 from study.presets import PRESETS, describe
+from study.specs import parse_method, parse_set
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
@@ -40,20 +41,6 @@ def _session(url: str | None):
     from db.migrate import migrated_sessions
 
     return migrated_sessions(url)()
-
-
-def parse_method(text: str) -> tuple[str, Path]:
-    label, sep, folder = text.partition("=")
-    if not sep or not label.strip() or not folder.strip():
-        raise ConfigError(f"--method {text!r}: expected LABEL=DIR (e.g. FOMM+EWP=out/fomm-ewp)")
-    return label.strip(), Path(folder.strip())
-
-
-def parse_set(text: str) -> tuple[str, str]:
-    a, sep, b = text.partition(":")
-    if not sep or not a.strip() or not b.strip():
-        raise ConfigError(f"--set {text!r}: expected A:B with two method labels")
-    return a.strip(), b.strip()
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -329,7 +316,7 @@ def _has_secret() -> bool:
     )
 
 
-def _study_subparsers(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
+def study_subparsers(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     parser = sub.choices.get("study")
     if parser is None:
         parser = sub.add_parser("study", help="human studies: design, app, export, reports")
@@ -346,7 +333,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    study = _study_subparsers(sub)
+    study = study_subparsers(sub)
     p = study.add_parser(
         "create",
         help="create a study from folders of generated videos",

@@ -160,7 +160,7 @@ def prepare_video(path: str | Path, size: int, margin: float = 0.25) -> DrivingC
     return DrivingClip(frames_arr, np.stack(lms), 0, Path(path).stem)
 
 
-def _resize(frames: np.ndarray, landmarks: np.ndarray, size: int):
+def resize_frames(frames: np.ndarray, landmarks: np.ndarray, size: int):
     """Frames (T, H, W, 3) resized to size x size, landmarks moved with them."""
     from PIL import Image
 
@@ -241,8 +241,8 @@ def animate_clip(
     mode = model.check_mode(mode)
     th, tw = target.shape[:2]
     size = model_size(model) or th
-    target_in, target_lm = _resize(target[None], np.asarray(target_landmarks)[None], size)
-    drive_in, drive_lm = _resize(driving, driving_landmarks, size)
+    target_in, target_lm = resize_frames(target[None], np.asarray(target_landmarks)[None], size)
+    drive_in, drive_lm = resize_frames(driving, driving_landmarks, size)
     if find_best_frame:
         # on the frames the network sees, as the reference demo (which resizes to 256 first):
         # a non-square target or clip changes its shapes there

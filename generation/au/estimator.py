@@ -169,8 +169,8 @@ def estimate_from_frames(
     about 256 px, then `estimate_from_landmarks`. `face_box` (left, top, right, bottom) in
     frame pixels; None: dlib's largest face on the onset frame (FaceNotFoundError if none).
     The estimate is of change from the onset: a single image, or a still video, gives 0."""
-    from fme.bench.generation import lk_track_video
     from generation.face.detect import largest_face
+    from generation.face.tracking import lk_track_video
 
     frames = np.asarray(frames)
     if face_box is None:

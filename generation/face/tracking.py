@@ -160,3 +160,34 @@ def track_clip(
     onset = landmarks68(gray[onset_index], face_box, upsample=0)
     x0, y0, x1, y1 = track_region(face_box, gray.shape[1:])
     return track_landmarks(gray[:, y0:y1, x0:x1], (x0, y0), onset, per_frame, onset_index, fallback)
+
+
+def upsample_gray(frames: np.ndarray, scale: int) -> np.ndarray:
+    """Frames (T, H, W[, 3]) as grey (T, H * scale, W * scale) uint8, bicubic."""
+    from PIL import Image
+
+    from generation.face.detect import to_gray
+
+    return np.stack(
+        [
+            np.asarray(
+                Image.fromarray(to_gray(f)).resize(
+                    (f.shape[1] * scale, f.shape[0] * scale), Image.Resampling.BICUBIC
+                )
+            )
+            for f in frames
+        ]
+    )
+
+
+def scale_box(rect, scale: int) -> tuple[int, ...]:
+    """A pixel box mapped into frames upsampled by `scale` (pixel centres to centres)."""
+    return tuple(int(round((v + 0.5) * scale - 0.5)) for v in rect)
+
+
+def lk_track_video(frames: np.ndarray, rect, onset: int, scale: int = 4) -> np.ndarray:
+    """Landmarks (T, 68, 2) of small frames as `fme prepare` tracks them (dlib on the onset
+    frame, then Lucas-Kanade), on the frames upsampled by `scale`, mapped back."""
+    big = upsample_gray(frames, scale)
+    tracked, _ = track_clip(big, scale_box(rect, scale), onset_index=onset)
+    return ((tracked + 0.5) / scale - 0.5).astype(np.float32)

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from eval_helpers import TINY_RECOGNIZER_ARGS, motion_bank, write_prepared
 
-from eval.augment import plan_pairs, register_augment, run_augment, source_clips
+from eval.augment import plan_pairs, run_augment, source_clips
 from eval.train import TrainConfig, train_recognizer
+from fme.commands.eval import register_augment
 from generation.data.video import read_image
 
 

@@ -159,7 +159,7 @@ def test_checkpoint_records_the_kinetics_file(tmp_path):
 
 
 def test_augment_uses_kinetics(tmp_path):
-    from eval.augment import register_augment
+    from fme.commands.eval import register_augment
 
     parser = argparse.ArgumentParser()
     register_augment(parser.add_subparsers())
@@ -184,7 +184,8 @@ def test_augment_uses_kinetics(tmp_path):
 def test_augment_trains_from_the_files_on_kinetics_views(tmp_path, monkeypatch):
     """`eval augment --kinetics` hands each backbone its file and the preset's frames."""
     import eval.train
-    from eval.augment import register_augment, run_augment
+    from eval.augment import run_augment
+    from fme.commands.eval import register_augment
 
     data = write_prepared(tmp_path / "prep", [1, 2, 3, 4], 1, frames=4, size=120)
     files = {a: _fake(tmp_path / f"{a}-0.pth", a) for a in ("r3d_18", "mc3_18")}

@@ -26,7 +26,8 @@ import numpy as np
 import pytest
 import torch
 
-from fme.bench.generation import Scores, au_scores, lk_track_video, make_pairs
+from fme.bench.generation import Scores, au_scores, make_pairs
+from generation.face.tracking import lk_track_video
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +51,7 @@ def _mean_r(scores: Scores) -> np.ndarray:
 
 
 def test_trained_famgan_follows_the_driving_au_curve(corpus, tmp_path):
-    from generation.animation.animate import _resize, animate_clip
+    from generation.animation.animate import animate_clip, resize_frames
     from generation.config import load_run_config
     from generation.training.train import train
 
@@ -69,7 +70,7 @@ def test_trained_famgan_follows_the_driving_au_curve(corpus, tmp_path):
     for pair in pairs:
         au_scores(pair, lk_track_video(pair.truth, pair.face_rect, pair.onset), truth)
         au_scores(pair, None, still)
-        driving, driving_lm = _resize(pair.driving, pair.driving_landmarks, SIZE)
+        driving, driving_lm = resize_frames(pair.driving, pair.driving_landmarks, SIZE)
         pred = animate_clip(
             model, pair.target_image, pair.target_landmarks, driving, driving_lm,
             onset_index=pair.onset,
