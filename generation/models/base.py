@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from torch import nn
 
 from fme.core.errors import ConfigError
@@ -31,6 +34,18 @@ AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 ANIMATION_MODES: tuple[str, ...] = ("standard", "relative", "avd")
 #: other names of the modes (FOMM calls "standard" "absolute")
 MODE_ALIASES: dict[str, str] = {"absolute": "standard"}
+
+
+@cache
+def _read_defaults(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def packaged_defaults(module_file: str) -> dict[str, Any]:
+    """The `defaults.yaml` beside a family's module (`module_file`: its `__file__`), a fresh
+    copy at each call: the model configs `default_config` starts from."""
+    return copy.deepcopy(_read_defaults(str(Path(module_file).with_name("defaults.yaml"))))
 
 
 def prior_of(variant: str, family: str, article: str = "a") -> str | None:

@@ -60,7 +60,7 @@ from torch import nn
 
 from fme.core.errors import ConfigError
 from generation.au.modulation import REFERENCES
-from generation.models.base import AnimationModel, check_config_keys
+from generation.models.base import AnimationModel, check_config_keys, packaged_defaults
 from generation.models.famgan.critic import GANimationCritic
 from generation.models.famgan.generator import GANimationGenerator
 
@@ -74,11 +74,11 @@ AU_SCALE = 5.0
 #: generator's output 0.45x as much as the true onset-to-apex change at gain 1, 1.15x at 3
 #: and 2.45x at 5 (where the cycle and L1 terms fell least). The interim landmark proxy this
 #: engine replaced gave about 1.6x the engine's intensities.
-AU_GAIN = 3.0
+AU_GAIN = packaged_defaults(__file__)["shared"]["common"]["au_scale"]  # 3.0
 #: Default `loss.paired` (see the module docstring); 0 gives GANimation's losses exactly.
-PAIRED_WEIGHT = 1.0e5
+PAIRED_WEIGHT = packaged_defaults(__file__)["shared"]["loss"]["paired"]  # 1e5
 #: Default `pairs.onset_source` (see the module docstring); 0: both frames drawn at random.
-ONSET_SOURCE = 1.0
+ONSET_SOURCE = packaged_defaults(__file__)["shared"]["pairs"]["onset_source"]  # 1.0
 
 
 def default_config(variant: str = "famgan", scale: str = "small") -> dict[str, Any]:
@@ -87,36 +87,11 @@ def default_config(variant: str = "famgan", scale: str = "small") -> dict[str, A
     residual blocks, critic 16 with 4 layers. Loss weights and schedule as published at both.
     `common.au_scale` (AU_GAIN, 3): the gain on the AU engine's intensities (see AU_GAIN)."""
     _check_variant(variant)
-    if scale == "paper":
-        cfg: dict[str, Any] = {
-            "image_size": 128,
-            "generator": {"conv_dim": 64, "repeat_num": 6},
-            "critic": {"conv_dim": 64, "repeat_num": 6},
-        }
-    elif scale == "small":
-        cfg = {
-            "image_size": 64,
-            "generator": {"conv_dim": 16, "repeat_num": 2},
-            "critic": {"conv_dim": 16, "repeat_num": 4},
-        }
-    else:
+    if scale not in ("paper", "small"):
         raise ConfigError(f"unknown scale {scale!r}; choose 'paper' or 'small'")
-    cfg["common"] = {"c_dim": 17, "au_scale": AU_GAIN}
-    cfg["loss"] = {
-        "adversarial": 1.0,
-        "gradient_penalty": 10.0,
-        "au_condition": 4000.0,
-        "cycle": 10.0,
-        "mask": 0.1,
-        "mask_smooth": 1.0e-5,
-        "au_noise": 0.1,
-        "paired": PAIRED_WEIGHT,
-    }
-    cfg["schedule"] = {"generator_every": 5}
-    cfg["pairs"] = {"onset_source": ONSET_SOURCE}
-    cfg["drive"] = {"alpha": 0.1, "reference": "onset", "window": 0, "asymmetric": False}
-    cfg["super_resolution"] = {"weights": None, "num_feat": 64, "num_block": 23, "num_grow_ch": 32}
-    cfg["inference"] = {"autocast": None}
+    defaults = packaged_defaults(__file__)
+    cfg: dict[str, Any] = defaults[scale]
+    cfg.update(defaults["shared"])
     return cfg
 
 

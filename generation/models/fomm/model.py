@@ -28,6 +28,7 @@ from generation.models.base import (
     check_autocast,
     check_config_keys,
     movement_scale,
+    packaged_defaults,
     prior_of,
 )
 from generation.models.blocks import check_hourglass_input
@@ -65,115 +66,12 @@ def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
     """
     prior = _prior_of(variant)
     num_kp = NUM_PRIOR_KEYPOINTS if prior else 10
-    if scale == "paper":
-        cfg = {
-            "image_size": 256,
-            "common": {"num_kp": num_kp, "num_channels": 3, "estimate_jacobian": True},
-            "kp_detector": {
-                "temperature": 0.1,
-                "block_expansion": 32,
-                "max_features": 1024,
-                "scale_factor": 0.25,
-                "num_blocks": 5,
-                "pad": 0,
-                "jacobian_pool_variance": 0.01,
-            },
-            "generator": {
-                "block_expansion": 64,
-                "max_features": 512,
-                "num_down_blocks": 2,
-                "num_bottleneck_blocks": 6,
-                "estimate_occlusion_map": True,
-                "image_residual": False,
-                "dense_motion": {
-                    "block_expansion": 64,
-                    "max_features": 1024,
-                    "num_blocks": 5,
-                    "scale_factor": 0.25,
-                    "kp_variance": 0.01,
-                    "heatmaps": "difference",
-                },
-            },
-            "discriminator": {
-                "scales": [1],
-                "block_expansion": 32,
-                "max_features": 512,
-                "num_blocks": 4,
-                "sn": True,
-            },
-            "loss": {
-                "scales": [1, 0.5, 0.25, 0.125],
-                "perceptual": [10, 10, 10, 10, 10],
-                "equivariance_value": 10,
-                "equivariance_jacobian": 10,
-                "generator_gan": 1,
-                "discriminator_gan": 1,
-                "feature_matching": [10, 10, 10, 10],
-                "gan_mode": "ls",
-                "vgg_weights": None,
-            },
-        }
-    elif scale == "small":
-        cfg = {
-            "image_size": 64,
-            "common": {"num_kp": num_kp, "num_channels": 3, "estimate_jacobian": True},
-            "kp_detector": {
-                "temperature": 0.1,
-                "block_expansion": 16,
-                "max_features": 128,
-                "scale_factor": 0.5,
-                "num_blocks": 3,
-                "pad": 0,
-                "jacobian_pool_variance": 0.01,
-            },
-            "generator": {
-                "block_expansion": 16,
-                "max_features": 128,
-                "num_down_blocks": 2,
-                "num_bottleneck_blocks": 2,
-                "estimate_occlusion_map": True,
-                "image_residual": True,
-                "dense_motion": {
-                    "block_expansion": 16,
-                    "max_features": 128,
-                    "num_blocks": 3,
-                    "scale_factor": 0.5,
-                    "kp_variance": 0.01,
-                    "heatmaps": "both",
-                },
-            },
-            "discriminator": {
-                "scales": [1],
-                "block_expansion": 16,
-                "max_features": 128,
-                "num_blocks": 3,
-                "sn": True,
-            },
-            "loss": {
-                "scales": [1, 0.5, 0.25],
-                "perceptual": [10, 10, 10, 10, 10],
-                "equivariance_value": 10,
-                "equivariance_jacobian": 10,
-                "generator_gan": 0,
-                "discriminator_gan": 0,
-                "feature_matching": [10, 10, 10],
-                "gan_mode": "ls",
-                "vgg_weights": None,
-            },
-        }
-    else:
+    if scale not in ("paper", "small"):
         raise ConfigError(f"unknown scale {scale!r}; choose 'paper' or 'small'")
-    cfg["prior"] = {
-        "kernel": "code",
-        "map_size": 64,
-        "sigma": None,
-        "awp_init": "ewp",
-        # "onset": one set of prior keypoints per driving clip, from its onset frame
-        # (the MM'21 entry as submitted; generation.face.prior.PRIOR_KEYPOINTS)
-        "keypoints": "per_frame",
-    }
-    cfg["transform"] = {"sigma_affine": 0.05, "sigma_tps": 0.005, "points_tps": 5}
-    cfg["inference"] = {"autocast": None}
+    defaults = packaged_defaults(__file__)
+    cfg = defaults[scale]
+    cfg["common"]["num_kp"] = num_kp
+    cfg.update(defaults["shared"])
     return cfg
 
 

@@ -45,6 +45,7 @@ from generation.models.base import (
     check_autocast,
     check_config_keys,
     movement_scale,
+    packaged_defaults,
     prior_of,
 )
 from generation.models.blocks import (
@@ -57,103 +58,6 @@ from generation.models.mraa.bg_motion import BG_TYPES, BGMotionPredictor
 from generation.models.mraa.generator import Generator
 from generation.models.mraa.region_predictor import PCA_MODES, RegionPredictor, inverse2x2
 from generation.training.losses import RandomTransform
-
-_PAPER: dict[str, Any] = {
-    "image_size": 256,
-    "num_channels": 3,
-    "num_regions": 10,
-    # flip A_s A_d^-1 when the PCA frames of source and driving point opposite ways
-    "revert_axis_swap": True,
-    # grid_sample and the flow/occlusion resizes as the reference, released for torch 1.4
-    # (default align_corners=False); True is FOMM's torch 1.0 convention
-    "align_corners": False,
-    "region_predictor": {
-        "block_expansion": 32,
-        "max_features": 1024,
-        "num_blocks": 5,
-        "temperature": 0.1,
-        "scale_factor": 0.25,
-        "pca_based": True,
-        # the PCA affine: "svd" (the reference's torch.svd on the CPU, its signs and
-        # values) or "closed_form" (det +1 rotations, on the device); region_predictor.py
-        "pca": "svd",
-        # fold batch norms into the convolutions at inference (faster; the last bits of
-        # the heatmaps change, which a thin region's inverted affine magnifies)
-        "fold_batch_norm": False,
-    },
-    "bg_predictor": {
-        "block_expansion": 32,
-        "max_features": 1024,
-        "num_blocks": 5,
-        "bg_type": "affine",
-    },
-    "generator": {
-        "block_expansion": 64,
-        "max_features": 512,
-        "num_down_blocks": 2,
-        "num_bottleneck_blocks": 6,
-        "skips": True,
-        "pixelwise_flow_predictor_params": {
-            "block_expansion": 64,
-            "max_features": 1024,
-            "num_blocks": 5,
-            "scale_factor": 0.25,
-            "region_var": 0.01,
-            "use_deformed_source": True,
-            "use_covar_heatmap": True,
-            "estimate_occlusion_map": True,
-        },
-    },
-    "loss": {
-        "scales": [1, 0.5, 0.25, 0.125],
-        "perceptual": [10, 10, 10, 10, 10],
-        "equivariance_shift": 10,
-        "equivariance_affine": 10,
-        # path of torchvision's vgg19-dcbb9e9d.pth; None: torch's hub cache when the file
-        # is there, else the L1 pyramid; False: always the L1 pyramid
-        "vgg_weights": None,
-    },
-    "transform": {"sigma_affine": 0.05, "sigma_tps": 0.005, "points_tps": 5},
-    # used by the prior variants only (fusion: the variant's ewp or awp)
-    "prior": {
-        "kernel": "code",
-        "map_size": 64,
-        "sigma": None,
-        "awp_init": "ewp",
-        # "onset": the MM'21 entry's keypoints, once per driving clip (see prior.py)
-        "keypoints": "per_frame",
-    },
-    "animation": {"adapt_movement_scale": True},
-    # the AVD network (`generation.models.mraa.avd`): None, or its bottleneck sizes
-    # {id_bottle_size, pose_bottle_size}; `fme train --stage avd` adds and trains it
-    "avd_network": None,
-    "inference": {"autocast": None},
-}
-
-# CPU scale: 64-128 px; hourglasses of 4 blocks at half resolution (a 64 px image
-# gives 32 px heatmaps, 2 px at the bottom), narrower layers, 2 bottleneck blocks.
-_SMALL_CHANGES: dict[str, Any] = {
-    "image_size": 64,
-    "region_predictor": {
-        "block_expansion": 16,
-        "max_features": 128,
-        "num_blocks": 4,
-        "scale_factor": 0.5,
-    },
-    "bg_predictor": {"block_expansion": 8, "max_features": 64, "num_blocks": 4},
-    "generator": {
-        "block_expansion": 16,
-        "max_features": 128,
-        "num_bottleneck_blocks": 2,
-        "pixelwise_flow_predictor_params": {
-            "block_expansion": 16,
-            "max_features": 128,
-            "num_blocks": 4,
-            "scale_factor": 0.5,
-        },
-    },
-    "loss": {"scales": [1, 0.5, 0.25]},
-}
 
 
 def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
@@ -168,7 +72,12 @@ def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
     prior = _prior_of(variant)
     if scale not in ("paper", "small"):
         raise ConfigError(f"unknown scale {scale!r}; choose 'paper' or 'small'")
-    config = copy.deepcopy(_PAPER) if scale == "paper" else merge(_PAPER, _SMALL_CHANGES)
+    defaults = packaged_defaults(__file__)
+    config = (
+        defaults["paper"]
+        if scale == "paper"
+        else merge(defaults["paper"], defaults["small_changes"])
+    )
     if prior is not None:
         config["num_regions"] = NUM_PRIOR_KEYPOINTS
     return config

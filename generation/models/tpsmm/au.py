@@ -47,8 +47,9 @@ import torch
 from fme.core.errors import ConfigError
 from generation.au import AU_NAMES
 from generation.config import merge
-from generation.models.base import check_config_keys
+from generation.models.base import check_config_keys, packaged_defaults
 from generation.models.blocks import pixels_to_normalized
+from generation.models.tpsmm import model as tpsmm_model
 from generation.models.tpsmm.keypoints import POINTS_PER_TPS
 from generation.models.tpsmm.model import TPSMM
 from generation.models.tpsmm.model import default_config as tpsmm_default_config
@@ -67,21 +68,14 @@ TPS_GROUPS: tuple[tuple[int, ...], ...] = tuple(
     LANDMARK_KEYPOINTS[k * POINTS_PER_TPS : (k + 1) * POINTS_PER_TPS] for k in range(NUM_TPS)
 )
 
-_CHANGES: dict[str, Any] = {
-    "num_tps": NUM_TPS,
-    "bg_predictor": {"enabled": False},
-    "loss": {"equivariance_value": 0},
-    "schedule": {"dropout_until": 0.35, "dropout_startp": 0.0, "dropout_maxp": 0.7},
-    "animation": {"adapt_movement_scale": False},
-    "au": {"scale": 5.0, "noise": 0.02},
-}
-
 
 def default_config(variant: str = VARIANT, scale: str = "small") -> dict[str, Any]:
     """TPSMM's config of `scale` ("paper": the entry's 3MEdataset.yaml networks, i.e.
     vox-256's without background motion; "small": CPU) with the entry's changes."""
     _check_variant(variant)
-    return merge(tpsmm_default_config("tpsmm", scale), _CHANGES)
+    changes = packaged_defaults(tpsmm_model.__file__)["au_changes"]
+    changes["num_tps"] = NUM_TPS
+    return merge(tpsmm_default_config("tpsmm", scale), changes)
 
 
 def _check_variant(variant: str) -> None:

@@ -51,7 +51,6 @@ kp_0), as the reference's `relative_kp`, which always adapts the scale) and "avd
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +66,7 @@ from generation.models.base import (
     check_autocast,
     check_config_keys,
     movement_scale,
+    packaged_defaults,
     prior_of,
 )
 from generation.models.blocks import (
@@ -95,76 +95,6 @@ REGION_GROUPS: tuple[tuple[int, ...], ...] = (
     (0, 1, 3, 5, 2),  # both brows, both upper eyelids, nose bridge
 )
 
-_PAPER: dict[str, Any] = {
-    "image_size": 256,
-    "num_channels": 3,
-    "num_tps": 10,
-    # "reconstruction" (the motion networks) or "avd" (the AVD network on a trained model)
-    "stage": "reconstruction",
-    "kp_detector": {"width": 64},
-    "bg_predictor": {"enabled": True, "width": 64},
-    "dense_motion": {
-        "block_expansion": 64,
-        "max_features": 1024,
-        "num_blocks": 5,
-        "scale_factor": 0.25,
-        "kp_variance": 0.01,
-    },
-    "inpainting": {"block_expansion": 64, "max_features": 512, "num_down_blocks": 3},
-    "multi_mask": True,
-    "avd": {
-        "id_bottle_size": 128,
-        "pose_bottle_size": 128,
-        "random_scale": 0.25,
-        "lambda_shift": 1,
-    },
-    "loss": {
-        "scales": [1, 0.5, 0.25, 0.125],
-        "perceptual": [10, 10, 10, 10, 10],
-        "equivariance_value": 10,
-        "warp_loss": 10,
-        "bg": 10,
-        # path of torchvision's vgg19-dcbb9e9d.pth; None: torch's hub cache when the file
-        # is there, else the L1 pyramid; False: always the L1 pyramid
-        "vgg_weights": None,
-    },
-    # the reference's random warp; its TPS kernel is r^2 log r^2, twice the one of
-    # losses.RandomTransform, so sigma_tps is doubled when the warp is drawn
-    "transform": {"sigma_affine": 0.05, "sigma_tps": 0.005, "points_tps": 5},
-    # fractions of training (upstream: epochs 35, 10, 10 of 100)
-    "schedule": {
-        "dropout_until": 0.35,
-        "dropout_startp": 0.1,
-        "dropout_maxp": 0.3,
-        "dropout_ramp": 0.1,
-        "bg_start": 0.1,
-    },
-    "optim": {"grad_clip": 10.0, "weight_decay": 1.0e-4},
-    # used by the prior variants only (fusion: the variant's ewp or awp)
-    "prior": {
-        "kernel": "code",
-        "map_size": 64,
-        "sigma": None,
-        "awp_init": "ewp",
-        "grouping": "sequential",
-    },
-    "animation": {"adapt_movement_scale": True},
-    "inference": {"autocast": None},
-}
-
-# CPU scale: 64 px; ResNet-18s of width 16, the dense motion hourglass of 3 blocks at
-# scale 0.25 (16 px, 2 px at the bottom), narrow inpainting network, no AVD bottleneck
-# change; the schedule of the reference.
-_SMALL_CHANGES: dict[str, Any] = {
-    "image_size": 64,
-    "kp_detector": {"width": 16},
-    "bg_predictor": {"width": 16},
-    "dense_motion": {"block_expansion": 16, "max_features": 128, "num_blocks": 3},
-    "inpainting": {"block_expansion": 16, "max_features": 128},
-    "avd": {"id_bottle_size": 32, "pose_bottle_size": 32},
-    "loss": {"scales": [1, 0.5, 0.25]},
-}
-
 
 def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
     """The TPSMM model config of `variant` ("tpsmm", "tpsmm-ewp", "tpsmm-awp").
@@ -178,7 +108,12 @@ def default_config(variant: str, scale: str = "small") -> dict[str, Any]:
     _prior_of(variant)
     if scale not in ("paper", "small"):
         raise ConfigError(f"unknown scale {scale!r}; choose 'paper' or 'small'")
-    return copy.deepcopy(_PAPER) if scale == "paper" else merge(_PAPER, _SMALL_CHANGES)
+    defaults = packaged_defaults(__file__)
+    return (
+        defaults["paper"]
+        if scale == "paper"
+        else merge(defaults["paper"], defaults["small_changes"])
+    )
 
 
 def _prior_of(variant: str) -> str | None:
