@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from eval.clips import KINETICS_CROP
+from eval.recognizers import guess_architecture, state_dict_from
 from fme.core.digest import sha256_file
 from fme.core.errors import ConfigError
 
@@ -45,8 +46,6 @@ class KineticsWeights:
 
 def _check_file(path: Path, backbone: str, option: str) -> KineticsWeights:
     import torch
-
-    from eval.recognizers import guess_architecture, state_dict_from
 
     if not path.is_file():
         raise ConfigError(

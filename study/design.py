@@ -50,6 +50,7 @@ from fme.core.digest import sha256_file
 from fme.core.errors import ConfigError, DataError, VideoError
 from study.presets import LABELS as PAPER_LABELS  # noqa: F401  (re-exported)
 from study.presets import PRESETS
+from study.recruitment import check_code, check_exit_url
 
 log = logging.getLogger(__name__)
 
@@ -503,8 +504,6 @@ def check_demographics(fields: str | list[str] | None) -> str | None:
 def check_settings(**settings) -> dict:
     """The hosting settings of `configure_study`, checked and normalised (ConfigError for the
     first bad one), so that a caller can check them before it writes anything."""
-    from study.recruitment import check_code, check_exit_url
-
     checks = {
         "target_finished": _check_target,
         "consent_text": _check_consent,

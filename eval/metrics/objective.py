@@ -31,7 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from fme.core.errors import DataError, FaceNotFoundError
+from eval.clips import (
+    VIDEO_SUFFIXES,
+    is_prepared_root,
+    parse_video_name,
+    sample_indices,
+    square_resize,
+)
+from fme.core.errors import ConfigError, DataError, FaceNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -240,8 +247,6 @@ def reference_scores(generated: np.ndarray, truth: np.ndarray) -> tuple[float, f
     generated video's frame count and size when they differ."""
     from skimage.metrics import structural_similarity
 
-    from eval.clips import sample_indices, square_resize
-
     if len(truth) != len(generated):
         truth = truth[sample_indices(0, len(truth) - 1, len(generated))]
     if truth.shape[1:3] != generated.shape[1:3]:
@@ -342,7 +347,6 @@ def _driving_landmarks(source: Path | None, driving: str, cache: dict) -> np.nda
         return None
     if driving in cache:
         return cache[driving]
-    from eval.clips import is_prepared_root
 
     result = None
     if is_prepared_root(source):
@@ -374,7 +378,6 @@ def _driving_au(source: Path | None, driving: str, cache: dict):
     key = ("au", driving)
     if key in cache:
         return cache[key]
-    from eval.clips import is_prepared_root
 
     result = (None, 0)
     if is_prepared_root(source):
@@ -427,7 +430,6 @@ def set_metrics(
     `identity_subject` and `clip_key`)."""
     from tqdm import tqdm
 
-    from eval.clips import VIDEO_SUFFIXES, parse_video_name
     from generation.data.video import read_image, read_video
 
     folder = Path(folder)
@@ -521,7 +523,6 @@ def run_metrics(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from eval.table import write_tables
-    from fme.core.errors import ConfigError
     from fme.core.outputs import output_dir
 
     for option, folder in (

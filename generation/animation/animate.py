@@ -18,14 +18,19 @@ from pathlib import Path
 import numpy as np
 
 from fme.core.errors import DataError, VideoError
+from generation.data.frame_pairs import load_frame, rescale_landmarks
+from generation.data.prepared import load_prepared
+from generation.data.video import read_image, read_video
+from generation.face.detect import crop_box, crop_resize, landmarks68, largest_face, to_gray
+from generation.face.prepare import to_crop_coords
+from generation.face.tracking import track_clip
+from generation.models.base import hull_area
 
 
 def normalized_landmarks(landmarks: np.ndarray) -> np.ndarray:
     """Landmarks (N, 2) centred on their mean and divided by the square root of their
     convex hull's area: the reference demo's `normalize_kp`, which makes faces of any
     position and size comparable (a flat set is only centred)."""
-    from generation.models.base import hull_area
-
     points = np.asarray(landmarks, dtype=np.float64)
     points = points - points.mean(axis=0, keepdims=True)
     area = hull_area(points)
@@ -48,16 +53,11 @@ def prepare_target(image_path: str | Path, size: int, margin: float = 0.25):
     square box grown by `margin`, resized to `size`, the landmarks mapped into the crop.
     FaceNotFoundError names the file when dlib finds no face.
     """
-    from generation.data.video import read_image
-
     return prepare_face(read_image(image_path), size, margin, source=image_path)
 
 
 def prepare_face(image: np.ndarray, size: int, margin: float = 0.25, source=None):
     """`prepare_target` for an image already in memory."""
-    from generation.face.detect import crop_box, crop_resize, landmarks68, largest_face, to_gray
-    from generation.face.prepare import to_crop_coords
-
     gray = to_gray(np.asarray(image))
     face = largest_face(gray, source)
     box = crop_box(face, gray.shape, margin)
@@ -80,8 +80,6 @@ class DrivingClip:
 
 
 def _find_manifest_row(clip_dir: Path):
-    from generation.data.prepared import load_prepared
-
     for root in clip_dir.parents:
         if (root / "manifest.csv").is_file():
             try:
@@ -98,8 +96,6 @@ def _find_manifest_row(clip_dir: Path):
 def load_driving(path: str | Path, size: int, margin: float = 0.25) -> DrivingClip:
     """A driving clip from a prepared clip folder (frames/ + landmarks.npz), or from a video
     or frame folder, which is prepared here (dlib on the first frame, that box for all)."""
-    from generation.data.frame_pairs import load_frame, rescale_landmarks
-
     path = Path(path)
     if (path / "landmarks.npz").is_file() and (path / "frames").is_dir():
         from generation.data.video import list_frames
@@ -144,11 +140,6 @@ def load_driving(path: str | Path, size: int, margin: float = 0.25) -> DrivingCl
 def prepare_video(path: str | Path, size: int, margin: float = 0.25) -> DrivingClip:
     """Prepare a raw video or frame folder as `fme prepare` does, with the first frame as
     the onset: its dlib face crops every frame, landmarks tracked from it."""
-    from generation.data.video import read_video
-    from generation.face.detect import crop_box, crop_resize, largest_face, to_gray
-    from generation.face.prepare import to_crop_coords
-    from generation.face.tracking import track_clip
-
     video = read_video(path)
     gray = np.stack([to_gray(f) for f in video])
     face = largest_face(gray[0], path)

@@ -27,7 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
+from fme.core.digest import sha256_file
 from fme.core.errors import ConfigError, DataError
+from fme.core.outputs import output_dir
+from generation.animation.animate import (
+    animate_clip,
+    load_driving,
+    prepare_target,
+    use_super_resolution,
+)
+from generation.checkpoints.checkpoint import load_model
+from generation.data.prepared import read_csv_rows, write_csv
+from generation.data.video import IMAGE_SUFFIXES, contact_sheet, write_mp4
+from generation.training.train import resolve_device
 
 MEGC_FPS = 100.0
 MANIFEST_COLUMNS = (
@@ -123,8 +135,6 @@ def read_driver_list(path: str | Path) -> list[DriverSpec]:
 
 def list_templates(templates_dir: str | Path) -> list[Path]:
     """Template images of a folder (.png/.jpg/.jpeg/.bmp), sorted by name."""
-    from generation.data.video import IMAGE_SUFFIXES
-
     folder = Path(templates_dir)
     if not folder.is_dir():
         raise ConfigError("templates folder not found", folder, "Give a folder of face photos.")
@@ -136,8 +146,6 @@ def list_templates(templates_dir: str | Path) -> list[Path]:
 
 def resolve_driver(spec: DriverSpec, size: int, data: Path | None):
     """The DrivingClip of a driver-list entry."""
-    from generation.animation.animate import load_driving
-
     path = Path(spec.text)
     candidates = [path]
     if data is not None and not path.is_absolute():
@@ -193,8 +201,6 @@ def difference_image(generated: np.ndarray, target: np.ndarray, gain: float = 4.
 def _old_set(out: Path, checkpoint_sha: str, replace: bool) -> list[Path]:
     """The files of a set already in `out` that this run removes (ConfigError when it is
     another checkpoint's set and `replace` is false)."""
-    from generation.data.prepared import read_csv_rows
-
     if not out.is_dir():
         return []
     videos = sorted(out.glob("*.mp4"))
@@ -247,14 +253,6 @@ def make_megc_set(
 
     from PIL import Image
     from tqdm import tqdm
-
-    from fme.core.digest import sha256_file
-    from fme.core.outputs import output_dir
-    from generation.animation.animate import animate_clip, prepare_target, use_super_resolution
-    from generation.checkpoints.checkpoint import load_model
-    from generation.data.prepared import write_csv
-    from generation.data.video import contact_sheet, write_mp4
-    from generation.training.train import resolve_device
 
     start = time.perf_counter()
     out = output_dir(out, existing="reuse")

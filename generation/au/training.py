@@ -18,6 +18,10 @@ import numpy as np
 from generation.au import AU_NAMES, AUTrack
 from generation.au.estimator import INTENSITY_UNIT_IOD, LandmarkAUModel
 from generation.au.features import displacements
+from generation.data.readers import read_dataset
+from generation.data.video import read_image
+from generation.face.detect import largest_face, to_gray
+from generation.face.tracking import track_clip
 
 
 @dataclass
@@ -51,8 +55,6 @@ def corpus_samples(corpus: str | Path, track: bool = False, progress: bool = Fal
     """Every clip of a synthetic corpus as a `Sample` (tracked landmarks with `track`)."""
     from tqdm import tqdm
 
-    from generation.data.readers import read_dataset
-
     corpus = Path(corpus)
     out = []
     for clip in tqdm(read_dataset("casme2", corpus), desc="AU samples", disable=not progress):
@@ -68,10 +70,6 @@ def corpus_samples(corpus: str | Path, track: bool = False, progress: bool = Fal
 
 def tracked_landmarks(frame_paths, onset_index: int) -> np.ndarray:
     """The tracker's landmarks (T, 68, 2) of a clip's frames (dlib on the onset, then LK)."""
-    from generation.data.video import read_image
-    from generation.face.detect import largest_face, to_gray
-    from generation.face.tracking import track_clip
-
     gray = np.stack([to_gray(read_image(f)) for f in frame_paths])
     face = largest_face(gray[onset_index], frame_paths[onset_index])
     landmarks, _ = track_clip(gray, face, onset_index)

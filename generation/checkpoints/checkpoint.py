@@ -28,6 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from fme.core.errors import ConfigError
+from generation.checkpoints.upstream import (
+    EPOCH_KEYS,
+    is_upstream_yaml,
+    translate_upstream_config,
+    upstream_family,
+)
+from generation.config import build_run_config, config_path, merge, read_yaml
+from generation.models import build_model, default_config, split_variant
+from generation.models.mraa.avd import bottle_sizes
 
 FORMAT = "fme-checkpoint"
 VERSION = 1
@@ -111,8 +120,6 @@ def load_model(
 
     `variant` / `size`, when given, must be the checkpoint's (ConfigError otherwise).
     """
-    from generation.models import build_model
-
     state = read_checkpoint(path)
     if variant is not None and state["variant"] != variant:
         raise ConfigError(
@@ -218,8 +225,6 @@ def _upstream_file(path: Path) -> dict[str, Any]:
 def _family_of_file(file: Path, upstream: Any, source_family: str | None) -> str:
     """The family of an upstream checkpoint: recognised from its keys, checked against
     `source_family` (--from) when given."""
-    from generation.checkpoints.upstream import upstream_family
-
     found = upstream_family(upstream)
     if found is None:
         wanted = source_family or "fomm, mraa or tpsmm"
@@ -253,10 +258,6 @@ def _config_from_file(
 ) -> tuple[dict[str, Any], dict[str, Any], Any]:
     """(model config, extra run-config sections, UpstreamConfig or None) of --config:
     our run config or the reference's own YAML."""
-    from generation.checkpoints.upstream import is_upstream_yaml, translate_upstream_config
-    from generation.config import config_path, merge, read_yaml
-    from generation.models import default_config
-
     path = config_path(config_file)
     data = read_yaml(path)
     if is_upstream_yaml(data):
@@ -282,8 +283,6 @@ def _config_from_file(
 def _own_model_config(data: dict[str, Any], variant: str, path: Path) -> dict[str, Any]:
     """The model config of one of our run configs (`data`, read from `path`); without a
     `train.size`, the image size is the model section's, or the scale's (256 / 64)."""
-    from generation.config import build_run_config
-
     run = build_run_config(variant, data, str(path))
     model = run.model
     if (data.get("train") or {}).get("size") is None:
@@ -294,15 +293,11 @@ def _own_model_config(data: dict[str, Any], variant: str, path: Path) -> dict[st
 
 
 def _split(variant: str):
-    from generation.models import split_variant
-
     return split_variant(variant)
 
 
 def _avd_config(upstream: dict[str, Any]) -> dict[str, int]:
     """The AVD network's bottleneck sizes read off a reference `avd_network` state dict."""
-    from generation.models.mraa.avd import bottle_sizes
-
     return bottle_sizes(upstream["avd_network"])
 
 
@@ -328,9 +323,6 @@ def import_checkpoint(
     an MRAA file builds our AVD network and loads strictly. The reference's epoch becomes
     the step. A report CSV is written beside `out` (`<out>.import.csv`).
     """
-    from generation.config import merge
-    from generation.models import build_model, default_config, split_variant
-
     if source_family is not None and source_family not in UPSTREAM_KEYS:
         raise ConfigError(f"--from {source_family!r}: choose {', '.join(UPSTREAM_KEYS)}")
     file = Path(file)
@@ -430,8 +422,6 @@ def import_checkpoint(
 
 def _upstream_step(family: str, upstream: dict[str, Any]) -> int:
     """The reference's epoch (`epoch`, MRAA's `epoch_reconstruction` / `epoch_avd`)."""
-    from generation.checkpoints.upstream import EPOCH_KEYS
-
     for key in EPOCH_KEYS[family]:
         value = upstream.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
@@ -441,8 +431,6 @@ def _upstream_step(family: str, upstream: dict[str, Any]) -> int:
 
 def _other_keys(family: str, upstream: dict[str, Any], modules: set[str]) -> list[tuple[str, str]]:
     """What became of each top-level key of the file that is not a network we loaded."""
-    from generation.checkpoints.upstream import EPOCH_KEYS
-
     step_key = next((k for k in EPOCH_KEYS[family] if isinstance(upstream.get(k), int)), None)
     out = []
     for key in upstream:
@@ -468,8 +456,6 @@ def tpsmm_config_file(
     """The model config of a TPSMM checkpoint's YAML: the reference's own format
     (`model_params`, `train_params`, `train_avd_params`, `dataset_params`, e.g. its
     `config/vox-256.yaml`) or ours (a run config with a model section)."""
-    from generation.config import config_path, read_yaml
-
     path = config_path(config_file)
     data = read_yaml(path)
     if isinstance(data, dict) and "model_params" in data:
@@ -497,8 +483,6 @@ def tpsmm_config_from_reference(
     and, when present, `train_params` / `train_avd_params`; the image side from
     `dataset_params.frame_shape`, 256 when null). Epoch counts of the schedule become
     fractions of `num_epochs`."""
-    from generation.models import default_config
-
     try:
         params = data["model_params"]
         common = params["common_params"]

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fme.core.errors import ConfigError, FMEError
+from fme.core.errors import ConfigError, FMEError, VideoError
 from generation.data.clip import Clip
 from generation.data.prepared import (
     MANIFEST,
@@ -40,7 +40,10 @@ from generation.data.prepared import (
     read_csv_rows,
     write_csv,
 )
-from generation.data.readers import LeftOut, aus_text
+from generation.data.readers import LeftOut, aus_text, read_dataset_report
+from generation.data.video import read_image
+from generation.face.detect import crop_box, crop_resize, landmarks68, largest_face, to_gray
+from generation.face.tracking import LANDMARK_METHODS, track_landmarks, track_region
 
 STAGES = ("read", "detect", "landmarks", "crop", "write")
 
@@ -58,8 +61,6 @@ class PrepareConfig:
     landmarks: str = "track"
 
     def check(self) -> None:
-        from generation.face.tracking import LANDMARK_METHODS
-
         if self.landmarks not in LANDMARK_METHODS:
             raise ConfigError(
                 f"unknown landmark method {self.landmarks!r}; choose one of {LANDMARK_METHODS}"
@@ -192,19 +193,12 @@ def is_finished(folder: Path, clip: Clip, config: PrepareConfig) -> bool:
 
 
 def _gray(path: Path) -> np.ndarray:
-    from generation.data.video import read_image
-    from generation.face.detect import to_gray
-
     return to_gray(read_image(path))
 
 
 def prepare_clip(clip: Clip, out: Path, config: PrepareConfig, timings: dict[str, float]) -> Path:
     """Prepare one clip into its folder under `out`; FMEError (nothing written) on failure."""
     from PIL import Image
-
-    from fme.core.errors import VideoError
-    from generation.face.detect import crop_box, crop_resize, landmarks68, largest_face
-    from generation.face.tracking import track_landmarks, track_region
 
     t = time.perf_counter()
     onset_path = clip.frames[clip.onset_index]
@@ -380,7 +374,5 @@ def prepare_dataset(
     progress: bool = True,
 ) -> PrepareResult:
     """Read a dataset (casme2, samm, smic) and prepare all its readable clips."""
-    from generation.data.readers import read_dataset_report
-
     report = read_dataset_report(name, root)
     return prepare_clips(report.clips, out, config, report.left_out, progress)

@@ -221,8 +221,6 @@ PRIOR_KEYPOINTS: tuple[str, ...] = ("per_frame", "onset")
 
 def check_prior_keypoints(value: str) -> str:
     """`value` when it is one of PRIOR_KEYPOINTS, else ConfigError."""
-    from fme.core.errors import ConfigError
-
     if value not in PRIOR_KEYPOINTS:
         raise ConfigError(
             f"prior.keypoints {value!r}: choose {' or '.join(repr(v) for v in PRIOR_KEYPOINTS)}"

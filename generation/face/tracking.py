@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from generation.face.detect import crop_box, inter_ocular, landmarks68, to_gray
+
 #: landmark methods of `fme prepare`: "track" (this module) or "dlib" (per frame)
 LANDMARK_METHODS = ("track", "dlib")
 
@@ -115,8 +117,6 @@ def tracker_settings(iod: float) -> tuple[int, int]:
 
 def track_region(face_box, image_shape) -> tuple[int, int, int, int]:
     """The part of the frame the tracker looks at: the face box grown by 30 %."""
-    from generation.face.detect import crop_box
-
     return crop_box(face_box, image_shape, margin=0.3)
 
 
@@ -132,8 +132,6 @@ def track_landmarks(
     (T, h, w) uint8, the frames cut at `origin` (x0, y0); frames whose track strays from
     `per_frame` dlib landmarks (T, 68, 2) by more than `fallback` IOD keep dlib's.
     Returns the landmarks and the number of such frames."""
-    from generation.face.detect import inter_ocular
-
     onset_landmarks = np.asarray(onset_landmarks, np.float32)
     iod = float(inter_ocular(onset_landmarks))
     window, levels = tracker_settings(iod)
@@ -153,8 +151,6 @@ def track_clip(
 ) -> tuple[np.ndarray, int]:
     """Landmarks (T, 68, 2) float32 of gray frames (T, H, W) uint8 in `face_box` (onset dlib
     upsampled, then tracked), and the number of frames that fell back to dlib."""
-    from generation.face.detect import landmarks68
-
     gray = np.asarray(gray)
     per_frame = np.stack([landmarks68(g, face_box) for g in gray])
     onset = landmarks68(gray[onset_index], face_box, upsample=0)
@@ -165,8 +161,6 @@ def track_clip(
 def upsample_gray(frames: np.ndarray, scale: int) -> np.ndarray:
     """Frames (T, H, W[, 3]) as grey (T, H * scale, W * scale) uint8, bicubic."""
     from PIL import Image
-
-    from generation.face.detect import to_gray
 
     return np.stack(
         [

@@ -24,7 +24,9 @@ import yaml
 from torch import nn
 
 from fme.core.errors import ConfigError
+from generation.data.frame_pairs import FramePairs
 from generation.models.blocks import normalized_to_pixels
+from generation.training.losses import ReconstructionLoss, load_vgg19
 
 #: `inference.autocast` values of a model config and their dtypes (None: fp32)
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -151,8 +153,6 @@ class AnimationModel(nn.Module):
     def training_dataset(self, clips, train):
         """The torch Dataset of training items for `clips` under the TrainConfig `train`
         (default: `FramePairs`, source/driving frames with their landmarks)."""
-        from generation.data.frame_pairs import FramePairs
-
         return self.frame_pairs(FramePairs, clips, train)
 
     @staticmethod
@@ -269,8 +269,6 @@ class AnimationModel(nn.Module):
         """The perceptual loss of `config["loss"]` (`perceptual` weights, `scales`,
         `vgg_weights`; the L1 pyramid without VGG weights), built on first use and kept
         outside the module tree (VGG is not a submodule, so it is not saved)."""
-        from generation.training.losses import ReconstructionLoss, load_vgg19
-
         built = self.__dict__.setdefault("_reconstruction", [])
         if not built:
             loss = self.config["loss"]

@@ -27,7 +27,12 @@ from typing import Any
 import torch
 
 from fme.core.errors import ConfigError
+from generation.checkpoints.checkpoint import load_model, read_checkpoint, save_checkpoint
 from generation.config import AVDTrainConfig
+from generation.data.frame_pairs import FramePairs
+from generation.data.prepared import load_prepared
+from generation.models.mraa.avd import random_axis_scale
+from generation.training.train import resolve_device
 
 LOG = "avd_log.csv"
 
@@ -52,8 +57,6 @@ def avd_losses(
     model, source, driving, source_landmarks, driving_landmarks, cfg: AVDTrainConfig, gen=None
 ) -> dict[str, torch.Tensor]:
     """The reference's AVD losses for one batch: {"rec_shift", "rec_affine"} (weighted)."""
-    from generation.models.mraa.avd import random_axis_scale
-
     with torch.no_grad():
         identity = model.regions(source, source_landmarks)
         truth = model.regions(driving, driving_landmarks)
@@ -76,11 +79,6 @@ def train_avd(
     """Train the AVD network of the model in `checkpoint` on the prepared `data`."""
     from torch.utils.data import DataLoader, RandomSampler
     from tqdm import tqdm
-
-    from generation.checkpoints.checkpoint import load_model, read_checkpoint, save_checkpoint
-    from generation.data.frame_pairs import FramePairs
-    from generation.data.prepared import load_prepared
-    from generation.training.train import resolve_device
 
     dev = resolve_device(device)
     state = read_checkpoint(checkpoint)

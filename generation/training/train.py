@@ -36,7 +36,13 @@ import torch
 from torch import nn
 
 from fme.core.errors import ConfigError
-from generation.config import RunConfig, run_config_from_dict
+from generation.animation.animate import animate_clip, load_driving, side_by_side
+from generation.checkpoints.checkpoint import read_checkpoint, save_checkpoint
+from generation.config import RunConfig, run_config_from_dict, set_everywhere
+from generation.data.frame_pairs import holdout_split, subject_key
+from generation.data.prepared import load_prepared
+from generation.data.video import write_mp4
+from generation.models import build_model
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +158,6 @@ def _seed_everything(seed: int) -> None:
 
 
 def _held_out_rows(held) -> list[dict[str, str]]:
-    from generation.data.frame_pairs import subject_key
-
     return [{"subject": s} for s in sorted({subject_key(c) for c in held})]
 
 
@@ -168,8 +172,6 @@ def read_holdout(run_dir: str | Path) -> list[str]:
 
 def _check_resume(out: Path, run: RunConfig, resume: bool) -> dict | None:
     """The checkpoint to resume from (None for a new run); ConfigError on a conflict."""
-    from generation.checkpoints.checkpoint import read_checkpoint
-
     ckpt = out / CHECKPOINT
     if not ckpt.is_file():
         if resume:
@@ -238,9 +240,6 @@ def _sample_pair(held, train_clips, frames: int):
 
 def write_sample(model, target_clip, driving_clip, path: Path, size: int, frames: int, device):
     """driving | generated MP4 of a target clip's onset frame driven by a driving clip."""
-    from generation.animation.animate import animate_clip, load_driving, side_by_side
-    from generation.data.video import write_mp4
-
     tgt = load_driving(target_clip.dir, size)
     drv = load_driving(driving_clip.dir, size)
     onset = min(drv.onset_index, len(drv.frames) - 1)
@@ -267,8 +266,6 @@ def init_from_checkpoint(model: nn.Module, path: str | Path) -> list[str]:
     model, e.g. a network the checkpoint's run did not save, keeps its initial values);
     returns the names taken. ConfigError when it holds another variant, nothing fits, or
     a tensor has another shape (another config)."""
-    from generation.checkpoints.checkpoint import read_checkpoint
-
     state = read_checkpoint(path)
     if state["variant"] != model.variant:
         raise ConfigError(
@@ -309,12 +306,6 @@ def train(
     on a trained model; see `init_from_checkpoint`)."""
     from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
     from tqdm import tqdm
-
-    from generation.checkpoints.checkpoint import save_checkpoint
-    from generation.config import set_everywhere
-    from generation.data.frame_pairs import holdout_split
-    from generation.data.prepared import load_prepared
-    from generation.models import build_model
 
     cfg = run.train
     out = Path(out)

@@ -59,9 +59,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from fme.core.errors import ConfigError
+from generation.au.asymmetry import midline_x, split_column
 from generation.au.modulation import REFERENCES
+from generation.data.au_pairs import AUFramePairs, au_vectors
 from generation.models.base import AnimationModel, check_config_keys, packaged_defaults
 from generation.models.famgan.critic import GANimationCritic
+from generation.models.famgan.drive import driving_condition
 from generation.models.famgan.generator import GANimationGenerator
 
 #: OpenFace's intensities are 0-5; GANimation feeds them divided by 5
@@ -179,8 +182,6 @@ class FAMGAN(AnimationModel):
         }
 
     def training_dataset(self, clips, train):
-        from generation.data.au_pairs import AUFramePairs
-
         return self.frame_pairs(
             AUFramePairs,
             clips,
@@ -281,9 +282,6 @@ class FAMGAN(AnimationModel):
         come from the same estimator (one frame, its own reference)."""
         from types import SimpleNamespace
 
-        from generation.data.au_pairs import au_vectors
-        from generation.models.famgan.drive import driving_condition
-
         mode = self.check_mode(mode)  # "relative", or "standard" (alias "absolute")
         one = SimpleNamespace(
             landmarks=np.asarray(target_landmarks)[None], onset_index=0, frames=target[None]
@@ -306,8 +304,6 @@ class FAMGAN(AnimationModel):
         """The target in [-1, 1] and the column of its facial midline (the join of the
         asymmetric halves): `generation.au.asymmetry`'s split column at the midline of the
         target's landmarks (the one `half_landmarks` mirrors about), else the image centre."""
-        from generation.au.asymmetry import midline_x, split_column
-
         width = int(source.shape[-1])
         if source_landmarks is not None:
             lms = source_landmarks.reshape(-1, 68, 2)[0].detach().cpu().numpy()

@@ -45,8 +45,9 @@ import numpy as np
 import torch
 
 from fme.core.errors import ConfigError
-from generation.au import AU_NAMES
+from generation.au import AU_NAMES, estimate_from_landmarks
 from generation.config import merge
+from generation.data.au_pairs import AUFramePairs
 from generation.models.base import check_config_keys, packaged_defaults
 from generation.models.blocks import pixels_to_normalized
 from generation.models.tpsmm import model as tpsmm_model
@@ -110,8 +111,6 @@ def landmark_keypoints(landmarks: torch.Tensor, height: int, width: int) -> torc
 def au_differences(landmarks: np.ndarray, onset_index: int) -> np.ndarray:
     """(T, 17) AU intensities of a landmark track (T, 68, 2) minus those of its onset frame
     (the AU engine's landmark estimator, OpenFace's 0-5 scale)."""
-    from generation.au import estimate_from_landmarks
-
     values = estimate_from_landmarks(np.asarray(landmarks), onset_index).values
     return (values - values[onset_index]).astype(np.float32)
 
@@ -143,8 +142,6 @@ class TPSMMAU(TPSMM):
     def training_dataset(self, clips, train):
         """Frame pairs with each frame's AUs (`AUFramePairs`: the AU engine's track of
         every clip, computed once from its cached landmarks)."""
-        from generation.data.au_pairs import AUFramePairs
-
         return self.frame_pairs(AUFramePairs, clips, train)
 
     def training_inputs(self, batch: dict) -> tuple[torch.Tensor, ...]:
