@@ -1,7 +1,7 @@
 """FAMGAN (Xu et al., MM'21): a face driven by action-unit intensities through GANimation.
 
-The `famgan` variant. GANimation's generator (`ganimation_generator.py`) moves the target's
-face to each frame's AU vector; its critic (`ganimation_critic.py`) is trained as a WGAN-GP
+The `famgan` variant. GANimation's generator (`generator.py`) moves the target's
+face to each frame's AU vector; its critic (`critic.py`) is trained as a WGAN-GP
 critic with an AU-regression head. Losses and weights as GANimation publishes them
 (`options/train_options.py` of the reference code), with images in [-1, 1] and AUs (the AU
 engine's, times `common.au_scale`) / 5:
@@ -20,7 +20,7 @@ the critic twice per iteration (its losses, then the penalty); we step their sum
 
 Training pairs are two frames of one clip (`generation.data.au_pairs.AUFramePairs`): the
 source is the input, the other frame's AUs the desired condition. Animation drives the target
-by the driving clip's modulated AU curve (`famgan_drive.py`), optionally through a
+by the driving clip's modulated AU curve (`drive.py`), optionally through a
 super-resolution stage (`rrdbnet.py`, user weights, off by default).
 
 Deviations for paired data (GANimation has none; `loss.paired: 0` with
@@ -277,7 +277,7 @@ class FAMGAN(AnimationModel):
 
     def driving_condition(self, clip, target: np.ndarray, target_landmarks, mode="relative"):
         """Per-frame AUs (T, 17) or (T, 2, 17) (asymmetric) driving the target: the
-        driving clip's curve modulated (`famgan_drive.driving_condition`). `clip` has
+        driving clip's curve modulated (`drive.driving_condition`). `clip` has
         `landmarks` (T, 68, 2) and `onset_index` at the model's size; the target's own AUs
         come from the same estimator (one frame, its own reference)."""
         from types import SimpleNamespace

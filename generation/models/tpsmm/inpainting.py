@@ -10,7 +10,7 @@ features of the next level; the last level is added to the decoder features mask
 1 - occlusion, and the final output blends sigmoid(final(out)) with the warped source:
 `prediction = sigmoid(final) (1 - occ) + deformed_source occ`.
 
-With `num_cond_channels` C > 0 (the MEGC2022 entry, `tpsmm_au`), a condition vector
+With `num_cond_channels` C > 0 (the MEGC2022 entry, `tpsmm-au`, au.py), a condition vector
 (B, C) is broadcast over the feature map and concatenated to the input of every decoder
 stage (before its two residual blocks), so those blocks and the stage's up block take C
 more channels, as the entry's `inpainting_network_AU`. With C = 0 (the default) the

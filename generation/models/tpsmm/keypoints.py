@@ -1,7 +1,7 @@
 """TPSMM's keypoint detector: a ResNet-18 regresses K x 5 keypoints, one group of 5 per
 thin-plate-spline transform.
 
-`fg_encoder` is the ResNet-18 (torchvision names, `tpsmm_resnet.ResNet18`) with its
+`fg_encoder` is the ResNet-18 (torchvision names, `resnet.ResNet18`) with its
 `fc` giving 2 K 5 numbers; a sigmoid maps them into (-1, 1): keypoints (x, y) in the
 normalised pixel-centre coordinates of `blocks.make_coordinate_grid`. Keypoints 5k..5k+4
 are the control points of transform k. With the facial prior the prior channel is

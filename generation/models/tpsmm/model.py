@@ -8,9 +8,9 @@ reference's checkpoint names `kp_detector`, `dense_motion_network`,
 code loads into the vanilla "paper" config (`generation.checkpoints.checkpoint.import_tpsmm`).
 
 Motion: K = `num_tps` thin-plate splines of 5 keypoints each (`tps.KeypointTPS`), the
-keypoints regressed by a ResNet-18 (`tpsmm_keypoints`); the dense motion network mixes
+keypoints regressed by a ResNet-18 (`keypoints`); the dense motion network mixes
 them with the identity (or, in training after `bg_start`, the background affine of
-`tpsmm_bg`) into a flow and four occlusion masks; the inpainting network decodes the
+`bg`) into a flow and four occlusion masks; the inpainting network decodes the
 warped source features (`inpainting`). Grids are sampled with `align_corners=True`,
 as the reference passes explicitly.
 
@@ -42,7 +42,7 @@ weight decay 1e-4 and gradients of the keypoint detector, the dense motion netwo
 the background predictor clipped to 10 (max norm) in `after_backward`, as upstream.
 
 The AVD stage (`stage: avd`): only `avd_network` trains, on keypoints of the frozen
-detector: |kp_d - AVD(kp_s, random_scale(kp_d))| (`tpsmm_avd.avd_loss`).
+detector: |kp_d - AVD(kp_s, random_scale(kp_d))| (`avd.avd_loss`).
 
 Animation modes: "standard" (alias "absolute", the driving keypoints as they are),
 "relative" (kp_s + scale (kp_d - kp_0), scale = sqrt(hull area of kp_s / hull area of
