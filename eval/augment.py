@@ -27,15 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from eval.clips import FRAMES, SIZE, ClipBank, fit_frames, label_index, sample_indices
-from eval.scores import ClassificationScores
-from eval.train import (
-    TrainConfig,
-    kinetics_files,
-    predict,
-    resolve_device,
-    split_subjects,
-    train_recognizer,
-)
 from fme.core.errors import ConfigError, DataError
 from fme.core.options import int_list
 from generation.data.clip import LABELS
@@ -237,6 +228,9 @@ def run_protocol(
     the rows and a record of what was used."""
     from dataclasses import replace
 
+    from eval.scores import ClassificationScores
+    from eval.train import predict, split_subjects, train_recognizer
+
     subjects = [c.subject for c in clips]
     (train_s, test_s) = split_subjects(subjects, "7:3", base_config.seed)[0]
     train = [c for c in clips if c.subject in set(train_s)]
@@ -348,6 +342,7 @@ def run_augment(args: argparse.Namespace, generator: Generator | None = None) ->
 
     from eval.recognizers import parse_backbones
     from eval.table import write_tables
+    from eval.train import TrainConfig, kinetics_files, resolve_device
     from fme.core.outputs import output_dir
 
     try:  # a list from the parser, or the text a caller passes

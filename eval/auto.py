@@ -19,15 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from eval.clips import (
-    is_prepared_root,
-    load_bank,
-    prepared_driver_lookup,
-    prepared_items,
-    video_set_items,
-)
 from eval.scores import ClassificationScores
-from eval.train import predict, resolve_device
 from fme.core.errors import ConfigError
 from generation.data.clip import LABELS
 
@@ -148,6 +140,9 @@ def score_bank(
     """Read a set's videos once per input shape and score them with every recognizer."""
     import pandas as pd
 
+    from eval.clips import load_bank
+    from eval.train import predict
+
     banks: dict[tuple[int, int, str], object] = {}
     notes: list[str] = []
     scores, frames = {}, []
@@ -196,7 +191,14 @@ def run_auto(args: argparse.Namespace) -> int:
     """`fme eval auto`."""
     import pandas as pd
 
+    from eval.clips import (
+        is_prepared_root,
+        prepared_driver_lookup,
+        prepared_items,
+        video_set_items,
+    )
     from eval.table import write_tables
+    from eval.train import resolve_device
     from fme.core.outputs import output_dir
 
     if args.real and not Path(args.real).exists():

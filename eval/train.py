@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.clips import FRAMES, SIZE, ClipBank, load_bank, prepared_items, to_input
+from eval.clips import FRAMES, SIZE, ClipBank, to_input
 from eval.scores import ClassificationScores
 from fme.core.errors import ConfigError, DataError
 from generation.data.clip import LABELS
@@ -288,6 +288,7 @@ def run_training(args: argparse.Namespace) -> int:
     """`fme eval train-recognizers`."""
     import pandas as pd
 
+    from eval.clips import load_bank, prepared_items
     from eval.recognizers import RecognizerInfo, parse_backbones, save_recognizer
     from eval.table import write_tables
     from fme.core.outputs import output_dir
