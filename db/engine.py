@@ -21,7 +21,8 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from fme.errors import ConfigError, DataError, FMEError
+from fme.core.errors import ConfigError, DataError, FMEError
+from fme.core.outputs import blocking_file, writable
 
 DEFAULT_URL = "sqlite:///fme.db"
 BUSY_TIMEOUT_MS = 30_000
@@ -73,7 +74,6 @@ def _check_sqlite_file(url: str, database: str | None) -> None:
     """A SQLite file URL whose folder is missing, a file, or not writable."""
     if database in (None, "", ":memory:") or database.startswith("file:"):
         return
-    from fme.outputs import blocking_file, writable
 
     path = Path(database)
     if path.is_dir():

@@ -19,7 +19,7 @@ from db.engine import (
     session_factory,
     shown_url,
 )
-from fme.errors import DataError
+from fme.core.errors import DataError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Expert, ExpertRating, Video, utcnow
-from fme.errors import DataError
+from fme.core.errors import DataError
 
 SCORE_RANGE = (0, 3)
 

@@ -18,8 +18,8 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from db.models import Assignment, Participant, Study, Vote, utcnow
-from fme.errors import DataError
+from db.models import Assignment, CatchTrial, Participant, Study, Vote, utcnow
+from fme.core.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -251,8 +251,6 @@ def _insert_and_finish(session: Session, values: dict, participant_id: int):
 
 def catch_failures(session: Session, participant: Participant) -> int:
     """The participant's votes on catch trials that chose the corrupted video."""
-    from db.models import CatchTrial
-
     return int(
         session.scalar(
             select(func.count(Vote.id))

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from eval.clips import FRAMES, SIZE, ClipBank, fit_frames, label_index, sample_indices
-from fme.errors import ConfigError, DataError
-from fme.options import int_list, non_negative_float, positive_int
+from fme.core.errors import ConfigError, DataError
+from fme.core.options import int_list
 from generation.data.clip import LABELS
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class SourceClip:
     landmarks: np.ndarray  # (len(frame_paths), 68, 2)
 
     def frames_at(self, index: Sequence[int]) -> np.ndarray:
-        from generation.video import read_image
+        from generation.data.video import read_image
 
         return np.stack([read_image(self.frame_paths[i]) for i in index])
 
@@ -181,8 +181,8 @@ def generate_bank(
 
 def checkpoint_generator(path: str | Path, device: str = "cpu") -> tuple[Generator, str]:
     """A Generator from a trained animation checkpoint, and an id for the cache."""
-    from generation.animate import animate_clip
-    from generation.checkpoint import load_model
+    from generation.animation.animate import animate_clip
+    from generation.checkpoints.checkpoint import load_model
 
     path = Path(path)
     if not path.is_file():
@@ -343,7 +343,7 @@ def run_augment(args: argparse.Namespace, generator: Generator | None = None) ->
     from eval.recognizers import parse_backbones
     from eval.table import write_tables
     from eval.train import TrainConfig, kinetics_files, resolve_device
-    from fme.outputs import output_dir
+    from fme.core.outputs import output_dir
 
     try:  # a list from the parser, or the text a caller passes
         ratios = sorted(
@@ -403,29 +403,3 @@ def run_augment(args: argparse.Namespace, generator: Generator | None = None) ->
     (out / "protocol.json").write_text(json.dumps(record, indent=1))
     print((out / "table_vii.md").read_text())
     return 0
-
-
-def register_augment(sub: argparse._SubParsersAction) -> None:
-    from eval.train import add_training_options
-
-    p = sub.add_parser("augment", help="recognizers trained on real + generated clips (Table VII)")
-    p.add_argument("--data", nargs="+", required=True, metavar="PREPARED")
-    p.add_argument("--checkpoint", default=None, help="animation checkpoint that generates clips")
-    p.add_argument("--out", required=True)
-    p.add_argument(
-        "--ratios",
-        type=int_list,
-        default="0,1",
-        help="R.D.:G.D. ratios 1:k as k values, e.g. 0,1,10,150 (0 = real only)",
-    )
-    p.add_argument(
-        "--gen-weight", type=non_negative_float, default=1.0, help="lambda in L_real + lambda L_gen"
-    )
-    p.add_argument(
-        "--max-generated",
-        type=positive_int,
-        default=None,
-        help="cap on generated clips (default: ratio x training clips)",
-    )
-    add_training_options(p)
-    p.set_defaults(func=run_augment)

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from eval.scores import ClassificationScores
-from fme.errors import ConfigError
-from fme.options import device_name
+from fme.core.errors import ConfigError
 from generation.data.clip import LABELS
 
 if TYPE_CHECKING:
@@ -200,7 +199,7 @@ def run_auto(args: argparse.Namespace) -> int:
     )
     from eval.table import write_tables
     from eval.train import resolve_device
-    from fme.outputs import output_dir
+    from fme.core.outputs import output_dir
 
     if args.real and not Path(args.real).exists():
         raise ConfigError(
@@ -273,28 +272,3 @@ def _figure(frame: pd.DataFrame, path: Path) -> None:
         fig.add_bar(name=col.removesuffix(" F1"), x=frame["Method"], y=frame[col])
     fig.update_layout(barmode="group", title="Macro-F1 per recognizer", yaxis_title="macro-F1")
     fig.write_html(path, include_plotlyjs="cdn")
-
-
-def register_auto(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("auto", help="score generated sets with trained recognizers (Table VI)")
-    p.add_argument(
-        "--recognizers",
-        required=True,
-        help="folder of recognizer checkpoints from `fme eval train-recognizers`",
-    )
-    p.add_argument(
-        "--set",
-        action="append",
-        metavar="LABEL=DIR",
-        help="a generated set (videos `<driving>-<template>.mp4`); repeat",
-    )
-    p.add_argument(
-        "--real",
-        default=None,
-        help="the real driving clips: a prepared folder or a labelled video folder",
-    )
-    p.add_argument("--out", default=None, help="output folder (default RECOGNIZERS/auto)")
-    p.add_argument("--device", type=device_name, default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=run_auto)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fme.errors import ConfigError, DataError
+from fme.core.errors import ConfigError, DataError
 from generation.data.clip import LABELS
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ KNOWN_TEMPLATES: tuple[str, ...] = (
     "normalized_asianMale",
 )
 # Driving clips of MEGC2021 with their 3-class labels (DESIGN.md); used when a set has no
-# manifest and `generation.megc` is not importable.
+# manifest and `generation.animation.megc` is not importable.
 MEGC2021_LABELS: dict[str, str] = {
     "007_7_1": "surprise",
     "022_3_3": "positive",
@@ -159,7 +159,7 @@ class VideoItem:
         self, frames: int = FRAMES, size: int = SIZE, transform: str = "square"
     ) -> tuple[np.ndarray, tuple]:
         """(frames, size, size, 3) uint8 and the original (n_frames, height, width)."""
-        from generation.video import read_image, read_video
+        from generation.data.video import read_image, read_video
 
         if self.frame_paths is not None:
             idx = sample_indices(0, len(self.frame_paths) - 1, frames)
@@ -355,7 +355,7 @@ def parse_video_name(stem: str, templates: Iterable[str] = ()) -> tuple[str, str
 def _megc_labels() -> dict[str, str]:
     labels = dict(MEGC2021_LABELS)
     try:
-        from generation.megc import MEGC2021_DRIVERS  # type: ignore[import-not-found]
+        from generation.animation.megc import MEGC2021_DRIVERS  # type: ignore[import-not-found]
     except ImportError:
         return labels
     try:  # accept a few plausible shapes of the engine's table

@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from eval.clips import KINETICS_CROP
-from fme.digest import sha256_file
-from fme.errors import ConfigError
+from eval.recognizers import guess_architecture, state_dict_from
+from fme.core.digest import sha256_file
+from fme.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,6 @@ class KineticsWeights:
 def _check_file(path: Path, backbone: str, option: str) -> KineticsWeights:
     import torch
 
-    from eval.recognizers import _state_dict_from, guess_architecture
-
     if not path.is_file():
         raise ConfigError(
             f"{option}: Kinetics weights for {backbone} not found",
@@ -65,7 +64,7 @@ def _check_file(path: Path, backbone: str, option: str) -> KineticsWeights:
                 path,
                 "Give torchvision's .pth file of the backbone.",
             ) from err
-    found = guess_architecture(_state_dict_from(obj, path))
+    found = guess_architecture(state_dict_from(obj, path))
     if found != backbone:
         what = f"holds {found}" if found != "unknown" else "is not a video ResNet-18"
         raise ConfigError(

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fme.errors import ConfigError
+from fme.core.errors import ConfigError
 
 BACKBONES: tuple[str, ...] = ("r3d_18", "mc3_18", "r2plus1d_18")
 # Names in the paper's tables.
@@ -276,7 +276,7 @@ def guess_architecture(state: dict[str, torch.Tensor]) -> str:
     return "mc3_18" if w.shape[2] == 1 else "r3d_18"
 
 
-def _state_dict_from(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+def state_dict_from(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
@@ -327,7 +327,7 @@ def load_kinetics(model: VideoResNet, path: str | Path) -> list[str]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many kinds of unpickling errors
         raise ConfigError(f"cannot read weights ({err.__class__.__name__})", path) from err
-    state = _state_dict_from(obj, path)
+    state = state_dict_from(obj, path)
     own = model.state_dict()
     fc_differs = any(
         k in state and tuple(state[k].shape) != tuple(own[k].shape)
@@ -426,7 +426,7 @@ def load_recognizer(
     if info.backbone not in ARCHITECTURES:
         raise ConfigError(f"checkpoint names unknown backbone {info.backbone!r}", path)
     model = build(info.backbone, len(info.classes), info.width)
-    state = _state_dict_from(obj["state_dict"], path)
+    state = state_dict_from(obj["state_dict"], path)
     check_compatible(model, state, path)
     model.load_state_dict(state)
     model.eval()

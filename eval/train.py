@@ -22,8 +22,7 @@ import numpy as np
 
 from eval.clips import FRAMES, SIZE, ClipBank, to_input
 from eval.scores import ClassificationScores
-from fme.errors import ConfigError, DataError
-from fme.options import device_name, positive_float, positive_int
+from fme.core.errors import ConfigError, DataError
 from generation.data.clip import LABELS
 
 log = logging.getLogger(__name__)
@@ -292,7 +291,7 @@ def run_training(args: argparse.Namespace) -> int:
     from eval.clips import load_bank, prepared_items
     from eval.recognizers import RecognizerInfo, parse_backbones, save_recognizer
     from eval.table import write_tables
-    from fme.outputs import output_dir
+    from fme.core.outputs import output_dir
 
     backbones = parse_backbones(args.backbones)
     kinetics = kinetics_files(args, backbones)  # every file checked before any training
@@ -424,61 +423,3 @@ def _loss_figure(losses, path: Path) -> None:
         title="Recognizer training loss",
     )
     fig.write_html(path, include_plotlyjs="cdn")
-
-
-def add_training_options(p: argparse.ArgumentParser, iterations: int = 150) -> None:
-    p.add_argument(
-        "--backbones",
-        default="r3d_18,mc3_18,r2plus1d_18",
-        help="comma-separated: r3d_18, mc3_18, r2plus1d_18",
-    )
-    p.add_argument(
-        "--width",
-        type=positive_float,
-        default=1.0,
-        help="channel width multiplier (1.0 = published network; e.g. 0.25 on CPU)",
-    )
-    p.add_argument(
-        "--frames", type=positive_int, default=FRAMES, help="frames per clip (onset..offset)"
-    )
-    p.add_argument(
-        "--size", type=positive_int, default=SIZE, help="frame size (112 as in the paper)"
-    )
-    p.add_argument("--iterations", type=positive_int, default=iterations)
-    p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--lr", type=positive_float, default=1e-4)
-    p.add_argument(
-        "--class-weights", action="store_true", help="weight the loss by inverse class frequency"
-    )
-    p.add_argument(
-        "--kinetics",
-        nargs="+",
-        default=None,
-        metavar="BACKBONE=FILE",
-        help="start from torchvision's Kinetics-400 weights, one file per backbone: "
-        "r3d_18=FILE mc3_18=FILE r2plus1d_18=FILE, or a folder of torchvision's files "
-        "(r3d_18-*.pth, ...), or one FILE with one backbone; needs --width 1 and --size 112; "
-        "clips are then resized to 128x171 and centre-cropped to 112 as those weights were "
-        "trained",
-    )
-    p.add_argument("--device", type=device_name, default="auto", help="auto, cpu or cuda")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def register_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train-recognizers",
-        help="train 3D-CNN recognizers on prepared clips (MEGC2019 composite, 3 classes)",
-    )
-    p.add_argument(
-        "--data",
-        nargs="+",
-        required=True,
-        metavar="PREPARED",
-        help="one or more `fme prepare` output folders",
-    )
-    p.add_argument("--out", required=True, help="folder for checkpoints and score tables")
-    p.add_argument("--protocol", choices=["7:3", "loso"], default="7:3")
-    add_training_options(p)
-    p.set_defaults(func=run_training)

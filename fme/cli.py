@@ -17,20 +17,20 @@ import importlib
 import logging
 import sys
 
-from fme.errors import FMEError, print_bug, print_error
-from fme.options import Parser
+from fme.core.errors import FMEError, print_bug, print_error
+from fme.core.options import Parser
 
 # Modules that define `register(subparsers)`. A missing module is skipped so that a
 # partial install (or a package not written yet) does not break the others.
 COMMAND_MODULES = [
-    "generation.synth.cli",
-    "generation.data.cli",
-    "generation.cli",
-    "eval.cli",
-    "study.cli",
-    "study.report_cli",
+    "fme.commands.synth",
+    "fme.commands.prepare",
+    "fme.commands.generation",
+    "fme.commands.eval",
+    "fme.commands.study",
+    "fme.commands.report",
     "fme.bench",
-    "fme.demo",
+    "fme.commands.demo",
 ]
 
 

@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from fme.errors import ConfigError
+from fme.core.errors import ConfigError
+from generation.models import default_config, split_variant
 
 CONFIG_DIR = Path(__file__).with_name("configs")
 SCALES = ("paper", "small")
@@ -280,8 +281,6 @@ def build_run_config(
     variant's default_config(variant, scale) with the file's changes merged in and
     `image_size` set to `train.size`.
     """
-    from generation.models import default_config, split_variant
-
     split_variant(variant)
     data = dict(data or {})
     unknown = sorted(set(data) - {"variant", "scale", "train", "model", "avd"})

@@ -1,5 +1,5 @@
-"""The error family lives in `fme.errors` (below every package); this name stays for old imports."""
+"""The error family lives in `fme.core.errors` (below every package); this name stays for old imports."""
 
-from fme.errors import ConfigError, DataError, FaceNotFoundError, FMEError, VideoError
+from fme.core.errors import ConfigError, DataError, FaceNotFoundError, FMEError, VideoError
 
 __all__ = ["ConfigError", "DataError", "FMEError", "FaceNotFoundError", "VideoError"]

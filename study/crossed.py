@@ -21,7 +21,7 @@ Under no preference this rejects 4.5-6 % of simulated studies at alpha 0.05 for 
 and M = 18 whatever the participant and sample spreads (SD 0 to 1 on the log-odds scale; the
 upper end, about 5.5-6 %, with no random effects at all), where the variational mixed model
 rejected 2.5-37 % and the paper's Z 6-24 %
-(`tests/test_stats.py`, `study.calibration`). b0 is the population-averaged log-odds of a vote
+(`tests/study/test_stats.py`, `study.calibration`). b0 is the population-averaged log-odds of a vote
 for A at a balanced side; b1 the position effect. The core works on a batch of vote vectors
 over one design, which is what lets the calibration simulate thousands of studies in seconds.
 """
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
-from fme.errors import DataError
+from fme.core.errors import DataError
 from study.record import OneRow
 
 SEPARATED = 12.0  # |log-odds| beyond this (P > 0.99999) means the fit ran off to infinity

@@ -46,10 +46,11 @@ from db.models import (
     Video,
     utcnow,
 )
-from fme.digest import sha256_file
-from fme.errors import ConfigError, DataError, VideoError
+from fme.core.digest import sha256_file
+from fme.core.errors import ConfigError, DataError, VideoError
 from study.presets import LABELS as PAPER_LABELS  # noqa: F401  (re-exported)
 from study.presets import PRESETS
+from study.recruitment import check_code, check_exit_url
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ def scan_folder(folder: str | Path, allowed_root: str | Path | None = None) -> l
     DataError when the folder has no videos or a file leads outside the folder; VideoError
     (naming the file) when a file is not a video PyAV can decode.
     """
-    from generation.video import probe
+    from generation.data.video import probe
 
     root = check_folder(folder, allowed_root)
     files = sorted(p for p in root.iterdir() if p.suffix.lower() == VIDEO_SUFFIX)
@@ -321,7 +322,7 @@ def create_study(
     media_root = Path(media_dir) if media_dir else Path("studies") / _safe_dirname(name)
     catch_sources: list[tuple[str, VideoFile]] = []
     if catch:
-        from fme.outputs import output_dir
+        from fme.core.outputs import output_dir
 
         output_dir(media_root, "--media", existing="reuse")  # the study adds its own folder
         pool = [(label, v) for label in methods for v in scanned[label]]
@@ -424,7 +425,7 @@ def create_study(
 
 
 def _write_catch_clip(source: VideoFile, out: Path, seed: int) -> VideoFile:
-    from generation.video import read_video, write_mp4
+    from generation.data.video import read_video, write_mp4
 
     frames = read_video(source.path)
     write_mp4(out, corrupt(frames, seed), fps=source.fps)
@@ -503,8 +504,6 @@ def check_demographics(fields: str | list[str] | None) -> str | None:
 def check_settings(**settings) -> dict:
     """The hosting settings of `configure_study`, checked and normalised (ConfigError for the
     first bad one), so that a caller can check them before it writes anything."""
-    from study.recruitment import check_code, check_exit_url
-
     checks = {
         "target_finished": _check_target,
         "consent_text": _check_consent,

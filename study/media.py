@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from db.models import Method, Study, Video
-from fme.errors import DataError
+from fme.core.errors import DataError
 from study.design import is_inside, sha256_file
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from db.models import LABEL_LEN, Study
-from fme.errors import ConfigError
+from fme.core.errors import ConfigError
 
 # platform -> (participant id, study id, session id) parameter names, first match wins
 PLATFORM_PARAMS: dict[str, tuple[str, str | None, str | None]] = {

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from fme.errors import DataError
+from fme.core.errors import DataError
 from study import figures
 from study import stats as st
 from study.calibration import calibrate

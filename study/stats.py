@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
-from fme.errors import ConfigError, DataError
+from fme.core.errors import ConfigError, DataError
+from study.expert import expert_table as _expert_table
 from study.record import OneRow
 
 VOTE_COLUMNS = ("set_name", "method_a", "method_b", "pair_id", "participant", "choice")
@@ -847,6 +848,4 @@ class CatchRule:
 
 def expert_table(ratings: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
     """MEGC expert scores per method (see `study.expert.expert_table`)."""
-    from study.expert import expert_table as _expert_table
-
     return _expert_table(ratings, **kwargs)  # type: ignore[arg-type]

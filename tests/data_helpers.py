@@ -186,7 +186,7 @@ def synth_prepared(
 ) -> Path:
     """`synth_corpus` in root/corpus, prepared (`fme prepare`, CASME II) at `prepared_size`
     in root/prepared, which it returns."""
-    from generation.prepare import PrepareConfig, prepare_dataset
+    from generation.face.prepare import PrepareConfig, prepare_dataset
 
     root = Path(root)
     synth_corpus(root / "corpus", subjects=subjects, clips=clips, size=size, seed=seed)

@@ -36,7 +36,7 @@ def astronaut() -> np.ndarray:
 @lru_cache(maxsize=4)
 def astronaut_face(size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
     """(image (size, size, 3) uint8, landmarks (68, 2)) of the astronaut photo, prepared."""
-    from generation.animate import prepare_face
+    from generation.animation.animate import prepare_face
 
     image, lms = prepare_face(astronaut(), size)
     image.setflags(write=False)

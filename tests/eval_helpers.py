@@ -70,7 +70,7 @@ def write_prepared(
     """The motion task in the `fme prepare` format (manifest, frames, landmarks.npz), with
     `lead` still frames before the onset and after the offset."""
     from generation.data.prepared import MANIFEST_COLUMNS, frame_name, write_csv
-    from generation.video import write_png
+    from generation.data.video import write_png
 
     emotions = ("disgust", "happiness", "surprise")
     labels = ("negative", "positive", "surprise")

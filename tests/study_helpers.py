@@ -21,7 +21,7 @@ def make_method_dirs(
     root: Path, labels: list[str], samples: list[str] | None = None, n_frames: int = 4
 ) -> dict[str, Path]:
     """One folder per label holding `<sample>.mp4` for each sample (distinct content)."""
-    from generation.video import write_mp4
+    from generation.data.video import write_mp4
 
     samples = SAMPLES if samples is None else samples
     dirs = {}

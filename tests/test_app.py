@@ -13,8 +13,8 @@ from study_helpers import make_db, make_method_dirs, tiny_clip
 
 from db.models import Assignment, Participant, Video, Vote
 from db.votes import next_assignment, record_vote
-from fme.errors import DataError
-from generation.video import write_mp4
+from fme.core.errors import DataError
+from generation.data.video import write_mp4
 from study.design import create_study, enroll
 from study.export import votes_frame
 from study.media import video_bytes
@@ -243,7 +243,7 @@ def test_media_outside_study_folders_is_not_served(study, tmp_path):
 def test_serve_binds_to_localhost_by_default():
     import argparse
 
-    from study.cli import register, serve_command
+    from fme.commands.study import register, serve_command
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
@@ -257,7 +257,7 @@ def test_serve_binds_to_localhost_by_default():
 def test_served_bytes_drop_tags_that_could_name_a_method(tmp_path):
     import av
 
-    from generation.video import read_video
+    from generation.data.video import read_video
     from study.media import strip_metadata
 
     path = tmp_path / "tagged.mp4"
@@ -282,7 +282,7 @@ def test_served_bytes_drop_tags_that_could_name_a_method(tmp_path):
 
 def test_expert_scores_blinded_videos_beside_driving_clips(tmp_path, monkeypatch):
     from db.models import ExpertRating
-    from generation.video import read_video, write_mp4
+    from generation.data.video import read_video, write_mp4
     from study.design import add_expert
 
     url, engine, factory = make_db(tmp_path / "expert.db")
@@ -326,8 +326,8 @@ def test_expert_scores_blinded_videos_beside_driving_clips(tmp_path, monkeypatch
 
 
 def test_serve_under_a_url_prefix_for_a_reverse_proxy():
-    from fme.errors import ConfigError
-    from study.cli import serve_command, url_prefix
+    from fme.commands.study import serve_command, url_prefix
+    from fme.core.errors import ConfigError
 
     cmd = serve_command("127.0.0.1", 8501, base_url_path="/studies/fme/")
     assert cmd[cmd.index("--server.baseUrlPath") + 1] == "studies/fme"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fme.errors import ConfigError
+from fme.core.errors import ConfigError
 from generation.synth.aus import MIRROR
 
 SIDES: tuple[str, ...] = ("left", "right")

@@ -27,9 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fme.errors import DataError
+from fme.core.errors import DataError
 from generation.au import AU_NAMES, AUTrack
 from generation.au.features import AU_REGIONS, displacements, region_features
+from generation.data.prepared import MANIFEST, PreparedClip, load_prepared
+from generation.face.detect import largest_face
+from generation.face.tracking import lk_track_video
 
 #: Displacement (in IOD) of an AU's most-moving landmark at intensity 1.
 INTENSITY_UNIT_IOD = 0.03
@@ -165,13 +168,10 @@ def estimate_from_frames(
     fps: float | None = None,
 ) -> AUTrack:
     """AU intensities of video frames (T, H, W[, 3]) uint8: the project's tracker (dlib on
-    the onset frame, then Lucas-Kanade; `generation.tracking`) on the frames enlarged to
+    the onset frame, then Lucas-Kanade; `generation.face.tracking`) on the frames enlarged to
     about 256 px, then `estimate_from_landmarks`. `face_box` (left, top, right, bottom) in
     frame pixels; None: dlib's largest face on the onset frame (FaceNotFoundError if none).
     The estimate is of change from the onset: a single image, or a still video, gives 0."""
-    from generation.bench import lk_track_video
-    from generation.face import largest_face
-
     frames = np.asarray(frames)
     if face_box is None:
         face_box = largest_face(frames[onset_index])
@@ -182,8 +182,6 @@ def estimate_from_frames(
 
 def _prepared_record(folder: Path):
     """The manifest row of a prepared clip folder, found in the folders above it."""
-    from generation.data.prepared import MANIFEST, load_prepared
-
     folder = folder.resolve()
     for root in list(folder.parents)[:4]:
         if (root / MANIFEST).is_file():
@@ -198,8 +196,6 @@ def clip_au_track(clip, model: LandmarkAUModel | None = None, fps: float | None 
     (the one holding `landmarks.npz`), or any record with `landmarks` (T, 68, 2) (an array,
     or a method returning one) and `onset_index` (animation's `DrivingClip`). The onset is
     the clip's `onset_index` (a bare folder outside any manifest: frame 0)."""
-    from generation.data.prepared import PreparedClip
-
     if isinstance(clip, PreparedClip):
         record, landmarks = clip, clip.landmarks()
     elif hasattr(clip, "landmarks") and hasattr(clip, "onset_index"):

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from fme.errors import DataError
+from fme.core.errors import DataError
 from generation.au import AU_NAMES, AUTrack
 
 _TOKEN = re.compile(r"^(?:AU)?([LRTBU]?)(\d+)([A-E]?)$")

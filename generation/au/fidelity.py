@@ -10,7 +10,7 @@ frames.
 
 Rules. r is computed for the AUs the driving clip moves (its curve spans at least
 `active` intensity units); a generated curve that does not move gives r = 0 (as
-`eval.metrics.motion_fidelity` does), and so does one that spans less than `still` (0.1
+`eval.metrics.objective.motion_fidelity` does), and so does one that spans less than `still` (0.1
 units, 0.003 IOD: a fifteenth of a pixel on a 64-px face): the tracker's noise on a face
 that barely changes correlates with the driving curve by chance (a GANimation run whose
 output moved 1/100 as far as the truth scored r 0.33 on 12 videos), and an AU nobody could
@@ -20,7 +20,7 @@ moving mean (`generation.au.modulation.moving_mean`, n = 2); its apex is the max
 onset and offset the ends of the run of frames around the apex above `threshold` of the
 way from the curve's minimum to its maximum. Timing is NaN when the generated curve moves
 less than `active` (no expression to time). Both tracks must have the same length
-(`eval.metrics` resamples the generated one to the driving clip's).
+(`eval.metrics.objective` resamples the generated one to the driving clip's).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from fme.errors import ConfigError
+from fme.core.errors import ConfigError
 from generation.au import AUTrack
 
 #: Eq. 1's size changes, in pixels.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fme.errors import DataError
+from fme.core.errors import DataError
 from generation.au import AU_NAMES, AUTrack
 
 

@@ -3,7 +3,7 @@
 `corpus_samples` reads a corpus written by `fme synth`: per clip, its ground-truth AU
 intensities (converted to the 17 OpenFace AUs on the 0-5 scale, `truth_track`), its exact
 landmarks and, with `track=True`, the landmarks the project's tracker finds on its frames
-(`generation.tracking.track_clip`, what `fme prepare` caches). `fit` trains on some
+(`generation.face.tracking.track_clip`, what `fme prepare` caches). `fit` trains on some
 subjects; `per_au_pearson` scores others, one Pearson r per AU over all their frames; `cross_validate` holds out every subject once (subject folds) and pools the
 held-out predictions, so that every AU of the corpus is scored.
 """
@@ -18,6 +18,10 @@ import numpy as np
 from generation.au import AU_NAMES, AUTrack
 from generation.au.estimator import INTENSITY_UNIT_IOD, LandmarkAUModel
 from generation.au.features import displacements
+from generation.data.readers import read_dataset
+from generation.data.video import read_image
+from generation.face.detect import largest_face, to_gray
+from generation.face.tracking import track_clip
 
 
 @dataclass
@@ -51,8 +55,6 @@ def corpus_samples(corpus: str | Path, track: bool = False, progress: bool = Fal
     """Every clip of a synthetic corpus as a `Sample` (tracked landmarks with `track`)."""
     from tqdm import tqdm
 
-    from generation.data.readers import read_dataset
-
     corpus = Path(corpus)
     out = []
     for clip in tqdm(read_dataset("casme2", corpus), desc="AU samples", disable=not progress):
@@ -68,10 +70,6 @@ def corpus_samples(corpus: str | Path, track: bool = False, progress: bool = Fal
 
 def tracked_landmarks(frame_paths, onset_index: int) -> np.ndarray:
     """The tracker's landmarks (T, 68, 2) of a clip's frames (dlib on the onset, then LK)."""
-    from generation.face import largest_face, to_gray
-    from generation.tracking import track_clip
-    from generation.video import read_image
-
     gray = np.stack([to_gray(read_image(f)) for f in frame_paths])
     face = largest_face(gray[onset_index], frame_paths[onset_index])
     landmarks, _ = track_clip(gray, face, onset_index)

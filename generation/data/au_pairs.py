@@ -22,14 +22,13 @@ import numpy as np
 
 from generation.data.frame_pairs import FramePairs
 from generation.data.prepared import PreparedClip
+from generation.au import clip_au_track
 
 
 def au_vectors(clip, scale: float = 1.0) -> np.ndarray:
     """(T, 17) float32 AU intensities (`generation.au.AU_NAMES` order) of a clip, from the AU
     engine: a `PreparedClip`, a `DrivingClip`, or any record with `landmarks` (T, 68, 2) and
     `onset_index`; times `scale` and clipped to OpenFace's 0-5."""
-    from generation.au import clip_au_track
-
     values = clip_au_track(clip).values
     if scale != 1.0:
         values = np.clip(values * scale, 0.0, 5.0)

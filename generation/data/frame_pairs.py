@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fme.errors import DataError
+from fme.core.errors import DataError
 from generation.data.prepared import PreparedClip
+from generation.data.video import read_image
 
 
 def _flip_permutation() -> tuple[int, ...]:
@@ -80,8 +81,6 @@ class _ClipData:
 def load_frame(path, size: int) -> tuple[np.ndarray, float]:
     """A prepared frame (size, size, 3) uint8 and the scale from its file's size."""
     from PIL import Image
-
-    from generation.video import read_image
 
     image = read_image(path)
     h, w = image.shape[:2]

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fme.errors import DataError
+from fme.core.errors import DataError
+from generation.data.video import read_image
 
 MANIFEST = "manifest.csv"
 REPORT = "report.csv"
@@ -106,8 +107,6 @@ class PreparedClip:
 
     def frames(self) -> np.ndarray:
         """All frames, (T, H, W, 3) uint8."""
-        from generation.video import read_image
-
         return np.stack([read_image(p) for p in self.frame_paths()])
 
     def _npz(self) -> dict[str, np.ndarray]:

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from fme.errors import ConfigError
+from fme.core.errors import ConfigError
 
 T = TypeVar("T")
 Split = tuple[list[str], list[str]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from fme.errors import ConfigError
+from fme.core.errors import ConfigError
 
 VARIANTS: tuple[str, ...] = (
     "fomm",
@@ -29,17 +29,17 @@ VARIANTS: tuple[str, ...] = (
 # family -> module defining `MODEL_CLASS` (an AnimationModel subclass) and
 # `default_config(variant: str, scale: str) -> dict` ("paper" = vox-256 / GPU, "small" = CPU).
 FAMILIES: dict[str, str] = {
-    "fomm": "generation.models.fomm",
-    "mraa": "generation.models.mraa",
-    "tpsmm": "generation.models.tpsmm",
-    "famgan": "generation.models.famgan",
+    "fomm": "generation.models.fomm.model",
+    "mraa": "generation.models.mraa.model",
+    "tpsmm": "generation.models.tpsmm.model",
+    "famgan": "generation.models.famgan.model",
 }
 
 
 # variants built by a module of their own within their family (the family's other entry
 # points, e.g. checkpoints, still see the family)
 VARIANT_MODULES: dict[str, str] = {
-    "tpsmm-au": "generation.models.tpsmm_au",
+    "tpsmm-au": "generation.models.tpsmm.au",
 }
 
 

@@ -6,7 +6,7 @@ only use the methods below, so FOMM and MRAA plug into one trainer and one anima
 
 Tensors: images are float in [0, 1], shape (B, 3, H, W); landmarks are the dlib 68
 points of the same frames in pixel coordinates of those images, shape (B, 68, 2)
-(x, y). Models turn landmarks into the facial prior themselves (`generation.prior`),
+(x, y). Models turn landmarks into the facial prior themselves (`generation.face.prior`),
 so no landmark detection happens inside a training step.
 """
 
@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from torch import nn
 
-from fme.errors import ConfigError
+from fme.core.errors import ConfigError
+from generation.data.frame_pairs import FramePairs
 from generation.models.blocks import normalized_to_pixels
+from generation.training.losses import ReconstructionLoss, load_vgg19
 
 #: `inference.autocast` values of a model config and their dtypes (None: fp32)
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -31,6 +36,18 @@ AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 ANIMATION_MODES: tuple[str, ...] = ("standard", "relative", "avd")
 #: other names of the modes (FOMM calls "standard" "absolute")
 MODE_ALIASES: dict[str, str] = {"absolute": "standard"}
+
+
+@cache
+def _read_defaults(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def packaged_defaults(module_file: str) -> dict[str, Any]:
+    """The `defaults.yaml` beside a family's module (`module_file`: its `__file__`), a fresh
+    copy at each call: the model configs `default_config` starts from."""
+    return copy.deepcopy(_read_defaults(str(Path(module_file).with_name("defaults.yaml"))))
 
 
 def prior_of(variant: str, family: str, article: str = "a") -> str | None:
@@ -136,8 +153,6 @@ class AnimationModel(nn.Module):
     def training_dataset(self, clips, train):
         """The torch Dataset of training items for `clips` under the TrainConfig `train`
         (default: `FramePairs`, source/driving frames with their landmarks)."""
-        from generation.data.frame_pairs import FramePairs
-
         return self.frame_pairs(FramePairs, clips, train)
 
     @staticmethod
@@ -254,8 +269,6 @@ class AnimationModel(nn.Module):
         """The perceptual loss of `config["loss"]` (`perceptual` weights, `scales`,
         `vgg_weights`; the L1 pyramid without VGG weights), built on first use and kept
         outside the module tree (VGG is not a submodule, so it is not saved)."""
-        from generation.losses import ReconstructionLoss, load_vgg19
-
         built = self.__dict__.setdefault("_reconstruction", [])
         if not built:
             loss = self.config["loss"]

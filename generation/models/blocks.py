@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fme.core.errors import ConfigError
+
 
 def make_coordinate_grid(
     height: int,
@@ -496,8 +498,6 @@ def hourglass_min_size(num_blocks: int) -> int:
 def check_hourglass_input(size: int, name: str, section: dict) -> None:
     """ConfigError unless an hourglass config section (`scale_factor`, `num_blocks`) can
     take a `size`-pixel image after its downscaling."""
-    from fme.errors import ConfigError
-
     inner = size * float(section["scale_factor"])
     need = hourglass_min_size(int(section["num_blocks"]))
     if inner < need or abs(inner - round(inner)) > 1e-6 or round(inner) % need:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fme.errors import ConfigError, DataError
+from fme.core.errors import ConfigError, DataError
 from generation.data.clip import LABELS
 from generation.synth.aus import AU_NAMES, CLASS_EMOTIONS, EMOTIONS, au_string
 from generation.synth.identities import Identity, make_identities, subject_name

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fme.errors import DataError, FMEError
-from generation.face import detect_faces, landmarks68
+from fme.core.errors import DataError, FMEError
+from generation.data.video import IMAGE_SUFFIXES, read_image
+from generation.face.detect import detect_faces, landmarks68
 from generation.synth.aus import face_axes, to_image
 from generation.synth.warp import LandmarkWarp
 
@@ -92,8 +93,6 @@ def crop_face(image: np.ndarray, size: int, source: str = "image") -> BaseFace:
 def base_faces(size: int, faces_dir: str | Path | None = None) -> list[BaseFace]:
     """The astronaut, then every usable photo in `faces_dir` (photos without a face are skipped)."""
     import skimage.data
-
-    from generation.video import IMAGE_SUFFIXES, read_image
 
     faces = [crop_face(skimage.data.astronaut(), size, "skimage.data.astronaut")]
     if faces_dir is None:

@@ -26,8 +26,7 @@ from db.models import (
     ExpertRating,
     Study,
 )
-from fme.errors import FMEError
-from study.cli import parse_method, parse_set
+from fme.core.errors import FMEError
 from study.design import (
     add_expert,
     configure_study,
@@ -39,6 +38,7 @@ from study.design import (
 )
 from study.export import ratings_frame, study_progress, votes_frame
 from study.pages import shared
+from study.specs import parse_method, parse_set
 
 FOLDERS_MAX_CHARS = 4000
 

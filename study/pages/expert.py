@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from db.models import Study, Video
 from db.ratings import expert_by_token, rated_video_ids, record_rating
-from fme.errors import FMEError
+from fme.core.errors import FMEError
 from study.media import video_bytes
 from study.pages import shared
 from study.pages.player import show_pair

@@ -28,7 +28,7 @@ from db.votes import (
     progress,
     record_vote,
 )
-from fme.errors import FMEError
+from fme.core.errors import FMEError
 from study.design import (
     demographics_fields,
     enroll,

@@ -118,7 +118,7 @@ def _face_frames(seed: int) -> np.ndarray:
 def make_videos(root: Path) -> dict[str, Path]:
     """One folder of `<driving>-<template>.mp4` per method, and the driving clips
     (`<driving>.mp4`) in `root / DRIVING_FOLDER`."""
-    from generation.video import write_mp4
+    from generation.data.video import write_mp4
 
     dirs = {}
     for i, (label, folder) in enumerate(METHOD_FOLDERS.items()):
@@ -170,7 +170,7 @@ def serve_command(port: int, base_path: str = "") -> list[str]:
     collection after every script run (`runner.postScriptGC`), which costs ~4x the run itself
     with this app's imports; set FME_E2E_POST_SCRIPT_GC=1 to keep it and measure that."""
     try:
-        from study.cli import serve_command as app_serve_command
+        from fme.commands.study import serve_command as app_serve_command
 
         cmd = list(app_serve_command("127.0.0.1", port, APP, base_url_path=base_path))
     except (ImportError, TypeError):

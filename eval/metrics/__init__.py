@@ -1,0 +1,1 @@
+"""Objective metrics of generated sets."""

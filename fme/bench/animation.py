@@ -1,0 +1,322 @@
+"""`fme bench animation`: animation frames/s and training step time, FOMM and MRAA.
+
+For each family and size (64 and 128 with the small CPU networks, 256 with the paper
+vox-256 networks), random-weight models animate one target with a driving clip:
+
+* `per-frame (reference style)`: the source encoded again for every frame, one driving
+  frame at a time, fp32, the networks computed as the reference computes them (batch
+  norms after their convolutions, upsampling then convolution: `reference_style`), as
+  the reference demo scripts run it;
+* `ours fp32`: `animate_clip` (source encoded once, frames batched, inference mode);
+* `ours bf16`: the same under bf16 autocast, with the largest absolute difference from
+  the fp32 frames (0-255 pixel values).
+
+Then one training step (forward, backward, Adam) at each training size. On CUDA the
+timings synchronise the device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+
+import numpy as np
+
+from fme.core.options import positive_int
+
+
+def _landmarks(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A face image and its dlib landmarks at `size` (skimage's astronaut, prepared)."""
+    from PIL import Image
+    from skimage.data import astronaut
+
+    from generation.animation.animate import prepare_face
+
+    photo = np.asarray(Image.fromarray(astronaut()).resize((256, 256)))
+    return prepare_face(photo, size)
+
+
+def _clip(face: np.ndarray, lms: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.ndimage import shift
+
+    frames, marks = [], []
+    for k in range(n):
+        dx, dy = 1.5 * np.sin(0.5 * k), 1.0 * np.cos(0.4 * k) - 1.0
+        frames.append(np.clip(shift(face.astype(np.float32), (dy, dx, 0), order=1), 0, 255))
+        marks.append(lms + np.array([dx, dy], np.float32))
+    return np.stack(frames).astype(np.uint8), np.stack(marks).astype(np.float32)
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@contextlib.contextmanager
+def reference_style(model):
+    """The model's blocks computed as the reference's (no batch norm folded into its
+    convolution, no phase-decomposed upsampling) inside the block; then as before."""
+    from generation.models.blocks import set_batch_norm_folding
+
+    saved = {m: m.__dict__.get("fold_batch_norm") for m in model.modules()}
+    set_batch_norm_folding(model, False)
+    try:
+        yield model
+    finally:
+        for module, value in saved.items():
+            if value is None:
+                module.__dict__.pop("fold_batch_norm", None)
+            else:
+                module.__dict__["fold_batch_norm"] = value
+
+
+def per_frame(model, face, lms, frames, marks, device) -> float:
+    """Seconds to animate frame by frame with the source encoded every time, computed as
+    the reference does (`reference_style`)."""
+    import torch
+
+    def t(x):
+        return torch.from_numpy(np.array(x)).to(device).permute(0, 3, 1, 2).float() / 255
+
+    src, src_lm = t(face[None]), torch.from_numpy(np.array(lms[None])).to(device)
+    init, init_lm = t(frames[:1]), torch.from_numpy(marks[:1]).to(device)
+    _sync(device)
+    start = time.perf_counter()
+    with torch.no_grad(), reference_style(model):
+        for k in range(len(frames)):
+            state = model.encode_source(src, src_lm)
+            drv_lm = torch.from_numpy(marks[k : k + 1]).to(device)
+            model.animate(
+                state,
+                t(frames[k : k + 1]),
+                drv_lm,
+                init,
+                init_lm,
+                mode="relative",
+                adapt_movement_scale=True,
+            )
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def _minor_faults() -> int:
+    """This process's minor page faults so far (0 where `resource` is missing)."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _profile(model, face, lms, frames, marks, device, rows: int = 12) -> str:
+    """torch.profiler's table of one bf16 batch of ours: operators by input shape, by self
+    CPU time (what the README's shares of the time come from)."""
+    from torch.profiler import profile
+
+    with profile(record_shapes=True) as prof:
+        batched(model, face, lms, frames, marks, device, "bf16", len(frames))
+    return prof.key_averages(group_by_input_shape=True).table(
+        sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=28
+    )
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB (0 where `resource` is missing)."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def batched(model, face, lms, frames, marks, device, autocast=None, batch=16):
+    from generation.animation.animate import animate_clip
+
+    _sync(device)
+    start = time.perf_counter()
+    out = animate_clip(
+        model,
+        face,
+        lms,
+        frames,
+        marks,
+        batch_size=batch,
+        device=str(device),
+        autocast=autocast,
+        adapt_movement_scale=True,  # as `per_frame`: relative mode with the movement scale
+    )
+    _sync(device)
+    return time.perf_counter() - start, out
+
+
+def train_step_seconds(variant: str, size: int, batch: int, device, steps: int = 2) -> float:
+    """Seconds of one training step (the mean of `steps` after a warm-up step)."""
+    import torch
+
+    from generation.config import load_run_config
+    from generation.models import build_model
+
+    run = load_run_config(variant, size=size)
+    model = build_model(variant, run.model).to(device).train()
+    opts = [torch.optim.Adam(p, lr=2e-4, betas=(0.5, 0.999)) for p in model.param_groups().values()]
+    face, lms = _landmarks(size)
+    frames, marks = _clip(face, lms, 2 * batch)
+    x = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float() / 255
+    lm = torch.from_numpy(marks).to(device)
+    times = []
+    for k in range(steps + 1):
+        _sync(device)
+        start = time.perf_counter()
+        losses, outputs = model.training_losses(x[:batch], x[batch:], lm[:batch], lm[batch:])
+        for o in opts:
+            o.zero_grad()
+        sum(losses.values()).backward()
+        for o in opts:
+            o.step()
+        _sync(device)
+        if k:
+            times.append(time.perf_counter() - start)
+    return float(np.mean(times))
+
+
+def run(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="fme bench animation", description=__doc__.split("\n")[0])
+    p.add_argument("--variants", default="fomm,mraa", help="comma-separated variants")
+    p.add_argument("--sizes", default="64,128,256")
+    p.add_argument("--frames", default="48,24,6", help="driving frames per size")
+    p.add_argument("--train-sizes", default="64,128", help="sizes of the training-step rows")
+    p.add_argument("--train-batch", type=positive_int, default=4)
+    p.add_argument("--no-bf16", action="store_true", help="skip the bf16 rows")
+    p.add_argument(
+        "--threads", type=positive_int, default=None, help="torch threads (default: torch's)"
+    )
+    p.add_argument("--batch", type=positive_int, default=16, help="driving frames per batch (ours)")
+    p.add_argument(
+        "--repeats", type=positive_int, default=1, help="interleaved rounds (median speed-up)"
+    )
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print torch.profiler's operators (self CPU time, by input shape) of one "
+        "bf16 batch of ours per variant and size",
+    )
+    p.add_argument(
+        "--no-reuse-memory",
+        action="store_true",
+        help="leave glibc's malloc thresholds as they are (see generation.animation.memory)",
+    )
+    args = p.parse_args(argv)
+    if args.no_reuse_memory:
+        import os
+
+        os.environ["FME_REUSE_MEMORY"] = "0"
+
+    import pandas as pd
+    import torch
+
+    from fme.bench.common import markdown
+    from generation.animation.memory import reusing_large_allocations
+    from generation.config import load_run_config
+    from generation.models import build_model
+    from generation.training.train import resolve_device
+
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    variants = [v for v in args.variants.split(",") if v]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    n_frames = [int(n) for n in args.frames.split(",") if n]
+    n_frames += [n_frames[-1]] * (len(sizes) - len(n_frames))
+    rows, memory_rows, profiles = [], [], []
+    for size, n in zip(sizes, n_frames):
+        face, lms = _landmarks(size)
+        frames, marks = _clip(face, lms, n)
+        for variant in variants:
+            run = load_run_config(variant, size=size)
+            model = build_model(variant, run.model).to(device).eval()
+            net = "paper (vox-256)" if run.scale == "paper" else "small"
+            batched(model, face, lms, frames[:2], marks[:2], device)  # warm-up
+            if not args.no_bf16:
+                batched(model, face, lms, frames[:2], marks[:2], device, "bf16")
+            # interleaved rounds (reference, fp32, bf16): a change of the machine's load
+            # reaches all three; the speed-up is the median of the rounds' ratios
+            refs, fp32s, bfs = [], [], []
+            faults: dict[str, list[int]] = {"fp32": [], "bf16": []}
+            for _ in range(args.repeats):
+                refs.append(per_frame(model, face, lms, frames, marks, device))
+                before = _minor_faults()
+                fp32_s, fp32 = batched(model, face, lms, frames, marks, device, batch=args.batch)
+                faults["fp32"].append(_minor_faults() - before)
+                fp32s.append(fp32_s)
+                if not args.no_bf16:
+                    before = _minor_faults()
+                    bf_s, bf = batched(model, face, lms, frames, marks, device, "bf16", args.batch)
+                    faults["bf16"].append(_minor_faults() - before)
+                    bfs.append(bf_s)
+            for mode, counts in faults.items():
+                if counts:
+                    memory_rows.append(
+                        {
+                            "variant": variant,
+                            "size": size,
+                            "mode": f"ours {mode}",
+                            "page faults/frame": float(np.median(counts)) / n,
+                        }
+                    )
+            ref = float(np.median(refs))
+            row = {"variant": variant, "size": size, "network": net, "frames": n}
+            rows.append({**row, "mode": "per-frame (reference style)", "frames/s": n / ref})
+            rows.append(
+                {
+                    **row,
+                    "mode": "ours fp32",
+                    "frames/s": n / float(np.median(fp32s)),
+                    "speed-up": float(np.median(np.array(refs) / np.array(fp32s))),
+                }
+            )
+            if not args.no_bf16:
+                diff = int(np.abs(bf.astype(int) - fp32.astype(int)).max())
+                rows.append(
+                    {
+                        **row,
+                        "mode": "ours bf16",
+                        "frames/s": n / float(np.median(bfs)),
+                        "speed-up": float(np.median(np.array(refs) / np.array(bfs))),
+                        "max abs diff bf16 vs fp32 (0-255)": diff,
+                    }
+                )
+            if args.profile:
+                profiles.append((variant, size, _profile(model, face, lms, frames, marks, device)))
+            print(f"  {variant} {size}: done", flush=True)
+    table = pd.DataFrame(rows)
+    print(
+        f"\nanimation on {device} ({torch.get_num_threads()} threads; relative mode with the "
+        "movement scale; speed-up = the reference-style loop's time over ours, same "
+        f"weights, same run, median of {args.repeats} interleaved round(s))\n"
+    )
+    print(markdown(table, digits=2))
+    reuse = "kept in the heap" if reusing_large_allocations() else "glibc's default"
+    print(
+        f"\nminor page faults of ours (large blocks: {reuse}; median of the rounds); "
+        f"peak resident memory of this run: {_peak_rss_mib():.0f} MiB\n"
+    )
+    print(markdown(pd.DataFrame(memory_rows), digits=0))
+    for variant, size, text in profiles:
+        print(f"\ntorch.profiler, {variant} {size}, ours bf16, one batch\n\n{text}")
+    train_rows = []
+    for size in [int(s) for s in args.train_sizes.split(",") if s]:
+        for variant in variants:
+            sec = train_step_seconds(variant, size, args.train_batch, device)
+            train_rows.append(
+                {"variant": variant, "size": size, "batch": args.train_batch, "s/step": sec}
+            )
+    if train_rows:
+        print(f"\ntraining step on {device}\n")
+        print(markdown(pd.DataFrame(train_rows), digits=3))
+    return 0

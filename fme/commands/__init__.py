@@ -1,0 +1,1 @@
+"""Every `fme` sub-command's handlers: parse, call the library, print."""

@@ -1,0 +1,382 @@
+"""`fme train`, `fme animate`, `fme megc`, `fme import-checkpoint`: the generation engine."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fme.core.options import (
+    device_name,
+    fraction,
+    frame_rate,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from generation.models import VARIANTS
+
+VARIANT_HELP = ", ".join(VARIANTS)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from generation.models import VARIANTS
+
+    p = subparsers.add_parser(
+        "train",
+        help="train a motion-transfer model on prepared clips",
+        description=(
+            "Train a FOMM, MRAA or FAMGAN variant on the output of `fme prepare`. Writes RUN/config.yaml, "
+            "holdout.csv, log.csv, checkpoint.pt, checkpoints/ and samples/. Several GPUs: "
+            "`torchrun --nproc_per_node N -m fme.cli train ...` (no other change)."
+        ),
+    )
+    p.add_argument("--variant", default=None, choices=VARIANTS, help=VARIANT_HELP)
+    p.add_argument(
+        "--stage",
+        default="reconstruction",
+        choices=("reconstruction", "avd"),
+        help="reconstruction (default; needs --variant) or avd: MRAA's second stage, the "
+        "AVD network of the model in --resume-from (train_avd_params; `avd:` of --config)",
+    )
+    p.add_argument(
+        "--resume-from", default=None, help="the trained checkpoint the avd stage starts from"
+    )
+    p.add_argument("--data", required=True, help="prepared data folder (fme prepare OUT)")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="packaged config (paper-256, cpu-64, cpu-128) or a YAML file; "
+        "default: the packaged one for --size",
+    )
+    p.add_argument("--size", type=positive_int, default=None, help="image side (64, 128 or 256)")
+    p.add_argument("--iterations", type=positive_int, default=None, help="training steps")
+    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--lr", type=positive_float, default=None)
+    p.add_argument(
+        "--sample-every", type=non_negative_int, default=None, help="steps between sample videos"
+    )
+    p.add_argument(
+        "--checkpoint-every", type=non_negative_int, default=None, help="steps between checkpoints"
+    )
+    p.add_argument(
+        "--num-workers", type=non_negative_int, default=None, help="data-loading processes"
+    )
+    p.add_argument("--holdout", type=fraction, default=None, help="fraction of subjects held out")
+    p.add_argument("--vgg-weights", default=None, help="torchvision vgg19-dcbb9e9d.pth")
+    p.add_argument(
+        "--device",
+        type=device_name,
+        default="auto",
+        help="auto (CUDA when present), cpu, cuda, cuda:1",
+    )
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--init", default=None, help="checkpoint whose weights start a new run")
+    p.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    p.add_argument("--no-mixed-precision", action="store_true", help="fp32 on GPU as well")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train)
+
+    p = subparsers.add_parser(
+        "animate",
+        help="drive a target face with a driving clip",
+        description=(
+            "Animate a face photo with a driving clip (a prepared clip folder, a video or a "
+            "frame folder), motion relative to the driving onset frame; writes an H.264 MP4."
+        ),
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint of fme train / import")
+    p.add_argument("--target", required=True, help="target face image")
+    p.add_argument("--driving", required=True, help="prepared clip folder, video or frame folder")
+    p.add_argument("--out", required=True, help="output .mp4")
+    p.add_argument(
+        "--mode",
+        default="relative",
+        choices=("standard", "relative", "avd", "absolute"),
+        help="relative (default, from the driving onset), standard (the driving motion as "
+        "it is; alias absolute) or avd (MRAA after `fme train --stage avd`)",
+    )
+    p.add_argument(
+        "--find-best-frame",
+        action="store_true",
+        help="motion relative to the driving frame whose landmarks are nearest the target's",
+    )
+    p.add_argument("--onset", type=non_negative_int, default=None, help="driving onset frame index")
+    p.add_argument(
+        "--adapt-scale", action="store_true", help="adapt the movement scale to the target"
+    )
+    p.add_argument("--fps", type=frame_rate, default=None, help="default: 100 for MEGC-style clips")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="driving frames per batch")
+    p.add_argument("--side-by-side", action="store_true", help="driving | generated")
+    p.add_argument(
+        "--super-resolution",
+        default=None,
+        metavar="WEIGHTS",
+        help="famgan: RRDBNet x4 weights (Real-ESRGAN names) to upsample the frames; off by default",
+    )
+    p.add_argument("--device", type=device_name, default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_animate)
+
+    p = subparsers.add_parser(
+        "megc",
+        help="make a MEGC generation set: every template x every driving clip",
+        description=(
+            "Animate every template face with every driving clip: <driving>-<template>.mp4 "
+            "at 100 fps, manifest.csv and contact_sheet.png in --out."
+        ),
+    )
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--templates", required=True, help="folder of template face images")
+    p.add_argument(
+        "--drivers",
+        required=True,
+        help="megc2021 (built in) or a text file of prepared clip keys or paths, one a line",
+    )
+    p.add_argument("--data", default=None, help="prepared data folder the clip keys refer to")
+    p.add_argument("--out", required=True)
+    p.add_argument("--fps", type=frame_rate, default=100.0)
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument(
+        "--mode",
+        default="relative",
+        choices=("standard", "relative", "avd"),
+        help="animation mode (see fme animate)",
+    )
+    p.add_argument(
+        "--find-best-frame",
+        action="store_true",
+        help="each video relative to the driving frame nearest the template",
+    )
+    p.add_argument(
+        "--super-resolution",
+        default=None,
+        metavar="WEIGHTS",
+        help="famgan: RRDBNet x4 weights (Real-ESRGAN names) to upsample the videos; off by "
+        "default",
+    )
+    p.add_argument("--device", type=device_name, default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="--out holds another checkpoint's set: remove its videos and write this one's",
+    )
+    p.set_defaults(func=run_megc)
+
+    p = subparsers.add_parser(
+        "import-checkpoint",
+        help="convert an upstream FOMM or MRAA checkpoint into ours",
+        description=(
+            "Load a checkpoint of the reference FOMM (generator, kp_detector, discriminator) "
+            "or MRAA (generator, region_predictor, bg_predictor, avd_network) code into a "
+            "variant of ours. The family is recognised from the file; --config takes our "
+            "config or the reference's own YAML; the reference's epoch becomes the step. "
+            "A prior variant takes the layers whose shapes match and initialises the rest; "
+            "OUT.import.csv lists every tensor, key and config key and what became of it."
+        ),
+    )
+    p.add_argument(
+        "--from",
+        dest="family",
+        default=None,
+        choices=("fomm", "mraa", "tpsmm"),
+        help="the file's family (default: recognised from its keys)",
+    )
+    p.add_argument("file", help="the upstream checkpoint (.pth.tar)")
+    p.add_argument("--out", required=True, help="our checkpoint to write (.pt)")
+    p.add_argument("--variant", default=None, help="default: the family's vanilla variant")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="the config it was trained with: the reference's YAML (model_params, "
+        "train_params, ...) or ours",
+    )
+    p.add_argument("--scale", default="paper", choices=("paper", "small"))
+    p.add_argument(
+        "--size", type=positive_int, default=None, help="image side (default: the config's)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialised layers")
+    p.set_defaults(func=run_import)
+
+
+def run_train_avd(args: argparse.Namespace) -> int:
+    from fme.core.errors import ConfigError
+    from fme.core.outputs import output_dir
+    from generation.checkpoints.checkpoint import read_checkpoint
+    from generation.config import avd_config, config_path, read_yaml
+    from generation.training.avd_stage import train_avd
+
+    if not args.resume_from:
+        raise ConfigError(
+            "--stage avd needs --resume-from CHECKPOINT", hint="Give a trained MRAA checkpoint."
+        )
+    saved = read_checkpoint(args.resume_from)["config"].get("avd")
+    from_file = None
+    if args.config:
+        path = config_path(args.config)
+        from_file = read_yaml(path).get("avd")
+    overrides = {
+        "iterations": args.iterations,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "num_workers": args.num_workers,
+        "seed": args.seed,
+    }
+    cfg = avd_config(saved, from_file, overrides, source=args.config or args.resume_from)
+    output_dir(args.out, existing="reuse")
+    result = train_avd(
+        args.resume_from, args.data, args.out, cfg, device=args.device, progress=not args.quiet
+    )
+    first = result.first_losses.get("total", float("nan"))
+    last = result.losses.get("total", float("nan"))
+    print(
+        f"avd stage: {result.steps} steps in {result.seconds:.1f} s; loss {first:.4f} -> "
+        f"{last:.4f}; checkpoint {result.checkpoint}"
+    )
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from fme.core.errors import ConfigError
+    from fme.core.outputs import output_dir
+    from generation.config import load_run_config
+    from generation.training.train import train
+
+    if args.stage == "avd":
+        return run_train_avd(args)
+    if args.variant is None:
+        raise ConfigError("fme train needs --variant", hint=f"Choose one of {VARIANT_HELP}.")
+    output_dir(args.out, existing="reuse")  # train refuses a finished run unless --resume
+    overrides = {
+        "iterations": args.iterations,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "sample_every": args.sample_every,
+        "checkpoint_every": args.checkpoint_every,
+        "num_workers": args.num_workers,
+        "holdout": args.holdout,
+        "seed": args.seed,
+    }
+    if args.no_mixed_precision:
+        overrides["mixed_precision"] = False
+    run = load_run_config(args.variant, args.config, args.size, overrides)
+    result = train(
+        run,
+        args.data,
+        args.out,
+        device=args.device,
+        resume=args.resume,
+        compile=args.compile,
+        progress=not args.quiet,
+        vgg_weights=args.vgg_weights,
+        init=args.init,
+    )
+    if result.rank == 0:
+        first = result.first_losses.get("total", float("nan"))
+        last = result.losses.get("total", float("nan"))
+        print(
+            f"{run.variant}: steps {result.start_step}-{result.step} in {result.seconds:.1f} s "
+            f"({result.seconds_per_step:.3f} s/step on {result.world_size} process(es)); "
+            f"loss {first:.4f} -> {last:.4f}; checkpoint {result.checkpoint}"
+        )
+    return 0
+
+
+def run_animate(args: argparse.Namespace) -> int:
+    import torch
+
+    from fme.core.outputs import output_file
+    from generation.animation.animate import (
+        animate_clip,
+        load_driving,
+        prepare_target,
+        side_by_side,
+        use_super_resolution,
+    )
+    from generation.checkpoints.checkpoint import load_model
+    from generation.data.video import write_mp4
+    from generation.training.train import resolve_device
+
+    output_file(args.out)
+    torch.manual_seed(args.seed)
+    device = resolve_device(args.device)
+    model = load_model(args.checkpoint, str(device))
+    use_super_resolution(model, args.super_resolution)
+    size = int(model.config["image_size"])
+    target, target_lm = prepare_target(args.target, size)
+    clip = load_driving(args.driving, size)
+    onset = clip.onset_index if args.onset is None else args.onset
+    frames = animate_clip(
+        model,
+        target,
+        target_lm,
+        clip.frames,
+        clip.landmarks,
+        mode=args.mode,
+        batch_size=args.batch_size,
+        device=str(device),
+        onset_index=onset,
+        adapt_movement_scale=True if args.adapt_scale else None,
+        progress=True,
+        find_best_frame=args.find_best_frame,
+    )
+    if args.side_by_side:
+        frames = side_by_side(clip.frames, frames)
+    fps = 100.0 if args.fps is None else args.fps
+    out = write_mp4(Path(args.out), frames, fps=fps)
+    print(f"wrote {out} ({len(frames)} frames at {fps:g} fps)")
+    return 0
+
+
+def run_megc(args: argparse.Namespace) -> int:
+    import torch
+
+    from generation.animation.megc import make_megc_set
+
+    torch.manual_seed(args.seed)
+    result = make_megc_set(
+        args.checkpoint,
+        args.templates,
+        args.drivers,
+        args.out,
+        data=args.data,
+        device=args.device,
+        batch_size=args.batch_size,
+        fps=args.fps,
+        mode=args.mode,
+        progress=not args.quiet,
+        replace=args.replace,
+        find_best_frame=args.find_best_frame,
+        super_resolution=args.super_resolution,
+    )
+    print(
+        f"wrote {len(result.videos)} videos ({result.frames} frames) in {result.seconds:.1f} s; "
+        f"manifest {result.manifest}, contact sheet {result.contact_sheet}"
+    )
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    import torch
+
+    from fme.core.outputs import output_file
+    from generation.checkpoints.checkpoint import import_checkpoint
+
+    output_file(args.out)
+    output_file(f"{args.out}.import.csv", "--out")
+    torch.manual_seed(args.seed)
+    report = import_checkpoint(
+        args.family,
+        args.file,
+        args.out,
+        args.variant,
+        scale=args.scale,
+        config_file=args.config,
+        size=args.size,
+    )
+    print(report.summary())
+    print(f"wrote {args.out} and {args.out}.import.csv")
+    return 0

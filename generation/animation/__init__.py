@@ -1,0 +1,1 @@
+"""Animation: driving a face with a clip, the MEGC sets, memory reuse."""

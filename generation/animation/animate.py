@@ -1,0 +1,335 @@
+"""Animation: a target face driven by a driving clip, with any `AnimationModel`.
+
+The target is prepared like the training data (`prepare_target`: dlib face on the
+image, the same square crop with margin, grayscale in 3 channels, the 68 landmarks in
+crop pixels). The motion is taken relative to the driving clip's onset frame: the model
+moves the target as the driving face moved since its onset. The source is encoded once
+per video, the driving frames go through the model in batches, under
+`torch.inference_mode`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fme.core.errors import DataError, VideoError
+from generation.data.frame_pairs import load_frame, rescale_landmarks
+from generation.data.prepared import load_prepared
+from generation.data.video import read_image, read_video
+from generation.face.detect import crop_box, crop_resize, landmarks68, largest_face, to_gray
+from generation.face.prepare import to_crop_coords
+from generation.face.tracking import track_clip
+from generation.models.base import hull_area
+
+
+def normalized_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """Landmarks (N, 2) centred on their mean and divided by the square root of their
+    convex hull's area: the reference demo's `normalize_kp`, which makes faces of any
+    position and size comparable (a flat set is only centred)."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    points = points - points.mean(axis=0, keepdims=True)
+    area = hull_area(points)
+    return points / np.sqrt(area) if area > 0 else points
+
+
+def best_frame(target_landmarks: np.ndarray, driving_landmarks: np.ndarray) -> int:
+    """The driving frame whose normalised landmarks are nearest the target's (the least
+    sum of squared differences; the first on ties), as the reference demo's
+    `find_best_frame` does, here on the cached dlib / tracked landmarks."""
+    target = normalized_landmarks(target_landmarks)
+    costs = [((normalized_landmarks(lm) - target) ** 2).sum() for lm in driving_landmarks]
+    return int(np.argmin(costs))
+
+
+def prepare_target(image_path: str | Path, size: int, margin: float = 0.25):
+    """(image (size, size, 3) uint8, landmarks (68, 2) float32) of a target face photo.
+
+    As `fme prepare` does for a clip's onset frame: grayscale, the largest dlib face, the
+    square box grown by `margin`, resized to `size`, the landmarks mapped into the crop.
+    FaceNotFoundError names the file when dlib finds no face.
+    """
+    return prepare_face(read_image(image_path), size, margin, source=image_path)
+
+
+def prepare_face(image: np.ndarray, size: int, margin: float = 0.25, source=None):
+    """`prepare_target` for an image already in memory."""
+    gray = to_gray(np.asarray(image))
+    face = largest_face(gray, source)
+    box = crop_box(face, gray.shape, margin)
+    lms = landmarks68(gray, face, upsample=0)
+    out = np.repeat(crop_resize(gray, box, size)[..., None], 3, axis=-1)
+    return np.ascontiguousarray(out), to_crop_coords(lms, box, size)
+
+
+@dataclass
+class DrivingClip:
+    """Frames (T, H, W, 3) uint8 with their landmarks (T, 68, 2) and the onset index."""
+
+    frames: np.ndarray
+    landmarks: np.ndarray
+    onset_index: int = 0
+    name: str = ""
+    dataset: str = ""
+    emotion: str = ""
+    label: str = ""
+
+
+def _find_manifest_row(clip_dir: Path):
+    for root in clip_dir.parents:
+        if (root / "manifest.csv").is_file():
+            try:
+                clips = load_prepared(root)
+            except DataError:
+                return None
+            for clip in clips:
+                if clip.dir.resolve() == clip_dir.resolve():
+                    return clip
+            return None
+    return None
+
+
+def load_driving(path: str | Path, size: int, margin: float = 0.25) -> DrivingClip:
+    """A driving clip from a prepared clip folder (frames/ + landmarks.npz), or from a video
+    or frame folder, which is prepared here (dlib on the first frame, that box for all)."""
+    path = Path(path)
+    if (path / "landmarks.npz").is_file() and (path / "frames").is_dir():
+        from generation.data.video import list_frames
+
+        files = list_frames(path / "frames")
+        try:
+            with np.load(path / "landmarks.npz") as data:
+                lms = data["landmarks"].astype(np.float32)
+        except Exception as err:  # a truncated or foreign file: zipfile, pickle, key errors
+            raise DataError(
+                f"the prepared clip's landmarks.npz cannot be read ({err.__class__.__name__})",
+                path / "landmarks.npz",
+                "Run `fme prepare` again: it redoes damaged clips.",
+            ) from None
+        if len(files) != len(lms):
+            raise DataError(
+                f"{len(files)} frames but {len(lms)} landmark sets",
+                path,
+                "Run `fme prepare` again.",
+            )
+        frames, scales = zip(*(load_frame(f, size) for f in files)) if files else ((), ())
+        lms = np.stack([rescale_landmarks(lm, s) for lm, s in zip(lms, scales)]) if files else lms
+        row = _find_manifest_row(path)
+        return DrivingClip(
+            np.stack(frames) if files else np.zeros((0, size, size, 3), np.uint8),
+            lms,
+            row.onset_index if row else 0,
+            row.key if row else path.name,
+            row.dataset if row else "",
+            row.emotion if row else "",
+            (row.label or "") if row else "",
+        )
+    if (path / "frames").is_dir():
+        raise DataError(
+            "a prepared clip folder without landmarks.npz",
+            path,
+            "Run `fme prepare` again: it redoes unfinished clips.",
+        )
+    return prepare_video(path, size, margin)
+
+
+def prepare_video(path: str | Path, size: int, margin: float = 0.25) -> DrivingClip:
+    """Prepare a raw video or frame folder as `fme prepare` does, with the first frame as
+    the onset: its dlib face crops every frame, landmarks tracked from it."""
+    video = read_video(path)
+    gray = np.stack([to_gray(f) for f in video])
+    face = largest_face(gray[0], path)
+    box = crop_box(face, gray.shape[1:], margin)
+    tracked, _ = track_clip(gray, face, onset_index=0)
+    lms = list(to_crop_coords(tracked, box, size))
+    frames = np.stack([crop_resize(g, box, size) for g in gray])
+    frames_arr = np.repeat(frames[..., None], 3, axis=-1)
+    return DrivingClip(frames_arr, np.stack(lms), 0, Path(path).stem)
+
+
+def resize_frames(frames: np.ndarray, landmarks: np.ndarray, size: int):
+    """Frames (T, H, W, 3) resized to size x size, landmarks moved with them."""
+    from PIL import Image
+
+    t, h, w = frames.shape[:3]
+    if h == size and w == size:
+        return frames, np.asarray(landmarks, dtype=np.float32)
+    out = np.stack(
+        [
+            np.asarray(Image.fromarray(f).resize((size, size), Image.Resampling.BILINEAR))
+            for f in frames
+        ]
+    )
+    scale = np.array([size / w, size / h], dtype=np.float64)
+    lms = ((np.asarray(landmarks, dtype=np.float64) + 0.5) * scale - 0.5).astype(np.float32)
+    return out, lms
+
+
+def _to_tensor(frames: np.ndarray, device):
+    import torch
+
+    x = torch.from_numpy(np.array(frames, copy=True)).to(device)
+    return x.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def prior_keypoints(model) -> str:
+    """The model's `prior.keypoints` ("per_frame" when it has none)."""
+    prior = model.config.get("prior") if isinstance(model.config, dict) else None
+    return (prior or {}).get("keypoints", "per_frame")
+
+
+def model_size(model) -> int | None:
+    size = model.config.get("image_size") if isinstance(model.config, dict) else None
+    return int(size) if size else None
+
+
+def animate_clip(
+    model,
+    target: np.ndarray,
+    target_landmarks: np.ndarray,
+    driving: np.ndarray,
+    driving_landmarks: np.ndarray,
+    mode: str = "relative",
+    batch_size: int = 16,
+    device: str = "cpu",
+    onset_index: int = 0,
+    adapt_movement_scale: bool | None = None,
+    autocast: str | None = None,
+    progress: bool = False,
+    find_best_frame: bool = False,
+) -> np.ndarray:
+    """Frames (T, H, W, 3) uint8 of `target` driven by `driving` (T, H', W', 3).
+
+    Modes (`model.check_mode`): "relative", motion relative to the driving frame
+    `onset_index`; "standard" (alias "absolute"), the driving motion as it is; "avd", the
+    family's AVD network (MRAA after `fme train --stage avd`). `find_best_frame`: the
+    initial frame is `best_frame` of the landmarks instead of `onset_index`; the
+    reference demo animates forwards from it and backwards from it to the first frame,
+    both halves relative to it, which is this same animation frame by frame. Images are
+    resized to the model's size for the network and the result back to the target's size
+    (a model with a super-resolution stage returns its larger frames as they are).
+    `adapt_movement_scale` (None: the model's default) and `autocast` ("bf16"/"fp16",
+    CUDA or CPU) are passed to the model when it takes them.
+    """
+    import torch
+    from PIL import Image
+
+    target = np.asarray(target)
+    driving = np.asarray(driving)
+    if driving.ndim != 4 or driving.shape[-1] != 3:
+        raise VideoError(f"driving frames must be (T, H, W, 3), got {driving.shape}")
+    if len(driving) < 2:
+        raise DataError(
+            f"the driving clip has {len(driving)} frame(s); a clip needs two or more",
+            hint="Drive with a video or frame folder of at least two frames.",
+        )
+    if len(driving_landmarks) != len(driving):
+        raise DataError(f"{len(driving)} driving frames but {len(driving_landmarks)} landmark sets")
+    mode = model.check_mode(mode)
+    th, tw = target.shape[:2]
+    size = model_size(model) or th
+    target_in, target_lm = resize_frames(target[None], np.asarray(target_landmarks)[None], size)
+    drive_in, drive_lm = resize_frames(driving, driving_landmarks, size)
+    if find_best_frame:
+        # on the frames the network sees, as the reference demo (which resizes to 256 first):
+        # a non-square target or clip changes its shapes there
+        onset_index = best_frame(target_lm[0], drive_lm)
+    if not 0 <= onset_index < len(driving):
+        raise DataError(f"onset index {onset_index} outside the {len(driving)} driving frames")
+    if prior_keypoints(model) == "onset":
+        from generation.face.prior import onset_landmarks
+
+        drive_lm = onset_landmarks(drive_lm, onset_index)
+
+    device = torch.device(device)
+    if device.type == "cpu":
+        from generation.animation.memory import reuse_large_allocations
+
+        reuse_large_allocations()  # batched activations reused, not mapped anew per layer
+    kwargs = {}
+    params = inspect.signature(model.animate).parameters
+    if adapt_movement_scale is not None and "adapt_movement_scale" in params:
+        kwargs["adapt_movement_scale"] = adapt_movement_scale
+    amp = contextlib.nullcontext()
+    if autocast:
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[autocast]
+        amp = torch.autocast(device_type=device.type, dtype=dtype)
+    condition = None
+    if hasattr(model, "driving_condition"):
+        # AU-driven models (FAMGAN) take one condition per frame made from the whole clip
+        whole = DrivingClip(drive_in, drive_lm, onset_index)
+        condition = torch.from_numpy(
+            model.driving_condition(whole, target_in[0], target_lm[0], mode=mode)
+        )
+    was_training = model.training
+    model.eval()
+    out = None
+    try:
+        with torch.inference_mode(), amp:
+            src = _to_tensor(target_in, device)
+            src_lm = torch.from_numpy(np.array(target_lm, np.float32)).to(device)
+            state = model.encode_source(src, src_lm)
+            init = _to_tensor(drive_in[onset_index : onset_index + 1], device)
+            init_lm = torch.from_numpy(
+                np.array(drive_lm[onset_index : onset_index + 1], np.float32)
+            ).to(device)
+            starts = range(0, len(driving), max(1, batch_size))
+            if progress:
+                from tqdm import tqdm
+
+                starts = tqdm(starts, desc="animate", unit="batch")
+            for start in starts:
+                stop = min(start + batch_size, len(driving))
+                frames = _to_tensor(drive_in[start:stop], device)
+                lms = torch.from_numpy(np.array(drive_lm[start:stop], np.float32)).to(device)
+                if condition is not None:
+                    kwargs["condition"] = condition[start:stop].to(device)
+                pred = model.animate(state, frames, lms, init, init_lm, mode=mode, **kwargs)
+                pred = pred.float().clamp(0, 1).mul(255).round().byte()
+                if out is None:  # the model's side (larger with a super-resolution stage)
+                    out = np.empty((len(driving), *pred.shape[2:], 3), dtype=np.uint8)
+                out[start:stop] = pred.permute(0, 2, 3, 1).cpu().numpy()
+    finally:
+        model.train(was_training)
+    if out.shape[1:3] == (size, size) and (th, tw) != (size, size):
+        out = np.stack(
+            [
+                np.asarray(Image.fromarray(f).resize((tw, th), Image.Resampling.BILINEAR))
+                for f in out
+            ]
+        )
+    return out
+
+
+def use_super_resolution(model, weights: str | Path | None) -> None:
+    """Turn the model's super-resolution stage on with the user's weights file (`fme
+    animate` and `fme megc --super-resolution`); None leaves the model as it is. A model
+    without such a stage (every variant but famgan) is a ConfigError."""
+    if weights is None:
+        return
+    if not hasattr(model, "set_super_resolution"):
+        from fme.core.errors import ConfigError
+
+        raise ConfigError(
+            f"--super-resolution: the {model.variant} model has no super-resolution stage",
+            hint="Use it with a famgan checkpoint, or leave it off.",
+        )
+    model.set_super_resolution(weights)
+
+
+def side_by_side(*clips: np.ndarray) -> np.ndarray:
+    """Clips (T, H, W, 3) of one length placed left to right (resized to the first's height)."""
+    from PIL import Image
+
+    h = clips[0].shape[1]
+    parts = []
+    for clip in clips:
+        if clip.shape[1] != h:
+            w = round(clip.shape[2] * h / clip.shape[1])
+            clip = np.stack([np.asarray(Image.fromarray(f).resize((w, h))) for f in clip])
+        parts.append(clip)
+    return np.concatenate(parts, axis=2)

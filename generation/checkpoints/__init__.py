@@ -1,0 +1,1 @@
+"""Checkpoints: ours, and importing the reference code's."""

@@ -1,0 +1,1 @@
+"""Face preparation: detection and landmarks, tracking, cropping, the facial prior."""

@@ -1,0 +1,1 @@
+"""FAMGAN: GANimation's AU-conditioned generator with the facial prior."""

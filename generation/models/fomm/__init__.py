@@ -1,0 +1,1 @@
+"""FOMM (First Order Motion Model)."""

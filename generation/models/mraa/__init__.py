@@ -1,0 +1,1 @@
+"""MRAA (Motion Representations for Articulated Animation)."""

@@ -1,0 +1,1 @@
+"""TPSMM (Thin-Plate Spline Motion Model), and its MEGC2022 AU entry `tpsmm-au`."""

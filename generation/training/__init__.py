@@ -1,0 +1,1 @@
+"""Training: the loop, the losses, MRAA's and TPSMM's AVD stage."""
