@@ -566,3 +566,35 @@ def test_sequential_plan_adds_its_calibration_row(votes):
     seq = r.tables["sequential"].iloc[0]
     assert seq["n_sim"] == 200 and 0 <= seq["planned"] <= seq["naive"]
     assert seq["planned_se"] == pytest.approx(np.sqrt(seq["planned"] * (1 - seq["planned"]) / 200))
+
+
+def test_cli_report_takes_the_studys_own_sequential_plan(tmp_path):
+    helpers = pytest.importorskip("study_helpers")
+    from study.design import create_study
+
+    dirs = helpers.make_method_dirs(tmp_path / "m", ["FOMM", "FOMM+EWP"])
+    url, engine, sessions = helpers.make_db(tmp_path / "fme.db")
+    with sessions() as s:
+        create_study(
+            s,
+            "seq",
+            {k: str(v) for k, v in dirs.items()},
+            [("FOMM", "FOMM+EWP")],
+            planned_n=30,
+            looks="0.5,1",
+            spending="pocock",
+        )
+        create_study(
+            s, "fixed", {k: str(v) for k, v in dirs.items()}, [("FOMM", "FOMM+EWP")], planned_n=30
+        )
+    engine.dispose()
+    plans = {}
+    for name in ("seq", "fixed"):
+        args = _parser().parse_args(["study", "report", name, "--db", url, "--out", "x"])
+        plans[name] = report_cli._sequential_plan(args)
+    assert plans["seq"].looks == (0.5, 1.0) and plans["seq"].rule == "pocock"
+    assert plans["fixed"] is None
+    args = _parser().parse_args(
+        ["study", "report", "seq", "--db", url, "--out", "x", "--looks", "0.3,1"]
+    )
+    assert report_cli._sequential_plan(args).rule == "obrien-fleming"  # the options win
