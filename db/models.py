@@ -89,6 +89,15 @@ class Study(Base):
     min_view_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     min_view_loop: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     pair_time_limit_s: Mapped[float | None] = mapped_column(Float)
+    # Stopping rule, fixed at creation: the planned number of finished participants (the
+    # admin page shows no p-value before it is reached; None: none planned, results shown
+    # once the study is closed) and, optionally, a group-sequential plan: interim looks at
+    # these fractions of planned_n (comma-separated, e.g. "0.5,0.75,1") with an alpha-spending
+    # rule ("obrien-fleming" or "pocock") at overall level sequential_alpha.
+    planned_n: Mapped[int | None] = mapped_column(Integer)
+    sequential_looks: Mapped[str | None] = mapped_column(String(100))
+    sequential_spending: Mapped[str | None] = mapped_column(String(20))
+    sequential_alpha: Mapped[float | None] = mapped_column(Float)
 
     methods: Mapped[list[Method]] = relationship(back_populates="study", order_by="Method.id")
     sets: Mapped[list[ComparisonSet]] = relationship(
@@ -101,6 +110,11 @@ class Study(Base):
         CheckConstraint("target_finished IS NULL OR target_finished > 0", name="target"),
         CheckConstraint("min_view_s >= 0", name="min_view_s"),
         CheckConstraint("pair_time_limit_s IS NULL OR pair_time_limit_s > 0", name="time_limit"),
+        CheckConstraint("planned_n IS NULL OR planned_n > 1", name="planned_n"),
+        CheckConstraint(
+            "sequential_alpha IS NULL OR (sequential_alpha > 0 AND sequential_alpha < 1)",
+            name="sequential_alpha",
+        ),
     )
 
 

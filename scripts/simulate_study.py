@@ -14,7 +14,11 @@ With `--csv FILE` no database is needed: the paper's design (its four comparison
 votes CSV in the columns of `study.export.votes_frame`, with volunteers who lean by
 Normal(0, --participant-sd) and samples by Normal(0, --sample-sd) on the log-odds scale, a
 left-side effect --left-bias, `--catch` catch trials each and `--careless` volunteers who vote
-at random and fail their catch trials. The example report in docs/ is made this way.
+at random and fail their catch trials. `--timing` adds what the page records per vote:
+response_ms (log-normal around 4 s; careless volunteers answer in about 0.8 s), over_time
+(a response over 20 s) and blur_count (the page lost the focus, 5 % of votes), drawn from a
+second random stream so that the votes themselves do not change. The example report in
+docs/ is made this way.
 """
 
 from __future__ import annotations
@@ -79,7 +83,20 @@ def simulated_votes_csv(args: argparse.Namespace, strengths: dict[str, float]) -
                     catch_passed=j not in careless,
                 )
             )
-    pd.DataFrame(rows).to_csv(args.csv, index=False)
+    frame = pd.DataFrame(rows)
+    if args.timing:
+        timing = np.random.default_rng(args.seed + 1)
+        people = frame["participant"].str[1:].astype(int).to_numpy() - 1
+        hurried = np.isin(people, sorted(careless))
+        ms = np.where(
+            hurried,
+            timing.lognormal(math.log(800), 0.3, len(frame)),
+            timing.lognormal(math.log(4000), 0.6, len(frame)),
+        )
+        frame["response_ms"] = ms.round().astype(int)
+        frame["over_time"] = frame["response_ms"] > 20_000
+        frame["blur_count"] = (timing.random(len(frame)) < 0.05).astype(int)
+    frame.to_csv(args.csv, index=False)
     print(f"{n} simulated volunteers, {len(rows)} votes written to {args.csv}")
     return 0
 
@@ -96,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--left-bias", type=float, default=0.0, help="(--csv)")
     p.add_argument("--catch", type=int, default=0, help="catch trials per volunteer (--csv)")
     p.add_argument("--careless", type=int, default=0, help="random voters (--csv)")
+    p.add_argument(
+        "--timing", action="store_true", help="add response_ms, over_time, blur_count (--csv)"
+    )
     p.add_argument("--strength", action="append", default=[], metavar="LABEL=S")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)

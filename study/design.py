@@ -51,6 +51,7 @@ from fme.core.errors import ConfigError, DataError, VideoError
 from study.presets import LABELS as PAPER_LABELS  # noqa: F401  (re-exported)
 from study.presets import PRESETS
 from study.recruitment import check_code, check_exit_url
+from study.sequential import SequentialPlan
 
 log = logging.getLogger(__name__)
 
@@ -263,12 +264,20 @@ def create_study(
     driving_dir: str | Path | None = None,
     media_dir: str | Path | None = None,
     allowed_root: str | Path | None = None,
+    planned_n: int | None = None,
+    looks: str | None = None,
+    spending: str | None = None,
+    sequential_alpha: float = 0.05,
 ) -> StudyCreated:
     """Create study `name` from method folders and comparison sets (A, B); commits.
 
     `catch` catch trials per participant (corrupted clips are written to the study's own
     folder `catch-<id>-<token>` under `media_dir`, default `studies/<name>`); `driving_dir` holds the driving clips `<driving>.mp4`
     shown to experts; `allowed_root` (the app's FME_VIDEO_ROOT) confines every folder.
+    The stopping rule is fixed here and never changes: `planned_n` finished participants
+    (the admin page hides p-values until then), optionally with a sequential plan, `looks`
+    ("0.5,0.75,1": fractions of planned_n) and `spending` ("obrien-fleming" or "pocock") at
+    level `sequential_alpha` (see `study.sequential`).
     Raises ConfigError/DataError/VideoError before writing anything.
     """
     name = str(name).strip()
@@ -288,6 +297,7 @@ def create_study(
     pairs_of = resolve_sets(methods, sets, preset)
     if catch < 0 or max_catch_failures < 0:
         raise ConfigError("catch trials and allowed catch failures must be >= 0")
+    plan = check_stopping_rule(planned_n, looks, spending, sequential_alpha)
 
     scanned = {label: scan_folder(folder, allowed_root) for label, folder in methods.items()}
     folders = {label: check_folder(folder, allowed_root) for label, folder in methods.items()}
@@ -335,6 +345,10 @@ def create_study(
         max_catch_failures=max_catch_failures,
         catch_per_participant=catch,
         driving_dir=str(driving_root) if driving_root else None,
+        planned_n=planned_n,
+        sequential_looks=",".join(f"{t:g}" for t in plan.looks) if plan else None,
+        sequential_spending=plan.rule if plan else None,
+        sequential_alpha=plan.alpha if plan else None,
     )
     session.add(study)
     media = media_root
@@ -499,6 +513,31 @@ def check_demographics(fields: str | list[str] | None) -> str | None:
             hint=f"Choose from {', '.join(DEMOGRAPHICS)} (comma-separated), or 'none'.",
         )
     return ",".join(dict.fromkeys(items))
+
+
+def check_stopping_rule(
+    planned_n: int | None,
+    looks: str | None = None,
+    spending: str | None = None,
+    alpha: float = 0.05,
+):
+    """The stopping rule of a new study, checked: a planned N (> 1) and, with `looks`, a
+    `study.sequential.SequentialPlan` (returned; None without looks)."""
+    if planned_n is not None and int(planned_n) < 2:
+        raise ConfigError(
+            f"the planned N must be at least 2 participants, got {planned_n}",
+            hint="Give --planned-n as the number of finished participants the study needs.",
+        )
+    if looks is None and spending is None:
+        return None
+    if planned_n is None:
+        raise ConfigError(
+            "a sequential plan needs a planned N: its looks are fractions of it",
+            hint="Add --planned-n N (or leave out --looks and --spending).",
+        )
+    if looks is None:
+        raise ConfigError("--spending needs --looks (e.g. --looks 0.5,0.75,1)")
+    return SequentialPlan.parse(looks, spending or "obrien-fleming", alpha)
 
 
 def check_settings(**settings) -> dict:

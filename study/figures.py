@@ -6,6 +6,7 @@ Each function takes a table from `study.report` (a pandas frame) and returns a
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -130,8 +131,9 @@ def bradley_terry_figure(bt: pd.DataFrame) -> go.Figure:
         error = dict(
             type="data",
             symmetric=False,
-            array=bt["ci_high"] - bt["score"],
-            arrayminus=bt["score"] - bt["ci_low"],
+            # An open interval (a method that never loses) has no finite bar on that side.
+            array=(bt["ci_high"] - bt["score"]).replace([np.inf, -np.inf], np.nan),
+            arrayminus=(bt["score"] - bt["ci_low"]).replace([np.inf, -np.inf], np.nan),
         )
     fig = go.Figure(go.Bar(x=list(bt.index), y=bt["score"], error_y=error, marker_color=COLOR_A))
     fig.update_layout(

@@ -35,30 +35,36 @@ Tables (machine name: content):
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from fme.core.errors import DataError
 from study import figures
 from study import stats as st
-from study.calibration import calibrate
-from study.crossed import crossed_test
+from study.checks import screen_votes
+from study.ranking import rank_methods
+from study.results import (
+    UNDEFINED_NOTE,
+    CalibrationTable,
+    CrossedTable,
+    PairsAgreement,
+    PairsTable,
+    ParticipantsTable,
+    PositionBiasTable,
+    PowerTable,
+    Sensitivity,
+    SequentialTable,
+    SetEffects,
+)
+from study.sequential import SequentialPlan
 from study.tables import Column, Table, generic, tex_escape
 
 log = logging.getLogger(__name__)
 
-MA = Column("method_a", "M_a", r"$M_a$")
-MB = Column("method_b", "M_b", r"$M_b$")
 SET = Column("set_name", "Set")
-UNDEFINED_NOTE = (
-    "Z is undefined when every pair has the same margin (s = 0) or the set has one pair; "
-    "the exact tests (sign test, per-pair binomial) decide such a set."
-)
 
 
 @dataclass
@@ -74,7 +80,12 @@ class StudyReport:
     alpha: float = 0.05
     title: str = "Study report"
 
-    def add(self, table: Table) -> None:
+    def add(self, table: Table | object) -> None:
+        """Add a `Table`, or every table of a result that renders itself (`.tables()`)."""
+        if not isinstance(table, Table):
+            for t in table.tables():  # type: ignore[attr-defined]
+                self.add(t)
+            return
         self.tables[table.name] = table.frame
         self.layouts[table.name] = table
 
@@ -150,352 +161,6 @@ def latex_table(table: pd.DataFrame, caption: str = "", digits: int = 4) -> str:
 # The tables
 
 
-def _h0(counts: pd.DataFrame) -> float:
-    n = counts["n"].to_numpy()
-    return float(n[0] / 2) if len(n) and np.all(n == n[0]) else math.nan
-
-
-def _sets_frame(report: StudyReport, counts: pd.DataFrame) -> pd.DataFrame:
-    sets = pd.concat([s.frame for s in report.summaries])
-    h0 = {name: _h0(g) for name, g in counts.groupby("set_name")}
-    sets["h0_mean"] = [h0[n] for n in sets.index]
-    sets["mean_votes_b"] = counts.groupby("set_name")["votes_b"].mean().reindex(sets.index)
-    return sets
-
-
-def _paper_tables(report: StudyReport, sets: pd.DataFrame) -> None:
-    crit = st.critical_value(report.alpha)
-    notes = [UNDEFINED_NOTE] if not sets["z_defined"].all() else []
-    if sets["h0_mean"].isna().any():
-        notes.append("H0 is the mean margin VC − N/2 < 0 where pairs have unequal N (—).")
-    iv = sets[["method_a", "method_b", "n_participants", "n_pairs", "h0_mean", "z_b"]]
-    iv = iv.assign(z_defined=sets["z_defined"])
-    report.add(
-        Table(
-            "table_iv",
-            iv,
-            [
-                SET,
-                MA,
-                MB,
-                Column("h0_mean", "H0", r"$H_0$", kind="h0"),
-                Column("z_b", "Z", r"$Z$", kind="fixed", digits=2, missing="undefined"),
-            ],
-            f"Table IV: right-tailed Z test of M_b over M_a over the pairs of each set "
-            f"(significant when Z > {crit:.3f}, alpha = {report.alpha:g})",
-            f"Table IV: right-tailed $Z$ test of $M_b$ over $M_a$ over the pairs of each set "
-            f"(significant when $Z > {crit:.3f}$, $\\alpha = {report.alpha:g}$)",
-            notes,
-        )
-    )
-    v = sets[["method_a", "wins_a", "method_b", "wins_b", "n_pairs", "pref_rate", "pref_rate_b"]]
-    report.add(
-        Table(
-            "table_v",
-            v,
-            [
-                SET,
-                MA,
-                Column("wins_a", "PrefRate(M_a)", r"PrefRate($M_a$)", "frac", of="n_pairs"),
-                MB,
-                Column("wins_b", "PrefRate(M_b)", r"PrefRate($M_b$)", "frac", of="n_pairs"),
-            ],
-            "Table V: preference counts, pairs on which a method has more votes (k of M)",
-            "Table V: preference counts, pairs on which a method has more votes ($k$ of $M$)",
-        )
-    )
-    rates = sets[
-        ["method_a", "voting_rate", "method_b", "voting_rate_b", "n_participants", "n_pairs"]
-    ]
-    report.add(
-        Table(
-            "voting_rates",
-            rates,
-            [
-                SET,
-                MA,
-                Column("voting_rate", "VotingRate(M_a)", r"VotingRate($M_a$)", "pct", 1),
-                MB,
-                Column("voting_rate_b", "VotingRate(M_b)", r"VotingRate($M_b$)", "pct", 1),
-                Column("n_participants", "N", r"$N$", "int"),
-                Column("n_pairs", "M", r"$M$", "int"),
-            ],
-            "Voting rates (Figs. 7-9): share of all votes each method received",
-        )
-    )
-    report.add(
-        Table(
-            "sets",
-            sets,
-            [
-                SET,
-                MA,
-                MB,
-                Column("n_participants", "N", "$N$", "int"),
-                Column("n_pairs", "M", "$M$", "int"),
-                Column("mean_votes_b", "mean VC(M_b)", r"mean VC($M_b$)", "fixed", 2),
-                Column("sd_votes", "s", "$s$", "fixed", 2),
-                Column("z_b", "Z", "$Z$", "fixed", 2, missing="undefined"),
-                Column("p_value_b", "p (normal)", "$p$ (normal)", "p"),
-                Column("t_p_value_b", "p (t, M−1 df)", "$p$ ($t$, $M-1$ df)", "p"),
-            ],
-            "The Z test of M_b over M_a in full: its normal p-value as in the paper, and "
-            "Student's t with M − 1 df, which holds the level when voters are fixed",
-            notes=[UNDEFINED_NOTE] if not sets["z_defined"].all() else [],
-        )
-    )
-
-
-def _tests_table(report: StudyReport, counts: pd.DataFrame) -> None:
-    rows = []
-    for name, g in counts.groupby("set_name", sort=False):
-        across = st.across_pairs(g["votes_a"], g["n"], alternative="two-sided")
-        row: dict[str, object] = {
-            "set_name": name,
-            "method_a": g["method_a"].iat[0],
-            "method_b": g["method_b"].iat[0],
-            "wins_a": across.wins_a,
-            "wins_b": across.wins_b,
-            "ties": across.ties,
-            "sign_p": across.sign_p_value,
-            "wilcoxon_p": across.wilcoxon_p_value,
-            "agreement": math.nan,
-            "fleiss_kappa": math.nan,
-        }
-        try:
-            ag = st.agreement_from_counts(g, set_name=name)
-            row.update(agreement=ag.observed, fleiss_kappa=ag.kappa)
-        except DataError:
-            pass
-        rows.append(row)
-    frame = pd.DataFrame(rows).set_index("set_name")
-    report.add(
-        Table(
-            "tests",
-            frame,
-            [
-                SET,
-                MA,
-                MB,
-                Column("wins_a", "wins M_a", r"wins $M_a$", "int"),
-                Column("wins_b", "wins M_b", r"wins $M_b$", "int"),
-                Column("ties", "ties", kind="int"),
-                Column("sign_p", "sign test p", "sign test $p$", "p"),
-                Column("wilcoxon_p", "Wilcoxon p", "Wilcoxon $p$", "p"),
-                Column("fleiss_kappa", "Fleiss κ", r"Fleiss $\kappa$", "fixed", 2),
-            ],
-            "Two-sided tests over the pairs of each set (exact sign test, Wilcoxon "
-            "signed-rank test of VC − N/2) and agreement between participants",
-        )
-    )
-
-
-def _crossed_table(report: StudyReport, votes: pd.DataFrame, counts: pd.DataFrame) -> None:
-    rows = []
-    for name, g in counts.groupby("set_name", sort=False):
-        row: dict[str, object] = {
-            "set_name": name,
-            "method_a": g["method_a"].iat[0],
-            "method_b": g["method_b"].iat[0],
-        }
-        try:
-            r = crossed_test(votes.loc[votes["set_name"] == name], set_name=name)
-            row.update(
-                prob_b=1 - r.prob_a,
-                ci_low_b=1 - r.ci_high,
-                ci_high_b=1 - r.ci_low,
-                log_odds_b=-r.log_odds,
-                se=r.se,
-                t_b=-r.t,
-                df=r.df,
-                p_value=r.p_value,
-                p_greater_b=r.p_less,
-                side_log_odds=r.side_log_odds,
-                n_votes=r.n_votes,
-                n_participants=r.n_participants,
-                n_samples=r.n_samples,
-            )
-        except DataError as err:
-            log.warning("crossed analysis of set %s not possible: %s", name, err)
-        rows.append(row)
-    frame = pd.DataFrame(rows).set_index("set_name")
-    for col in ("prob_b", "ci_low_b", "ci_high_b", "t_b", "df", "p_value", "side_log_odds"):
-        if col not in frame:
-            frame[col] = math.nan
-    # Holm over the sets: the family of questions "does M_b beat M_a?" the study asks.
-    frame["p_holm_sets"] = math.nan
-    tested = frame["p_value"].notna()
-    if tested.any():
-        from statsmodels.stats.multitest import multipletests
-
-        frame.loc[tested, "p_holm_sets"] = multipletests(
-            frame.loc[tested, "p_value"], method="holm"
-        )[1]
-    notes = []
-    if frame["t_b"].isna().any():
-        notes.append(
-            "A set with one pair, one participant, or votes all one way (no finite "
-            "estimate) has no crossed analysis (—); the exact tests decide it."
-        )
-    report.add(
-        Table(
-            "crossed",
-            frame,
-            [
-                SET,
-                MA,
-                MB,
-                Column("prob_b", "P(M_b)", r"$P(M_b)$", "fixed", 3),
-                Column("ci_low_b", "95% CI", r"95\% CI", "ci", 3, of="ci_high_b"),
-                Column("t_b", "t", "$t$", "fixed", 2),
-                Column("df", "df", kind="fixed", digits=1),
-                Column("p_value", "p", "$p$", "p"),
-                Column("p_holm_sets", "Holm p", "Holm $p$", "p"),
-            ],
-            "Participants and samples both random: P(M_b) is the population-averaged chance "
-            "of a vote for M_b (logistic model, two-way cluster-robust errors, t reference); "
-            "p two-sided, Holm over the sets",
-            "Participants and samples both random: $P(M_b)$ is the population-averaged "
-            "chance of a vote for $M_b$ (logistic model, two-way cluster-robust errors, "
-            "$t$ reference); $p$ two-sided, Holm over the sets",
-            notes=notes,
-        )
-    )
-
-
-def _pairs_table(report: StudyReport, counts: pd.DataFrame) -> None:
-    parts = []
-    for _, g in counts.groupby("set_name", sort=False):
-        tests = st.pair_tests(g["votes_a"], g["n"], pair_ids=list(g["pair_id"])).frame
-        merged = g.reset_index(drop=True).join(
-            tests[["p_value", "p_greater", "p_holm"]].reset_index(drop=True)
-        )
-        parts.append(merged)
-    pairs = pd.concat(parts, ignore_index=True).set_index(["set_name", "pair_id"])
-    report.add(
-        Table(
-            "pairs",
-            pairs,
-            [
-                SET,
-                Column("sample", "Sample"),
-                Column("votes_a", "votes M_a", r"votes $M_a$", "int"),
-                Column("votes_b", "votes M_b", r"votes $M_b$", "int"),
-                Column("n", "N", "$N$", "int"),
-                Column("p_value", "exact p", "exact $p$", "p"),
-                Column("p_holm", "Holm p", "Holm $p$", "p"),
-            ],
-            "Votes per pair and the exact two-sided binomial test (Holm within each set)",
-        )
-    )
-
-
-def _power_table(
-    report: StudyReport, counts: pd.DataFrame, effects: tuple[float, ...], target: float
-) -> None:
-    rows = []
-    for name, g in counts.groupby("set_name", sort=False):
-        n, m = int(g["n"].max()), len(g)
-        sd = st.pair_sd(g["votes_b"], g["n"])
-        for effect in effects:
-            tau = 0.0 if math.isnan(sd) else sd
-            ok = m >= 2 and tau < st.max_pair_sd(effect)
-            needed = (
-                st.required_volunteers(effect, m, pair_sd=tau, alpha=report.alpha, power=target)
-                if ok
-                else None
-            )
-            rows.append(
-                {
-                    "set_name": name,
-                    "method_b": g["method_b"].iat[0],
-                    "n_pairs": m,
-                    "n_participants": n,
-                    "pair_sd": sd,
-                    "voting_rate_b": effect,
-                    "power": st.z_test_power(effect, n, m, pair_sd=tau, alpha=report.alpha)
-                    if ok
-                    else math.nan,
-                    "target_power": target,
-                    "n_needed": needed.n_participants if needed else None,
-                }
-            )
-    frame = pd.DataFrame(rows).set_index(["set_name", "voting_rate_b"])
-    frame["n_needed"] = frame["n_needed"].astype("Int64")
-    report.add(
-        Table(
-            "power",
-            frame,
-            [
-                SET,
-                Column("n_pairs", "M", "$M$", "int"),
-                Column("n_participants", "N", "$N$", "int"),
-                Column("pair_sd", "pair SD (from votes)", kind="fixed", digits=3),
-                Column(
-                    "voting_rate_b", "true VotingRate(M_b)", r"true VotingRate($M_b$)", "pct", 0
-                ),
-                Column("power", "power at N", "power at $N$", "fixed", 2),
-                Column(
-                    "n_needed",
-                    f"N for {100 * target:.0f} % power",
-                    rf"$N$ for {100 * target:.0f}\,\% power",
-                    "int",
-                    missing="none (add pairs)",
-                ),
-            ],
-            f"Power of the Z test at the study's N and M, with the spread of the true voting "
-            f"rate across pairs (pair SD) estimated from the votes; N needed for "
-            f"{target:.0%} power",
-        )
-    )
-
-
-def _calibration_table(report: StudyReport, counts: pd.DataFrame, n_sim: int, seed: int) -> None:
-    rows = []
-    designs = sorted({(int(g["n"].max()), len(g)) for _, g in counts.groupby("set_name")})
-    scenarios = [(0.0, 0.0, 0.0), (0.3, 0.2, 0.0), (0.8, 0.4, 0.0), (0.3, 0.2, 0.3)]
-    for n, m in designs:
-        if n < 2 or m < 2:
-            continue
-        for k, (ps, ss, effect) in enumerate(scenarios):
-            c = calibrate(
-                n,
-                m,
-                participant_sd=ps,
-                sample_sd=ss,
-                log_odds=effect,
-                alpha=report.alpha,
-                n_sim=n_sim,
-                seed=seed + k,
-            )
-            rows.append(asdict(c))
-    if not rows:
-        return
-    frame = pd.DataFrame(rows).set_index(["n_participants", "n_pairs"])
-    report.add(
-        Table(
-            "calibration",
-            frame,
-            [
-                Column("n_participants", "N", "$N$", "int"),
-                Column("n_pairs", "M", "$M$", "int"),
-                Column("participant_sd", "participant SD", kind="fixed", digits=1),
-                Column("sample_sd", "sample SD", kind="fixed", digits=1),
-                Column("log_odds", "true log-odds", kind="fixed", digits=1),
-                Column("paper_z", "paper's Z", "paper's $Z$", "pct", 1),
-                Column("t_pairs", "t (M−1 df)", "$t$ ($M-1$ df)", "pct", 1),
-                Column("crossed", "crossed (two-sided)", kind="pct", digits=1),
-            ],
-            f"Simulated rejection rates at alpha = {report.alpha:g} ({n_sim} sets each): "
-            f"with true log-odds 0 the false-positive rate, else the power; SDs of the "
-            f"participants' and samples' random effects on the log-odds scale",
-            f"Simulated rejection rates at $\\alpha = {report.alpha:g}$ ({n_sim} sets each): "
-            f"with true log-odds 0 the false-positive rate, else the power; SDs of the "
-            f"participants' and samples' random effects on the log-odds scale",
-        )
-    )
-
-
 def study_report(
     votes_df: pd.DataFrame,
     ratings_df: pd.DataFrame | None = None,
@@ -511,24 +176,35 @@ def study_report(
     n_calibration: int = 2000,
     title: str = "Study report",
     catch_rule_source: str | None = None,
+    study: str | None = None,
+    equivalence_margin: float = 0.05,
+    fast_ms: float = 1000.0,
+    sequential: SequentialPlan | None = None,
 ) -> StudyReport:
     """All tables and figures of a study from its votes (and optional expert ratings).
 
-    `alpha` sets the critical value of the paper's Z test; `exclude_failed_catch`,
-    `max_catch_failures` (when given) or else `min_catch_pass_rate` the catch-trial rule
-    (`catch_rule_source` says in the report where the rule came from); `n_boot` bootstrap
-    resamples of participants give the Bradley-Terry intervals (seeded by `seed`);
-    `power_effects` (true voting rates of M_b) and `target_power` drive the power table;
-    `n_calibration` simulated sets per scenario the calibration table (0: none).
+    The votes are screened first (`study.checks.screen_votes`: `study` picks one study of a
+    CSV holding several; duplicates and second votes are removed and counted; catch trials
+    are recognised without `is_catch`). `alpha` sets the critical value of the paper's Z
+    test; `exclude_failed_catch`, `max_catch_failures` (when given) or else
+    `min_catch_pass_rate` the catch-trial rule (`catch_rule_source` says in the report where
+    the rule came from); `n_boot` bootstrap resamples of participants give the rank
+    intervals (seeded by `seed`); `power_effects` (true voting rates of M_b) and
+    `target_power` drive the power table; `n_calibration` simulated sets per scenario the
+    calibration table (0: none) and, with a `sequential` plan, the stopping-rule table;
+    `equivalence_margin` the TOST bounds 1/2 +- margin on P(M_b); `fast_ms` the response
+    time under which the sensitivity table drops a vote.
     """
     report = StudyReport(alpha=alpha, title=title)
-    votes = st.check_votes(votes_df)
+    screened, screen = screen_votes(votes_df, study=study)
+    report.notes += list(screen.notes)
+    votes = st.check_votes(screened)
     rule = st.CatchRule(
         min_pass_rate=min_catch_pass_rate,
         max_failures=max_catch_failures,
         enabled=exclude_failed_catch,
     )
-    participants = rule.table(votes)
+    participants = rule._table(votes)
     kept = rule.apply(votes)
     report.excluded = list(rule.excluded)
     n_catch = int(participants["catch_trials"].sum())
@@ -555,83 +231,36 @@ def study_report(
 
     report.summaries = st.summarize_sets(scored, alpha)
     counts = st.vote_counts(scored)
-    sets = _sets_frame(report, counts)
-    _paper_tables(report, sets)
-    _tests_table(report, counts)
-    _crossed_table(report, scored, counts)
-    _pairs_table(report, counts)
-    bt = st.bradley_terry(scored, n_boot=n_boot, seed=seed)
-    if not bt.connected:
-        report.notes.append(
-            "The comparison sets do not connect all methods: Bradley-Terry scores of "
-            "separate groups are not comparable."
-        )
-    bt_cols = [Column("method", "Method"), Column("score", "score (log-strength)", kind="fixed")]
-    if "ci_low" in bt.frame:
-        bt_cols.append(
-            Column(
-                "ci_low",
-                f"95% CI ({n_boot} bootstraps)",
-                rf"95\% CI ({n_boot} bootstraps)",
-                "ci",
-                of="ci_high",
-            )
-        )
-    bt_cols += [
-        Column("wins", "wins", kind="int"),
-        Column("comparisons", "votes", kind="int"),
-        Column("rank", "rank", kind="int"),
-    ]
-    report.add(
-        Table(
-            "bradley_terry",
-            bt.frame,
-            bt_cols,
-            "Bradley-Terry ranking of all methods from every vote (mean score 0; intervals "
-            "from resampling participants and samples)",
-        )
+    effects = SetEffects.compute(
+        scored, counts, report.summaries, alpha=alpha, margin=equivalence_margin
     )
+    report.add(effects)
+    sets = effects.frame
+    report.add(PairsAgreement.compute(scored, counts, seed=seed))
+    report.add(CrossedTable.compute(scored, counts))
+    report.add(PairsTable.compute(counts))
+    ranking = rank_methods(scored, n_boot=n_boot, seed=seed)
+    report.add(ranking)
     if "a_side" in scored.columns and scored["a_side"].isin(["left", "right"]).any():
-        bias = st.position_bias(scored).frame
-        report.add(
-            Table(
-                "position_bias",
-                bias,
-                [
-                    SET,
-                    Column("n", "votes", kind="int"),
-                    Column("left", "left chosen", kind="int"),
-                    Column("left_rate", "left rate", kind="fixed", digits=3),
-                    Column("ci_low", "95% CI", r"95\% CI", "ci", 3, of="ci_high"),
-                    Column("p_value", "p", "$p$", "p"),
-                ],
-                "Position bias: share of votes for the left video (exact binomial test of 1/2)",
-            )
-        )
-    _power_table(report, counts, power_effects, target_power)
+        report.add(PositionBiasTable.compute(scored))
+    report.add(Sensitivity.compute(votes, kept, fast_ms=fast_ms, alpha=alpha))
+    report.add(PowerTable.compute(counts, power_effects, target_power, alpha=alpha))
     if n_calibration:
-        _calibration_table(report, counts, n_calibration, seed)
-    report.add(
-        Table(
-            "participants",
-            participants,
-            [
-                Column("participant", "Participant"),
-                Column("catch_trials", "catch trials", kind="int"),
-                Column("catch_passed", "passed", kind="int"),
-                Column("catch_failed", "failed", kind="int"),
-                Column("catch_unknown", "unknown", kind="int"),
-                Column("excluded", "excluded", kind="bool"),
-            ],
-            "Catch trials per participant and the exclusion",
-        )
-    )
+        calibration = CalibrationTable.compute(counts, n_calibration, seed, alpha=alpha)
+        if len(calibration.frame):
+            report.add(calibration)
+        if sequential is not None:
+            seq = SequentialTable.compute(counts, sequential, n_calibration, seed)
+            if len(seq.frame):
+                report.add(seq)
+    report.add(screen)
+    report.add(ParticipantsTable(frame=participants))
 
     report.figures["voting_rate"] = figures.voting_rate_figure(sets)
     pairs = report.tables["pairs"].reset_index()
     report.figures["pair_box"] = figures.pair_box_figure(pairs)
     report.figures["pair_votes"] = figures.pair_votes_figure(pairs)
-    report.figures["bradley_terry"] = figures.bradley_terry_figure(bt.frame)
+    report.figures["bradley_terry"] = figures.bradley_terry_figure(ranking.frame)
     if "position_bias" in report.tables:
         report.figures["position_bias"] = figures.position_bias_figure(
             report.tables["position_bias"]
@@ -664,6 +293,7 @@ def expert_layout(table: pd.DataFrame) -> Table:
 
 
 __all__ = [
+    "UNDEFINED_NOTE",
     "StudyReport",
     "expert_layout",
     "latex_table",

@@ -38,6 +38,8 @@ import pandas as pd
 from scipy import stats as sstats
 
 from fme.core.errors import ConfigError, DataError
+from study.checks import recognise_catch, select_study
+from study.exact import wilcoxon_exact
 from study.expert import expert_table as _expert_table
 from study.record import OneRow
 
@@ -203,14 +205,22 @@ def _as_bool(values: pd.Series) -> pd.Series:
 
 
 def check_votes(votes: pd.DataFrame) -> pd.DataFrame:
-    """A clean copy of a votes frame: columns checked, choice upper-case, flags boolean."""
+    """A clean copy of a votes frame: columns checked, choice upper-case, flags boolean.
+
+    Refused: several studies in one frame (`study.checks.select_study`), a participant's
+    second vote on a pair (`study.checks.screen_votes` removes and counts them first), a set
+    of a method against itself, rows that look like catch trials without `is_catch`. Catch
+    trials without `is_catch` are recognised by what the export writes."""
+
     missing = [c for c in VOTE_COLUMNS if c not in votes.columns]
     if missing:
         raise DataError(
             f"the votes table lacks the columns {', '.join(missing)}",
             hint="Export votes with `study.export.votes_frame` (or the admin page's CSV).",
         )
-    df = votes.copy()
+    df, _ = select_study(votes)
+    df, _ = recognise_catch(df)
+    df = df.copy()
     df["choice"] = df["choice"].astype(str).str.strip().str.upper()
     bad = df.loc[~df["choice"].isin(["A", "B"]), "choice"]
     if len(bad):
@@ -243,6 +253,22 @@ def check_votes(votes: pd.DataFrame) -> pd.DataFrame:
     else:
         df["catch_passed"] = pd.Series(pd.NA, index=df.index, dtype="boolean")
     scored = df.loc[~df["is_catch"]]
+    same = scored["method_a"] == scored["method_b"]
+    if same.any():
+        row = scored.loc[same].iloc[0]
+        raise DataError(
+            f"set {row['set_name']!r} compares method {row['method_a']!r} with itself",
+            hint="A comparison set needs two different methods; fix the study's sets.",
+        )
+    repeated = df.duplicated(["participant", "pair_id"], keep=False)
+    if repeated.any():
+        row = df.loc[repeated].iloc[0]
+        raise DataError(
+            f"participant {row['participant']!r} has {int(repeated.sum())} votes on pairs "
+            f"voted more than once (e.g. pair {row['pair_id']!r})",
+            hint="Each participant votes once per pair: `fme study report` keeps the first "
+            "vote and counts the rest (study.checks.screen_votes).",
+        )
     ids = scored.groupby(["set_name", "sample"])["pair_id"].nunique()
     if (ids > 1).any():
         (set_name, sample) = ids.index[ids.to_numpy() > 1][0]
@@ -378,9 +404,11 @@ def across_pairs(
     n_participants: int | Sequence[int],
     alternative: str = "greater",
 ) -> AcrossPairs:
-    """Sign test (exact binomial on the pairs A won, ties dropped) and scipy's Wilcoxon
-    signed-rank test of the margins, right-tailed by default. Neither assumes normal
+    """Sign test (exact binomial on the pairs A won, ties dropped) and Wilcoxon's
+    signed-rank test of the margins by exact permutation, ties included
+    (`study.exact.wilcoxon_exact`), right-tailed by default. Neither assumes normal
     margins, which the paper's Z test with M = 18 pairs does."""
+
     if alternative not in ("greater", "two-sided"):
         raise ValueError(f"alternative must be 'greater' or 'two-sided', got {alternative!r}")
     vc = np.asarray(vote_counts, dtype=float)
@@ -393,11 +421,8 @@ def across_pairs(
         if wins_a + wins_b
         else 1.0
     )
-    if np.any(d != 0):
-        w = sstats.wilcoxon(d, alternative=alternative, zero_method="wilcox")
-        w_stat, w_p = float(w.statistic), float(w.pvalue)
-    else:
-        w_stat, w_p = 0.0, 1.0
+    w = wilcoxon_exact(d, alternative)
+    w_stat, w_p = w.statistic, w.p_value
     return AcrossPairs(alternative, int(vc.size), wins_a, wins_b, ties, sign_p, w_stat, w_p)
 
 

@@ -37,6 +37,8 @@ _LATEX_ESCAPES = {
     "\u2212": r"$-$",
     "\u03bc": r"$\mu$",
     "\u03ba": r"$\kappa$",
+    "\u2264": r"$\le$",
+    "\u00b1": r"$\pm$",
     "\u2014": "---",
     "\u2013": "--",
 }
@@ -81,7 +83,9 @@ def _number(v: float, digits: int) -> Cell:
 @dataclass(frozen=True)
 class Column:
     """One displayed column: `key` in the frame, `header` (Markdown), `tex` (LaTeX header,
-    default the escaped header), `kind` one of text, int, fixed, p, pct, frac, ci, bool, h0;
+    default the escaped header), `kind` one of text, int, fixed, p, pct, frac, ci, bool, h0, pctci (an
+    interval in percent), rank (an interval of
+    ranks, lower in `key`, upper in `of`);
     `digits` for fixed/pct/ci; `of` the denominator column of a frac (k/M) and the upper
     column of a ci; `missing` the word for a missing value."""
 
@@ -99,11 +103,14 @@ class Column:
 
     def cell(self, row: pd.Series) -> Cell:
         v = row[self.key]
-        if self.kind == "ci":
+        if self.kind in ("ci", "pctci"):
             lo, hi = row[self.key], row[self.of]
             if _missing(lo) or _missing(hi):
                 return Cell(self.missing, tex_escape(self.missing))
-            a, b = _number(float(lo), self.digits), _number(float(hi), self.digits)
+            k = 100.0 if self.kind == "pctci" else 1.0
+            a, b = _number(k * float(lo), self.digits), _number(k * float(hi), self.digits)
+            if self.kind == "pctci":
+                return Cell(f"[{a.md}, {b.md}] %", rf"[{a.tex}, {b.tex}]\,\%")
             return Cell(f"[{a.md}, {b.md}]", f"[{a.tex}, {b.tex}]")
         if _missing(v):
             return Cell(self.missing, tex_escape(self.missing))
@@ -126,7 +133,11 @@ class Column:
         if self.kind == "bool":
             return Cell("yes" if bool(v) else "no", "yes" if bool(v) else "no")
         if self.kind == "h0":
-            return Cell(f"μ < {float(v):g}", rf"$\mu < {float(v):g}$")
+            return Cell(f"μ ≤ {float(v):g}", rf"$\mu \le {float(v):g}$")
+        if self.kind == "rank":
+            lo, hi = int(v), int(row[self.of])
+            text = f"{lo}" if lo == hi else f"{lo}–{hi}"
+            return Cell(text, text.replace("–", "--"))
         return Cell(str(v), tex_escape(str(v)))
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 from study_helpers import make_db, make_method_dirs, tiny_clip
 
-from db.models import Assignment, Participant, Video, Vote
+from db.models import Assignment, Participant, Study, Video, Vote
 from db.votes import next_assignment, record_vote
 from fme.core.errors import DataError
 from generation.data.video import write_mp4
@@ -202,6 +202,8 @@ def test_admin_sees_votes_and_limits_inputs(study, monkeypatch):
             while (a := next_assignment(s, p)) is not None:
                 record_vote(s, p.token, a.pair_id, "A" if (a.pair_id + k) % 3 else "B", 100)
         expected = votes_frame(s, "pilot")
+        s.scalar(select(Study).where(Study.name == "pilot")).planned_n = 3  # reached
+        s.commit()
     scored = expected.loc[~expected["is_catch"]]
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.switch_page("study/pages/admin.py").run()
@@ -220,6 +222,28 @@ def test_admin_sees_votes_and_limits_inputs(study, monkeypatch):
     assert "Sets" in headers  # the statistics report's tables are shown
     downloads = {b.label.split(" (")[0] for b in at.get("download_button")}
     assert downloads == {"Votes CSV", "Ratings CSV"}
+
+
+def test_admin_hides_tests_until_the_planned_n_but_shows_counts(study, monkeypatch):
+    factory, _ = study
+    monkeypatch.setenv("FME_ADMIN_PASSWORD", "pw")
+    shared.rate_limiter.clear()
+    with factory() as s:
+        for k in range(3):
+            p = enroll(s, "pilot", age=30 + k, gender="male")
+            while (a := next_assignment(s, p)) is not None:
+                record_vote(s, p.token, a.pair_id, "A" if (a.pair_id + k) % 2 else "B", 100)
+        s.scalar(select(Study).where(Study.name == "pilot")).planned_n = 10
+        s.commit()
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("study/pages/admin.py").run()
+    at = _login(at, "pw")
+    assert not at.exception
+    assert any("votes_a" in d.value.columns for d in at.dataframe)  # counts stay visible
+    headers = [h.value for h in at.subheader]
+    assert "Sets" not in headers and "Crossed" not in headers
+    assert any("3 of the planned 10" in i.value for i in at.info)
+    assert "p_value" not in page_text(at)
 
 
 def test_media_outside_study_folders_is_not_served(study, tmp_path):

@@ -2,7 +2,10 @@
 
 - `fme study report NAME [--db URL] --out DIR [--alpha A]`: votes (and expert ratings) of a
   study in the database, through `study.export`.
-- `fme study report --votes CSV [--ratings CSV] --out DIR`: the same from exported CSVs.
+- `fme study report --votes CSV [--ratings CSV] [--study NAME] --out DIR`: the same from
+  exported CSVs (`--study` picks one study of a CSV that holds several). `--looks` and
+  `--spending` (or the study's own sequential plan) add the stopping-rule table;
+  `--equivalence-margin` sets the TOST bounds, `--fast-ms` the sensitivity table's rule.
 - `fme study power [--effect P ...] [--pairs M] [--pair-sd S ...] [--simulate N]`: volunteers
   a set needs for the paper's Z test to find a given voting rate.
 - `fme study expert --ratings CSV [--out DIR]` or `fme study expert --study NAME [--db URL]`,
@@ -98,6 +101,29 @@ def _study_max_failures(name: str, url: str) -> int | None:
         return getattr(get_study(session, name), "max_catch_failures", None)
 
 
+def _sequential_plan(args: argparse.Namespace):
+    """The sequential plan of --looks/--spending, else the study's own from the database."""
+    from study.sequential import SequentialPlan
+
+    if args.looks:
+        return SequentialPlan.parse(args.looks, args.spending or "obrien-fleming", args.alpha)
+    if args.spending:
+        raise DataError("--spending needs --looks (e.g. --looks 0.5,0.75,1)")
+    if args.name and not args.votes:
+        try:
+            from study.design import get_study
+        except ImportError:
+            return None
+        with _open_session(_database_url(args.db)) as session:
+            study = get_study(session, args.name)
+            looks = getattr(study, "sequential_looks", None)
+            if looks:
+                return SequentialPlan.parse(
+                    looks, study.sequential_spending, study.sequential_alpha or args.alpha
+                )
+    return None
+
+
 def _report(args: argparse.Namespace) -> int:
     from fme.core.outputs import output_dir
     from study.report import study_report
@@ -130,6 +156,7 @@ def _report(args: argparse.Namespace) -> int:
         raise DataError("name a study or give --votes CSV", hint="See `fme study report -h`.")
     if len(votes) == 0:
         raise DataError(f"no votes in {args.votes or args.name}")
+    plan = _sequential_plan(args)
     ratings = None
     if args.ratings:
         ratings = _read_csv(args.ratings)
@@ -147,6 +174,10 @@ def _report(args: argparse.Namespace) -> int:
         seed=args.seed,
         title=title,
         catch_rule_source=source,
+        study=args.study if args.votes else None,
+        equivalence_margin=args.equivalence_margin,
+        fast_ms=args.fast_ms,
+        sequential=plan,
     )
     if args.title:
         report.title = args.title
@@ -308,6 +339,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--no-figures", action="store_true", help="tables and report.md only")
         p.add_argument("--title", help="title of report.md (default: the study or CSV name)")
         p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+        p.add_argument(
+            "--study",
+            help="with --votes: report this study of a CSV that holds several (its study column)",
+        )
+        p.add_argument(
+            "--equivalence-margin",
+            type=probability,
+            default=0.05,
+            metavar="D",
+            help="TOST bounds 1/2 +- D on P(M_b) for sets that are not significant (0.05)",
+        )
+        p.add_argument(
+            "--fast-ms",
+            type=non_negative_float,
+            default=1000.0,
+            help="the sensitivity table drops votes answered faster than this (1000 ms)",
+        )
+        p.add_argument(
+            "--looks",
+            help="a sequential plan's looks as fractions of N, e.g. 0.5,0.75,1 (default: the "
+            "study's own plan from the database): adds the stopping-rule calibration table",
+        )
+        p.add_argument(
+            "--spending",
+            choices=["obrien-fleming", "pocock"],
+            help="the plan's alpha-spending rule (obrien-fleming)",
+        )
         p.set_defaults(func=_report)
     if "power" not in study.choices:
         w = study.add_parser(

@@ -29,7 +29,13 @@ import sys
 from pathlib import Path
 
 from fme.core.errors import ConfigError
-from fme.core.options import non_negative_float, non_negative_int, port_number, positive_int
+from fme.core.options import (
+    non_negative_float,
+    non_negative_int,
+    port_number,
+    positive_int,
+    probability,
+)
 from study.presets import PRESETS, describe
 from study.specs import parse_method, parse_set
 
@@ -70,6 +76,10 @@ def _create(args: argparse.Namespace) -> int:
             driving_dir=args.driving,
             media_dir=args.media,
             allowed_root=root,
+            planned_n=args.planned_n,
+            looks=args.looks,
+            spending=args.spending,
+            sequential_alpha=args.sequential_alpha,
         )
     if settings:
         from study.design import configure_study
@@ -360,6 +370,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--driving", help="folder of driving clips <driving>.mp4 shown to experts")
     p.add_argument("--media", help="folder for the corrupted catch clips (studies/NAME/catch)")
+    p.add_argument(
+        "--planned-n",
+        type=positive_int,
+        help="finished participants the study needs, fixed now: the admin page hides "
+        "p-values until then (the stopping rule)",
+    )
+    p.add_argument(
+        "--looks",
+        help="a sequential plan instead: interim looks at these fractions of --planned-n, "
+        "e.g. 0.5,0.75,1",
+    )
+    p.add_argument(
+        "--spending",
+        choices=["obrien-fleming", "pocock"],
+        help="the sequential plan's alpha-spending rule (obrien-fleming)",
+    )
+    p.add_argument(
+        "--sequential-alpha",
+        type=probability,
+        default=0.05,
+        help="overall two-sided level of the sequential plan (0.05)",
+    )
     _hosting_options(p)
     _common(p)
     p.set_defaults(func=_create)

@@ -1,7 +1,8 @@
 """Admin page (password from FME_ADMIN_PASSWORD or Streamlit secrets; no default).
 
-Create a study from folders, follow its progress (participants, completion, catch-trial
-failures), read the result tables and figures, add experts, export raw votes and ratings,
+Create a study from folders (with its stopping rule: the planned N and, optionally, a
+sequential plan), follow its progress (participants, completion, catch-trial failures), read
+the result tables and figures once the stopping rule allows (counts always), add experts, export raw votes and ratings,
 open, close and reopen the study, and set how it runs on a recruitment platform (target of
 finished participants, consent text, demographics, completion and screen-out links, the
 minimum viewing time and time limit per pair). The participants table shows each one's
@@ -102,7 +103,36 @@ def _progress_tab(name: str) -> None:
         st.dataframe(p.frame, hide_index=True)
 
 
-def _results_tab(votes: pd.DataFrame, ratings: pd.DataFrame, max_catch_failures: int) -> None:
+def results_gate_of(sess, study: Study):
+    """The stopping rule of `study` applied now (`study.sequential.results_gate`)."""
+    from study.sequential import results_gate
+
+    state = enrolment(sess, study)
+    return results_gate(
+        state.finished,
+        planned_n=study.planned_n,
+        looks=study.sequential_looks,
+        spending=study.sequential_spending,
+        alpha=study.sequential_alpha,
+        closed=not study.is_open,
+    )
+
+
+def _interim(votes: pd.DataFrame, gate, max_catch_failures: int) -> None:
+    """The decision at a look of the study's sequential plan (no p-values)."""
+    from study import stats as stats_
+    from study.sequential import interim_decisions
+
+    checked = stats_.check_votes(votes)
+    rule = stats_.CatchRule(max_failures=max_catch_failures)
+    kept = rule.apply(checked)
+    table = interim_decisions(kept.loc[~kept["is_catch"]], gate.plan, gate.look)
+    st.subheader(f"Look {gate.look + 1} of the sequential plan")
+    st.caption(gate.plan.describe())
+    st.dataframe(displayable(table))
+
+
+def _results_tab(votes: pd.DataFrame, ratings: pd.DataFrame, max_catch_failures: int, gate) -> None:
     if votes.empty and ratings.empty:
         st.info("No votes yet.")
         return
@@ -115,6 +145,15 @@ def _results_tab(votes: pd.DataFrame, ratings: pd.DataFrame, max_catch_failures:
         return
     if votes.loc[~votes["is_catch"].astype(bool)].empty:
         return
+    if not gate.show_tests:
+        st.info(f"Tests hidden: {gate.reason}.")
+        if gate.look is not None:
+            try:
+                _interim(votes, gate, max_catch_failures)
+            except Exception as err:  # too few votes for the crossed test yet
+                st.warning(f"The interim decision cannot be computed yet: {err}")
+        return
+    st.caption(f"Tests shown: {gate.reason}.")
     try:
         report = _report(votes, ratings, max_catch_failures)
     except Exception as err:  # the report needs enough votes; show why it cannot run yet
@@ -280,6 +319,17 @@ def _create_tab(sess) -> None:
         catch = c1.number_input("Catch trials", min_value=0, max_value=50, value=2)
         fails = c2.number_input("Allowed catch failures", min_value=0, max_value=50, value=0)
         seed = c3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0)
+        st.caption(
+            "Stopping rule (fixed now, never changed): p-values stay hidden until the planned "
+            "number of finished participants, unless the study has a sequential plan "
+            "(looks at fractions of N with an alpha-spending rule)."
+        )
+        c1, c2, c3 = st.columns(3)
+        planned = c1.number_input(
+            "Planned N (finished participants)", min_value=2, max_value=100_000, value=31
+        )
+        looks = c2.text_input("Sequential looks (e.g. 0.5,0.75,1; empty: none)", max_chars=100)
+        spending = c3.selectbox("Alpha spending", ["obrien-fleming", "pocock"])
         submitted = st.form_submit_button("Create study")
     if not submitted:
         return
@@ -298,6 +348,9 @@ def _create_tab(sess) -> None:
                 max_catch_failures=int(fails),
                 driving_dir=driving.strip() or None,
                 allowed_root=root,
+                planned_n=int(planned),
+                looks=looks.strip() or None,
+                spending=spending if looks.strip() else None,
             )
     except FMEError as err:
         st.error(str(err))
@@ -325,8 +378,9 @@ def main() -> None:
         with tabs[0]:
             _progress_tab(name)
         votes, ratings = votes_frame(sess, name), ratings_frame(sess, name)  # once per rerun
+        chosen = get_study(sess, name)
         with tabs[1]:
-            _results_tab(votes, ratings, get_study(sess, name).max_catch_failures)
+            _results_tab(votes, ratings, chosen.max_catch_failures, results_gate_of(sess, chosen))
         with tabs[2]:
             _experts_tab(sess, name)
         with tabs[3]:

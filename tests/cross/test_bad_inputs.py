@@ -137,6 +137,9 @@ def work(tmp_path_factory):
     bad["is_catch"] = bad["is_catch"].astype(object)
     bad.loc[3, "is_catch"] = "maybe"
     bad.to_csv(w / "csv" / "votes_bad_catch.csv", index=False)
+    good = pd.read_csv(w / "csv" / "votes_good.csv")
+    two = pd.concat([good.assign(study="first"), good.assign(study="second")])
+    two.to_csv(w / "csv" / "votes_two_studies.csv", index=False)
     ratings = [
         {"expert": e, "method": m, "video": v, "upper": 1, "lower": 2, "noise": 0}
         for e in ("E1", "E2")
@@ -294,6 +297,8 @@ CASES: list[tuple[str, list[str], str]] = [
         "--max-catch-failures",
     ),
     ("study_method_bad", ["study", "create", "x", "--method", "FOMM", "--db", DB], "--method"),
+    ("study_looks_bad", [*STUDY, "--planned-n", "20", "--looks", "0.7,0.5", "--db", DB], "looks"),
+    ("study_looks_no_n", [*STUDY, "--looks", "0.5,1", "--db", DB], "planned N"),
     (
         "study_name_taken",
         ["study", "create", "ok", *METHODS, "--set", "FOMM:FOMM+EWP", "--db", DB],
@@ -315,6 +320,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("r13_votes_out_is_file", [*REPORT[:5], "a_file.txt"], "a_file.txt"),
     ("report_votes_missing", [*REPORT[:3], "nope.csv", *REPORT[4:]], "nope.csv"),
     ("report_boot_neg", [*REPORT, "--boot", "-1"], "--boot"),
+    ("report_two_studies", [*REPORT[:3], "csv/votes_two_studies.csv", *REPORT[4:]], "--study"),
+    ("report_study_unknown", [*REPORT, "--study", "nope"], "nope"),
+    ("report_margin_bad", [*REPORT, "--equivalence-margin", "0.7"], "equivalence margin"),
     ("report_pass_rate", [*REPORT, "--min-catch-pass-rate", "2"], "--min-catch-pass-rate"),
     (
         "report_db_missing",

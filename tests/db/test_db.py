@@ -18,7 +18,7 @@ from study.design import create_study, enroll
 def test_migrated_schema_equals_orm_metadata(tmp_path):
     url = f"sqlite:///{tmp_path / 'm.db'}"
     upgrade(url)
-    assert current(url) == "0003"
+    assert current(url) == "0004"
     engine = make_engine(url)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
@@ -90,3 +90,48 @@ def test_integrity_lives_in_the_schema(study):
     assert not _fails(factory, ExpertRating(upper=3, lower=3, noise=3, **ok))
     assert _fails(factory, Participant(study_id=1, token="t2", consent_at=p.consent_at, age=12))
     assert _fails(factory, Study(name="s"))  # unique name
+
+
+def test_stopping_rule_is_fixed_at_creation_and_migrated_for_old_studies(tmp_path):
+    from sqlalchemy import select
+
+    from fme.core.errors import ConfigError
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, revision="0003")
+    engine = make_engine(url)
+    with engine.begin() as conn:  # two studies made before the stopping rule existed
+        conn.execute(
+            text(
+                "INSERT INTO studies (name, seed, max_catch_failures, catch_per_participant, "
+                "is_open, created_at, target_finished, min_view_s, min_view_loop) VALUES "
+                "('with', 0, 0, 0, 1, '2026-01-01', 31, 0, 0), "
+                "('without', 0, 0, 0, 1, '2026-01-01', NULL, 0, 0)"
+            )
+        )
+    engine.dispose()
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT name, planned_n FROM studies")).all())
+    assert rows == {"with": 31, "without": None}
+    engine.dispose()
+
+    url2, engine2, factory = make_db(tmp_path / "new.db")
+    dirs = make_method_dirs(tmp_path / "v", ["A", "B"])
+    with factory() as s:
+        create_study(
+            s, "seq", dirs, sets=[("A", "B")], planned_n=40, looks="0.5,1", spending="pocock"
+        )
+        made = s.scalar(select(Study).where(Study.name == "seq"))
+        assert (made.planned_n, made.sequential_looks, made.sequential_spending) == (
+            40,
+            "0.5,1",
+            "pocock",
+        )
+        with pytest.raises(ConfigError, match="needs a planned N"):
+            create_study(s, "bad", dirs, sets=[("A", "B")], looks="0.5,1")
+        with pytest.raises(ConfigError, match="increasing"):
+            create_study(s, "bad", dirs, sets=[("A", "B")], planned_n=40, looks="0.7,0.5")
+        assert s.scalar(select(Study).where(Study.name == "bad")) is None
+    engine2.dispose()

@@ -47,7 +47,7 @@ def pg_url():
 
 
 def test_migrated_schema_equals_orm_and_constraints_hold(pg_url, tmp_path):
-    assert current(pg_url) == "0003"
+    assert current(pg_url) == "0004"
     engine = make_engine(pg_url)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

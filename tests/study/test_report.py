@@ -309,7 +309,7 @@ def test_report_without_catch_trials_and_with_edge_sets(edge_report):
     assert sorted(g["n"].unique()) == [26, 31]
     assert sets.loc["set4", "z_b"] == pytest.approx(d.mean() / (d.std(ddof=1) / np.sqrt(len(d))))
     assert np.isnan(sets.loc["set4", "h0_mean"]) and sets.loc["set1", "h0_mean"] == 15.5
-    assert "| set1 | FOMM | FOMM+EWP | μ < 15.5 |" in md
+    assert "| set1 | FOMM | FOMM+EWP | μ ≤ 15.5 |" in md
     # One pair or one sample: no crossed analysis, said in the table.
     crossed = r.tables["crossed"]
     assert np.isnan(crossed.loc["set2", "t_b"]) and np.isfinite(crossed.loc["set1", "t_b"])
@@ -322,7 +322,7 @@ def test_paper_tables_print_as_the_paper(report):
     sets = report.tables["sets"]
     z = sets.loc["set1", "z_b"]
     sign = "\u2212" if z < 0 else ""
-    assert f"| set1 | FOMM | FOMM+EWP | μ < 4 | {sign}{abs(z):.2f} |" in iv
+    assert f"| set1 | FOMM | FOMM+EWP | μ ≤ 4 | {sign}{abs(z):.2f} |" in iv
     v = report.layout("table_v").markdown()
     k = int(sets.loc["set2", "wins_b"])
     assert f"| {k}/6 |" in v.splitlines()[3]
@@ -505,3 +505,96 @@ def test_calibration_table_at_the_study_design(edge_report):
         assert np.allclose(cal[col] * 200, (cal[col] * 200).round())
     six = cal.iloc[4:]
     assert six["crossed"].iloc[3] > six["crossed"].iloc[:3].max()  # power above the level
+
+
+def test_every_test_is_printed_with_its_effect_and_interval(report):
+    eff = report.tables["effects"]
+    crossed = report.tables["crossed"]
+    assert eff["prob_b"].tolist() == pytest.approx(crossed["prob_b"].tolist())
+    assert (eff["ci_low_b"] < eff["prob_b"]).all() and (eff["prob_b"] < eff["ci_high_b"]).all()
+    rates = report.tables["voting_rates"]
+    assert (rates["rate_low_b"] < rates["voting_rate_b"]).all()
+    assert (rates["voting_rate_b"] < rates["rate_high_b"]).all()
+    # Not significant: TOST within [0.45, 0.55] decides "equivalent" or "undecided".
+    for _, row in eff.iterrows():
+        if row["p_crossed"] >= 0.05:
+            assert row["verdict"].startswith(("equivalent", "undecided"))
+            assert (row["verdict"].startswith("equivalent")) == (row["tost_p"] < 0.05)
+    md = report.layout("effects").markdown()
+    assert "TOST p [0.45, 0.55]" in md
+    assert "se_independent" in crossed and "SE indep." in report.layout("crossed").markdown()
+    assert "μ ≤ N/2" in report.layout("table_iv").caption
+
+
+def test_kappa_only_with_two_pairs_and_reliability_beside_it(edge_report, report):
+    tests = edge_report.tables["tests"]
+    assert np.isnan(tests.loc["set2", "fleiss_kappa"])  # one pair: kappa is -1/(N-1) always
+    assert np.isfinite(tests.loc["set1", "fleiss_kappa"])
+    assert {"spearman_brown", "icc", "icc_low", "icc_high"} <= set(report.tables["tests"])
+
+
+def test_sensitivity_table_recomputes_the_main_numbers_under_each_rule(votes):
+    r = study_report(votes, n_boot=0, n_calibration=0, fast_ms=2500)
+    sens = r.tables["sensitivity"]
+    rules = list(dict.fromkeys(sens.index.get_level_values("rule")))
+    assert rules[:3] == ["no exclusion", "catch rule (main)", "+ responses under 2500 ms out"]
+    main = sens.xs("catch rule (main)")
+    assert main["z_b"].tolist() == pytest.approx(r.tables["sets"]["z_b"].tolist())
+    everyone = sens.xs("no exclusion")
+    assert (everyone["n_participants"] == 9).all() and (main["n_participants"] == 8).all()
+    real = votes.loc[~votes["is_catch"] & (votes["participant"] != "P004")]
+    fast = sens.xs("+ responses under 2500 ms out")
+    expected = real.loc[real["response_ms"] >= 2500].groupby("set_name").size()
+    assert fast["n_votes"].tolist() == expected.tolist()
+
+
+def test_ranking_and_position_bias_tables(report):
+    bt = report.tables["bradley_terry"]
+    assert {"rank_low", "rank_high", "ci_low", "ci_high"} <= set(bt)
+    assert (bt["rank_low"] <= bt["rank"]).all() and (bt["rank"] <= bt["rank_high"]).all()
+    frag = report.tables["ranking_fragility"]
+    assert len(frag) == len(bt) - 1
+    bias = report.tables["position_bias"]
+    assert {"p_value", "p_binomial"} <= set(bias) and "all" in bias.index
+
+
+def test_sequential_plan_adds_its_calibration_row(votes):
+    from study.sequential import SequentialPlan
+
+    plan = SequentialPlan((0.5, 1.0), "obrien-fleming")
+    r = study_report(votes, n_boot=0, n_calibration=200, sequential=plan)
+    seq = r.tables["sequential"].iloc[0]
+    assert seq["n_sim"] == 200 and 0 <= seq["planned"] <= seq["naive"]
+    assert seq["planned_se"] == pytest.approx(np.sqrt(seq["planned"] * (1 - seq["planned"]) / 200))
+
+
+def test_cli_report_takes_the_studys_own_sequential_plan(tmp_path):
+    helpers = pytest.importorskip("study_helpers")
+    from study.design import create_study
+
+    dirs = helpers.make_method_dirs(tmp_path / "m", ["FOMM", "FOMM+EWP"])
+    url, engine, sessions = helpers.make_db(tmp_path / "fme.db")
+    with sessions() as s:
+        create_study(
+            s,
+            "seq",
+            {k: str(v) for k, v in dirs.items()},
+            [("FOMM", "FOMM+EWP")],
+            planned_n=30,
+            looks="0.5,1",
+            spending="pocock",
+        )
+        create_study(
+            s, "fixed", {k: str(v) for k, v in dirs.items()}, [("FOMM", "FOMM+EWP")], planned_n=30
+        )
+    engine.dispose()
+    plans = {}
+    for name in ("seq", "fixed"):
+        args = _parser().parse_args(["study", "report", name, "--db", url, "--out", "x"])
+        plans[name] = report_cli._sequential_plan(args)
+    assert plans["seq"].looks == (0.5, 1.0) and plans["seq"].rule == "pocock"
+    assert plans["fixed"] is None
+    args = _parser().parse_args(
+        ["study", "report", "seq", "--db", url, "--out", "x", "--looks", "0.3,1"]
+    )
+    assert report_cli._sequential_plan(args).rule == "obrien-fleming"  # the options win
