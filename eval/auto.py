@@ -10,7 +10,6 @@ vanilla model (`fomm`) when both are scored.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -187,8 +186,39 @@ def _parse_sets(pairs: Sequence[str]) -> list[tuple[str, Path]]:
     return out
 
 
-def run_auto(args: argparse.Namespace) -> int:
-    """`fme eval auto`."""
+@dataclass
+class AutoResult:
+    """Table VI of scored sets: the table (one row per set, the real clips first), every
+    video's prediction per backbone, the notes of reading, and the files written."""
+
+    table: pd.DataFrame
+    predictions: pd.DataFrame
+    notes: list[str]
+    out: Path
+
+    def markdown(self) -> str:
+        return (self.out / "table_vi.md").read_text()
+
+
+def parse_sets(pairs: Sequence[str]) -> dict[str, Path]:
+    """`--set LABEL=DIR` options as {label: folder} (labels distinct, `Real` kept for
+    the real clips)."""
+    return dict(_parse_sets(pairs))
+
+
+def score_sets(
+    recognizers: str | Path,
+    sets: Mapping[str, str | Path],
+    real: str | Path | None = None,
+    out: str | Path | None = None,
+    *,
+    device: str = "auto",
+    progress: bool = True,
+) -> AutoResult:
+    """Score each generated set (label -> folder of `<driving>-<template>.mp4`) and the
+    real driving clips with every recognizer in the folder `recognizers`; write Table VI
+    (CSV, Markdown, LaTeX, HTML), `predictions.csv`, `notes.txt` and a figure to `out`
+    (default RECOGNIZERS/auto)."""
     import pandas as pd
 
     from eval.clips import (
@@ -201,22 +231,22 @@ def run_auto(args: argparse.Namespace) -> int:
     from eval.train import resolve_device
     from fme.core.outputs import output_dir
 
-    if args.real and not Path(args.real).exists():
+    if real and not Path(real).exists():
         raise ConfigError(
             "--real: folder not found",
-            args.real,
+            real,
             "Give the real driving clips: a prepared folder or a labelled video folder.",
         )
-    output_dir(args.out or Path(args.recognizers) / "auto", existing="replace")
-    device = resolve_device(args.device)
-    sets = _parse_sets(args.set or [])
-    if not sets and not args.real:
+    out = Path(out or Path(recognizers) / "auto")
+    output_dir(out, existing="replace")
+    device = resolve_device(device)
+    sets = [(label, Path(folder)) for label, folder in sets.items()]
+    if not sets and not real:
         raise ConfigError("nothing to score: give --set LABEL=DIR (and optionally --real DIR)")
-    recognizers = load_recognizers(args.recognizers)
-    out = Path(args.out or Path(args.recognizers) / "auto")
+    loaded = load_recognizers(recognizers)
     out.mkdir(parents=True, exist_ok=True)
-    real_prepared = args.real and is_prepared_root(args.real)
-    drivers = prepared_driver_lookup([args.real]) if real_prepared else {}
+    real_prepared = real and is_prepared_root(real)
+    drivers = prepared_driver_lookup([real]) if real_prepared else {}
     lookup = {name: label for name, (label, _) in drivers.items()}
     set_items = []
     for label, folder in sets:
@@ -227,9 +257,9 @@ def run_auto(args: argparse.Namespace) -> int:
         ]
         set_items.append((label, items))
     jobs = []
-    if args.real:
+    if real:
         if real_prepared:
-            real_items = prepared_items([args.real])
+            real_items = prepared_items([real])
             used = {i.driving for _, items in set_items for i in items}
             chosen = [
                 r
@@ -240,12 +270,12 @@ def run_auto(args: argparse.Namespace) -> int:
                 log.info("real clips: the %d driving clips of the sets", len(chosen))
                 real_items = chosen
         else:
-            real_items = video_set_items(args.real, None, REAL)
+            real_items = video_set_items(real, None, REAL)
         jobs.append((REAL, real_items))
     jobs += set_items
     results, notes, preds = [], [], []
     for label, items in jobs:
-        res, n = score_bank(label, recognizers, items, device, progress=not args.quiet)
+        res, n = score_bank(label, loaded, items, device, progress=progress)
         results.append(res)
         notes += n
         preds.append(res.predictions)
@@ -255,13 +285,11 @@ def run_auto(args: argparse.Namespace) -> int:
         out / "table_vi",
         caption="Automatic evaluation: macro-F1 and accuracy of recognizers trained on real clips",
     )
-    pd.concat(preds, ignore_index=True).to_csv(out / "predictions.csv", index=False)
+    predictions = pd.concat(preds, ignore_index=True)
+    predictions.to_csv(out / "predictions.csv", index=False)
     (out / "notes.txt").write_text("\n".join(notes) + ("\n" if notes else ""))
     _figure(frame, out / "table_vi.html")
-    for note in notes:
-        print(f"note: {note}")
-    print((out / "table_vi.md").read_text())
-    return 0
+    return AutoResult(frame, predictions, notes, out)
 
 
 def _figure(frame: pd.DataFrame, path: Path) -> None:

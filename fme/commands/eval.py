@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from eval.augment import run_augment
-from eval.auto import run_auto
 from eval.clips import FRAMES, SIZE
 from eval.metrics.objective import run_metrics
 from eval.train import run_training
@@ -166,3 +165,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_augment(inner)
     register_metrics(inner)
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
+
+
+def run_auto(args: argparse.Namespace) -> int:
+    """`fme eval auto`: `fme.api.score_sets` with the options."""
+    from eval.auto import parse_sets
+    from fme.api import score_sets
+
+    result = score_sets(
+        args.recognizers,
+        parse_sets(args.set or []),
+        args.real,
+        args.out,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    for note in result.notes:
+        print(f"note: {note}")
+    print(result.markdown())
+    return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from fme.core.options import (
     device_name,
@@ -286,55 +285,39 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_animate(args: argparse.Namespace) -> int:
+    """`fme animate`: `fme.api.animate` with the options, written to --out."""
     import torch
 
+    from fme import api
     from fme.core.outputs import output_file
-    from generation.animation.animate import (
-        animate_clip,
-        load_driving,
-        prepare_target,
-        side_by_side,
-        use_super_resolution,
-    )
-    from generation.checkpoints.checkpoint import load_model
-    from generation.data.video import write_mp4
-    from generation.training.train import resolve_device
 
     output_file(args.out)
     torch.manual_seed(args.seed)
-    device = resolve_device(args.device)
-    model = load_model(args.checkpoint, str(device))
-    use_super_resolution(model, args.super_resolution)
-    size = int(model.config["image_size"])
-    target, target_lm = prepare_target(args.target, size)
-    clip = load_driving(args.driving, size)
-    onset = clip.onset_index if args.onset is None else args.onset
-    frames = animate_clip(
+    model = api.load(args.checkpoint, args.device, args.super_resolution)
+    video = api.animate(
         model,
-        target,
-        target_lm,
-        clip.frames,
-        clip.landmarks,
+        args.target,
+        args.driving,
         mode=args.mode,
+        onset=args.onset,
+        fps=args.fps,
         batch_size=args.batch_size,
-        device=str(device),
-        onset_index=onset,
-        adapt_movement_scale=True if args.adapt_scale else None,
-        progress=True,
+        device=args.device,
+        adapt_scale=args.adapt_scale,
         find_best_frame=args.find_best_frame,
+        progress=True,
     )
     if args.side_by_side:
-        frames = side_by_side(clip.frames, frames)
-    fps = 100.0 if args.fps is None else args.fps
-    out = write_mp4(Path(args.out), frames, fps=fps)
-    print(f"wrote {out} ({len(frames)} frames at {fps:g} fps)")
+        video = video.side_by_side()
+    out = video.write(args.out)
+    print(f"wrote {out} ({len(video)} frames at {video.fps:g} fps)")
     return 0
 
 
 def run_megc(args: argparse.Namespace) -> int:
     import torch
 
-    from generation.animation.megc import make_megc_set
+    from fme.api import make_megc_set
 
     torch.manual_seed(args.seed)
     result = make_megc_set(
@@ -362,19 +345,19 @@ def run_megc(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     import torch
 
+    from fme.api import import_reference
     from fme.core.outputs import output_file
-    from generation.checkpoints.checkpoint import import_checkpoint
 
     output_file(args.out)
     output_file(f"{args.out}.import.csv", "--out")
     torch.manual_seed(args.seed)
-    report = import_checkpoint(
+    report = import_reference(
         args.family,
         args.file,
         args.out,
         args.variant,
         scale=args.scale,
-        config_file=args.config,
+        config=args.config,
         size=args.size,
     )
     print(report.summary())

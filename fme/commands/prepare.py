@@ -55,19 +55,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fme.core.outputs import output_dir
-    from generation.data.readers import READERS, dataset_name
-    from generation.face.prepare import PrepareConfig, prepare_clips
+    from fme.api import prepare
 
-    output_dir(args.out, "OUT", existing="reuse")  # finished clips are verified and kept
-
-    config = PrepareConfig(
-        size=args.size, margin=args.margin, seed=args.seed, landmarks=args.landmarks
+    prepared = prepare(
+        args.dataset,
+        args.root,
+        args.out,
+        size=args.size,
+        margin=args.margin,
+        labels=args.labels,
+        landmarks=args.landmarks,
+        seed=args.seed,
+        progress=not args.quiet,
     )
-    config.check()
-    # no clips at all still reports
-    report = READERS[dataset_name(args.dataset)](args.root, args.labels)
-    result = prepare_clips(report.clips, args.out, config, report.left_out, not args.quiet)
+    report, result = prepared.read, prepared.result
     fps = result.frames / result.seconds if result.seconds > 0 else 0.0
     print(
         f"{report.dataset}: {result.processed} clips prepared ({result.frames} frames, "

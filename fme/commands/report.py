@@ -125,8 +125,8 @@ def _sequential_plan(args: argparse.Namespace):
 
 
 def _report(args: argparse.Namespace) -> int:
+    from fme.api import report_study as study_report
     from fme.core.outputs import output_dir
-    from study.report import study_report
 
     output_dir(args.out, existing="replace")  # the report's own files are written again
     source = None

@@ -11,7 +11,6 @@ per video, the driving frames go through the model in batches, under
 from __future__ import annotations
 
 import contextlib
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -250,21 +249,17 @@ def animate_clip(
         from generation.animation.memory import reuse_large_allocations
 
         reuse_large_allocations()  # batched activations reused, not mapped anew per layer
-    kwargs = {}
-    params = inspect.signature(model.animate).parameters
-    if adapt_movement_scale is not None and "adapt_movement_scale" in params:
-        kwargs["adapt_movement_scale"] = adapt_movement_scale
     amp = contextlib.nullcontext()
     if autocast:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[autocast]
         amp = torch.autocast(device_type=device.type, dtype=dtype)
-    condition = None
-    if hasattr(model, "driving_condition"):
-        # AU-driven models (FAMGAN) take one condition per frame made from the whole clip
-        whole = DrivingClip(drive_in, drive_lm, onset_index)
-        condition = torch.from_numpy(
-            model.driving_condition(whole, target_in[0], target_lm[0], mode=mode)
-        )
+    # AU-driven families (FAMGAN, TPSMM-AU) make one condition per frame from the whole
+    # clip; the motion families return None
+    condition = model.driving_condition(
+        DrivingClip(drive_in, drive_lm, onset_index), target_in[0], target_lm[0], mode=mode
+    )
+    if condition is not None:
+        condition = torch.from_numpy(np.asarray(condition))
     was_training = model.training
     model.eval()
     out = None
@@ -286,9 +281,16 @@ def animate_clip(
                 stop = min(start + batch_size, len(driving))
                 frames = _to_tensor(drive_in[start:stop], device)
                 lms = torch.from_numpy(np.array(drive_lm[start:stop], np.float32)).to(device)
-                if condition is not None:
-                    kwargs["condition"] = condition[start:stop].to(device)
-                pred = model.animate(state, frames, lms, init, init_lm, mode=mode, **kwargs)
+                pred = model.animate(
+                    state,
+                    frames,
+                    lms,
+                    init,
+                    init_lm,
+                    mode=mode,
+                    adapt_movement_scale=adapt_movement_scale,
+                    condition=None if condition is None else condition[start:stop].to(device),
+                )
                 pred = pred.float().clamp(0, 1).mul(255).round().byte()
                 if out is None:  # the model's side (larger with a super-resolution stage)
                     out = np.empty((len(driving), *pred.shape[2:], 3), dtype=np.uint8)

@@ -228,10 +228,27 @@ class AnimationModel(nn.Module):
         initial: torch.Tensor,
         initial_landmarks: torch.Tensor,
         mode: str = "relative",
+        adapt_movement_scale: bool | None = None,
+        condition: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Frames (T, 3, H, W) for a batch of T driving frames, motion taken relative to
-        the driving `initial` (onset) frame (1, 3, H, W) when mode is "relative"."""
+        the driving `initial` (onset) frame (1, 3, H, W) when mode is "relative".
+
+        Every family takes this one signature. `adapt_movement_scale`: scale the relative
+        motion by the source/initial size ratio (None: the family's default; families
+        without the rule ignore it). `condition`: the per-frame rows of
+        `driving_condition` for this batch (None for families that take no condition).
+        """
         raise NotImplementedError
+
+    def driving_condition(
+        self, clip: Any, target: Any, target_landmarks: Any, mode: str = "relative"
+    ) -> Any:
+        """One condition row per driving frame made from the whole clip (the AU-driven
+        families: FAMGAN's modulated AU curves, TPSMM-AU's AU differences), or None for
+        the families driven by motion alone. `clip` has `frames`, `landmarks` and
+        `onset_index` at the model's size."""
+        return None
 
     # ---- animation modes ---------------------------------------------------------
     def has_avd(self) -> bool:

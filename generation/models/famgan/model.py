@@ -322,6 +322,7 @@ class FAMGAN(AnimationModel):
         initial: torch.Tensor,
         initial_landmarks: torch.Tensor | None,
         mode: str = "relative",
+        adapt_movement_scale: bool | None = None,
         condition: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Frames (B, 3, H, W) in [0, 1] (4H x 4W with super-resolution) of the target at the

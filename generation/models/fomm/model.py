@@ -326,7 +326,8 @@ class FOMM(AnimationModel):
         initial: torch.Tensor,
         initial_landmarks: torch.Tensor | None,
         mode: str = "relative",
-        adapt_movement_scale: bool = False,
+        adapt_movement_scale: bool | None = None,
+        condition: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Frames (T, 3, H, W) in [0, 1] for T driving frames.
 
@@ -341,7 +342,9 @@ class FOMM(AnimationModel):
             if mode == "relative":
                 kp_i = self._initial_keypoints(state, initial, initial_landmarks)
                 scale = (
-                    movement_scale(kp_s["value"], kp_i["value"]) if adapt_movement_scale else 1.0
+                    movement_scale(kp_s["value"], kp_i["value"])
+                    if adapt_movement_scale
+                    else 1.0  # None: off, as the reference
                 )
                 kp_new = {"value": kp_s["value"] + scale * (kp_d["value"] - kp_i["value"])}
                 if "jacobian" in kp_d:

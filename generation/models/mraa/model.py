@@ -361,6 +361,7 @@ class MRAA(AnimationModel):
         initial_landmarks: torch.Tensor | None,
         mode: str = "relative",
         adapt_movement_scale: bool | None = None,
+        condition: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Frames (T, 3, H, W) in [0, 1] for T driving frames.
 

@@ -1,0 +1,250 @@
+"""The front door for Python users: the toolkit's main jobs as functions with typed results.
+
+    import fme
+
+    model = fme.load("runs/fomm-awp/checkpoint.pt")          # ours, or fme.import_reference(...)
+    video = fme.animate(model, "face.jpg", "clip.mp4")      # an Animation: frames, fps, onset
+    video.write("out.mp4")
+    fme.make_megc_set("runs/fomm-awp/checkpoint.pt", "templates/", "drivers.txt", "megc/")
+
+The `fme` command's handlers call these same functions, so a script and the command give
+the same result for the same arguments. Every function raises the `FMEError` family
+(`fme.core.errors`) for a mistake the user can fix; its message names the file or option.
+
+This module is the roof: it imports the library packages (generation, eval, study) and no
+library module imports it. `import fme` alone imports nothing heavy; the names below are
+resolved on first use (`fme.__getattr__`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fme.core.errors import ConfigError
+
+if TYPE_CHECKING:  # heavy imports only for the type checker
+    import pandas as pd
+
+    from eval.auto import AutoResult
+    from generation.animation.megc import MegcResult
+    from generation.checkpoints.checkpoint import ImportReport
+    from generation.face.prepare import PrepareResult
+    from study.report import StudyReport
+
+__all__ = [
+    "Animation",
+    "PreparedDataset",
+    "animate",
+    "import_reference",
+    "load",
+    "make_megc_set",
+    "prepare",
+    "report_study",
+    "score_sets",
+]
+
+#: The frame rate `animate` writes when neither the call nor the clip gives one: the MEGC
+#: sets' convention (CASME II and SAMM are recorded at 200 fps and shown at 100).
+DEFAULT_FPS = 100.0
+
+
+def load(checkpoint: str | Path, device: str = "auto", super_resolution: str | Path | None = None):
+    """A trained model from a checkpoint of ours (`fme train` or `fme import-checkpoint`),
+    in eval mode on `device` ("auto": CUDA when available, else CPU).
+
+    `super_resolution`: a weights file for the model's super-resolution stage (FAMGAN's
+    RRDBNet x4); a model without the stage refuses it. A checkpoint of the reference code
+    is imported first with `import_reference`.
+    """
+    from generation.animation.animate import use_super_resolution
+    from generation.checkpoints.checkpoint import load_model
+    from generation.training.train import resolve_device
+
+    model = load_model(checkpoint, str(resolve_device(device)))
+    use_super_resolution(model, super_resolution)
+    return model
+
+
+def import_reference(
+    family: str | None,
+    file: str | Path,
+    out: str | Path,
+    variant: str | None = None,
+    *,
+    scale: str = "paper",
+    config: str | Path | None = None,
+    size: int | None = None,
+) -> ImportReport:
+    """Convert a checkpoint of the published FOMM, MRAA or TPSMM code into ours at `out`
+    (strict: every tensor is accounted for in the report). `family` None: told from the
+    file. Load the result with `load(out)`."""
+    from generation.checkpoints.checkpoint import import_checkpoint
+
+    return import_checkpoint(family, file, out, variant, scale=scale, config_file=config, size=size)
+
+
+@dataclass
+class Animation:
+    """A generated clip: `frames` (T, H, W, 3) uint8 RGB, the rate it plays at, and the
+    driving frame the motion was taken relative to."""
+
+    frames: np.ndarray
+    fps: float
+    onset_index: int
+    driving: np.ndarray | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def side_by_side(self) -> Animation:
+        """The driving clip left of the generated one (same length and rate)."""
+        from generation.animation.animate import side_by_side
+
+        if self.driving is None:
+            raise ConfigError("this animation kept no driving frames to put beside it")
+        frames = side_by_side(self.driving, self.frames)
+        return Animation(frames, self.fps, self.onset_index, self.driving)
+
+    def write(self, path: str | Path) -> Path:
+        """An H.264 MP4 browsers play (written whole through a temporary name)."""
+        from generation.data.video import write_mp4
+
+        return write_mp4(Path(path), self.frames, fps=self.fps)
+
+
+def animate(
+    model,
+    target: str | Path,
+    driving: str | Path,
+    *,
+    mode: str = "relative",
+    onset: int | None = None,
+    fps: float | None = None,
+    batch_size: int = 16,
+    device: str = "auto",
+    adapt_scale: bool = False,
+    find_best_frame: bool = False,
+    progress: bool = False,
+) -> Animation:
+    """Drive the face in `target` (an image) with `driving` (a video, a frame folder or a
+    prepared clip), motion relative to the driving onset.
+
+    `model`: a loaded model (`load`) or a checkpoint path. `onset`: the driving frame the
+    motion is taken relative to (default: the clip's onset, frame 0 of a plain video).
+    `fps`: the output's rate (default `DEFAULT_FPS`). Frames come at the target's size.
+    """
+    from generation.animation.animate import animate_clip, load_driving, prepare_target
+    from generation.training.train import resolve_device
+
+    dev = resolve_device(device)
+    if isinstance(model, str | Path):
+        model = load(model, str(dev))
+    size = int(model.config["image_size"])
+    face, face_landmarks = prepare_target(target, size)
+    clip = load_driving(driving, size)
+    onset_index = clip.onset_index if onset is None else onset
+    frames = animate_clip(
+        model,
+        face,
+        face_landmarks,
+        clip.frames,
+        clip.landmarks,
+        mode=mode,
+        batch_size=batch_size,
+        device=str(dev),
+        onset_index=onset_index,
+        adapt_movement_scale=True if adapt_scale else None,
+        progress=progress,
+        find_best_frame=find_best_frame,
+    )
+    return Animation(frames, DEFAULT_FPS if fps is None else float(fps), onset_index, clip.frames)
+
+
+def make_megc_set(
+    checkpoint: str | Path,
+    templates: str | Path,
+    drivers: str | Path | Sequence[Any],
+    out: str | Path,
+    **options: Any,
+) -> MegcResult:
+    """Every template face driven by every listed driving clip, in `out` with its
+    manifest and contact sheet (`generation.animation.megc.make_megc_set`; the options are
+    its keyword arguments: data, device, batch_size, fps, mode, replace, ...)."""
+    from generation.animation.megc import make_megc_set as make
+
+    return make(checkpoint, templates, drivers, out, **options)
+
+
+@dataclass
+class PreparedDataset:
+    """What `prepare` did: the reader's report (clips found, left out, notes) and the
+    preparation's result (clips prepared or cached, frames, problems, the manifest)."""
+
+    read: Any
+    result: PrepareResult
+
+    @property
+    def manifest(self) -> Path:
+        return self.result.manifest
+
+
+def prepare(
+    dataset: str,
+    root: str | Path,
+    out: str | Path,
+    *,
+    size: int = 256,
+    margin: float = 0.25,
+    labels: str = "composite",
+    landmarks: str = "track",
+    seed: int = 0,
+    progress: bool = False,
+) -> PreparedDataset:
+    """Read a dataset folder (`casme2`, `samm`, `smic`, `casme_sq`, `casme3`, `synthetic`)
+    and prepare its clips into `out` (face crop, landmarks of every frame, a manifest).
+    Finished clips are verified and kept; the rest are prepared."""
+    from fme.core.outputs import output_dir
+    from generation.data.readers import READERS, dataset_name
+    from generation.face.prepare import PrepareConfig, prepare_clips
+
+    output_dir(out, "OUT", existing="reuse")
+    config = PrepareConfig(size=size, margin=margin, seed=seed, landmarks=landmarks)
+    config.check()
+    report = READERS[dataset_name(dataset)](root, labels)
+    result = prepare_clips(report.clips, out, config, report.left_out, progress)
+    return PreparedDataset(report, result)
+
+
+def score_sets(
+    recognizers: str | Path,
+    sets: dict[str, str | Path],
+    real: str | Path | None = None,
+    out: str | Path | None = None,
+    *,
+    device: str = "auto",
+    progress: bool = False,
+) -> AutoResult:
+    """Table VI: recognizers trained by `fme eval train-recognizers` (a folder) score each
+    generated set (label -> folder of `<driving>-<template>.mp4`) and the real driving
+    clips; the tables, predictions and figure are written to `out` (default
+    RECOGNIZERS/auto)."""
+    from eval.auto import score_sets as score
+
+    return score(recognizers, sets, real, out, device=device, progress=progress)
+
+
+def report_study(
+    votes: pd.DataFrame, ratings: pd.DataFrame | None = None, **options: Any
+) -> StudyReport:
+    """The study report of a votes table (`fme study export`'s votes.csv, or read from the
+    database) and optional expert ratings: a `StudyReport` whose `write(folder)` writes
+    every table and figure and whose `layout(name)` renders one table
+    (`study.report.study_report`'s keyword arguments: alpha, n_boot, seed, ...)."""
+    from study.report import study_report
+
+    return study_report(votes, ratings, **options)
