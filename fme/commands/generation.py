@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from fme.core.options import (
@@ -13,6 +14,7 @@ from fme.core.options import (
     positive_float,
     positive_int,
 )
+from generation.face.presence import POLICIES, POLICY_HELP
 from generation.models import VARIANTS
 
 VARIANT_HELP = ", ".join(VARIANTS)
@@ -100,9 +102,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--find-best-frame",
         action="store_true",
-        help="motion relative to the driving frame whose landmarks are nearest the target's",
+        help="motion relative to the driving frame whose landmarks are nearest the "
+        "target's (frames without a face are not considered)",
     )
-    p.add_argument("--onset", type=non_negative_int, default=None, help="driving onset frame index")
+    p.add_argument(
+        "--onset",
+        type=non_negative_int,
+        default=None,
+        help="driving onset frame index (a video: the face is searched from it on, and "
+        "the first frame with one is the onset; default 0, or a prepared clip's onset)",
+    )
+    p.add_argument("--no-face", choices=POLICIES, default="hold", help=POLICY_HELP)
     p.add_argument(
         "--adapt-scale", action="store_true", help="adapt the movement scale to the target"
     )
@@ -147,8 +157,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--find-best-frame",
         action="store_true",
-        help="each video relative to the driving frame nearest the template",
+        help="each video relative to the driving frame nearest the template (frames "
+        "without a face are not considered)",
     )
+    p.add_argument("--no-face", choices=POLICIES, default="hold", help=POLICY_HELP)
     p.add_argument(
         "--super-resolution",
         default=None,
@@ -307,8 +319,12 @@ def run_animate(args: argparse.Namespace) -> int:
     use_super_resolution(model, args.super_resolution)
     size = int(model.config["image_size"])
     target, target_lm = prepare_target(args.target, size)
-    clip = load_driving(args.driving, size)
-    onset = clip.onset_index if args.onset is None else args.onset
+    clip = load_driving(args.driving, size, onset=args.onset or 0, no_face=args.no_face)
+    for warning in clip.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    onset = clip.onset_index
+    if args.onset is not None and (Path(args.driving) / "landmarks.npz").is_file():
+        onset = args.onset  # a prepared clip's frame index
     frames = animate_clip(
         model,
         target,
@@ -322,6 +338,7 @@ def run_animate(args: argparse.Namespace) -> int:
         adapt_movement_scale=True if args.adapt_scale else None,
         progress=True,
         find_best_frame=args.find_best_frame,
+        present=clip.present,
     )
     if args.side_by_side:
         frames = side_by_side(clip.frames, frames)
@@ -351,7 +368,10 @@ def run_megc(args: argparse.Namespace) -> int:
         replace=args.replace,
         find_best_frame=args.find_best_frame,
         super_resolution=args.super_resolution,
+        no_face=args.no_face,
     )
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(
         f"wrote {len(result.videos)} videos ({result.frames} frames) in {result.seconds:.1f} s; "
         f"manifest {result.manifest}, contact sheet {result.contact_sheet}"
