@@ -97,6 +97,9 @@ class Animation:
     fps: float
     onset_index: int
     driving: np.ndarray | None = field(default=None, repr=False)
+    #: what the user should know: frames of the driving clip without a face, and how
+    #: they were treated
+    warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -108,7 +111,7 @@ class Animation:
         if self.driving is None:
             raise ConfigError("this animation kept no driving frames to put beside it")
         frames = side_by_side(self.driving, self.frames)
-        return Animation(frames, self.fps, self.onset_index, self.driving)
+        return Animation(frames, self.fps, self.onset_index, self.driving, self.warnings)
 
     def write(self, path: str | Path) -> Path:
         """An H.264 MP4 browsers play (written whole through a temporary name)."""
@@ -129,6 +132,7 @@ def animate(
     device: str = "auto",
     adapt_scale: bool = False,
     find_best_frame: bool = False,
+    no_face: str = "hold",
     progress: bool = False,
 ) -> Animation:
     """Drive the face in `target` (an image) with `driving` (a video, a frame folder or a
@@ -137,6 +141,9 @@ def animate(
     `model`: a loaded model (`load`) or a checkpoint path. `onset`: the driving frame the
     motion is taken relative to (default: the clip's onset, frame 0 of a plain video).
     `fps`: the output's rate (default `DEFAULT_FPS`). Frames come at the target's size.
+    A driving video's face is searched from `onset` on; `no_face` says what its frames
+    without a face get ("hold" the last good frame, "skip", "refuse"), and the
+    animation's `warnings` name them.
     """
     from generation.animation.animate import animate_clip, load_driving, prepare_target
     from generation.training.train import resolve_device
@@ -146,8 +153,10 @@ def animate(
         model = load(model, str(dev))
     size = int(model.config["image_size"])
     face, face_landmarks = prepare_target(target, size)
-    clip = load_driving(driving, size)
-    onset_index = clip.onset_index if onset is None else onset
+    clip = load_driving(driving, size, onset=onset or 0, no_face=no_face)
+    onset_index = clip.onset_index
+    if onset is not None and (Path(driving) / "landmarks.npz").is_file():
+        onset_index = onset  # a prepared clip's frame index
     frames = animate_clip(
         model,
         face,
@@ -161,8 +170,10 @@ def animate(
         adapt_movement_scale=True if adapt_scale else None,
         progress=progress,
         find_best_frame=find_best_frame,
+        present=clip.present,
     )
-    return Animation(frames, DEFAULT_FPS if fps is None else float(fps), onset_index, clip.frames)
+    rate = DEFAULT_FPS if fps is None else float(fps)
+    return Animation(frames, rate, onset_index, clip.frames, list(clip.warnings))
 
 
 def make_megc_set(
@@ -202,20 +213,30 @@ def prepare(
     margin: float = 0.25,
     labels: str = "composite",
     landmarks: str = "track",
+    no_face: str = "hold",
     seed: int = 0,
     progress: bool = False,
 ) -> PreparedDataset:
-    """Read a dataset folder (`casme2`, `samm`, `smic`, `casme_sq`, `casme3`, `synthetic`)
-    and prepare its clips into `out` (face crop, landmarks of every frame, a manifest).
-    Finished clips are verified and kept; the rest are prepared."""
+    """Read a dataset folder (`casme2`, `samm`, `smic`, `casme_sq`, `casme3`, `synthetic`,
+    or `videos`: every video file or frame folder under `root` is a clip, with an optional
+    `clips.csv`) and prepare its clips into `out` (face crop, landmarks of every frame, a
+    manifest). Finished clips are verified and kept; the rest are prepared. `no_face`: what
+    frames without a face get (hold the last good frame, skip, refuse)."""
     from fme.core.outputs import output_dir
     from generation.data.readers import READERS, dataset_name
     from generation.face.prepare import PrepareConfig, prepare_clips
 
     output_dir(out, "OUT", existing="reuse")
-    config = PrepareConfig(size=size, margin=margin, seed=seed, landmarks=landmarks)
+    config = PrepareConfig(
+        size=size, margin=margin, seed=seed, landmarks=landmarks, no_face=no_face
+    )
     config.check()
-    report = READERS[dataset_name(dataset)](root, labels)
+    if dataset == "videos":
+        from generation.data.readers.videos import read_videos
+
+        report = read_videos(root, labels)
+    else:
+        report = READERS[dataset_name(dataset)](root, labels)
     result = prepare_clips(report.clips, out, config, report.left_out, progress)
     return PreparedDataset(report, result)
 

@@ -2,8 +2,8 @@
 
 Writes a small synthetic corpus (not timed), loads the dlib models (not timed), prepares
 every clip once from scratch and once more (all clips cached), and prints Markdown tables:
-the totals and the time per stage (read + grayscale, onset face detection, 68 landmarks
-per frame, crop + resize, PNG + npz writing).
+the totals and the time per stage (read + grayscale, face detection: the onset's and the
+presence check of every frame, 68 landmarks per frame, crop + resize, PNG + npz writing).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from fme.core.options import (
     device_name,
@@ -12,6 +13,7 @@ from fme.core.options import (
     positive_float,
     positive_int,
 )
+from generation.face.presence import POLICIES, POLICY_HELP
 from generation.models import VARIANTS
 
 VARIANT_HELP = ", ".join(VARIANTS)
@@ -99,9 +101,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--find-best-frame",
         action="store_true",
-        help="motion relative to the driving frame whose landmarks are nearest the target's",
+        help="motion relative to the driving frame whose landmarks are nearest the "
+        "target's (frames without a face are not considered)",
     )
-    p.add_argument("--onset", type=non_negative_int, default=None, help="driving onset frame index")
+    p.add_argument(
+        "--onset",
+        type=non_negative_int,
+        default=None,
+        help="driving onset frame index (a video: the face is searched from it on, and "
+        "the first frame with one is the onset; default 0, or a prepared clip's onset)",
+    )
+    p.add_argument("--no-face", choices=POLICIES, default="hold", help=POLICY_HELP)
     p.add_argument(
         "--adapt-scale", action="store_true", help="adapt the movement scale to the target"
     )
@@ -146,8 +156,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--find-best-frame",
         action="store_true",
-        help="each video relative to the driving frame nearest the template",
+        help="each video relative to the driving frame nearest the template (frames "
+        "without a face are not considered)",
     )
+    p.add_argument("--no-face", choices=POLICIES, default="hold", help=POLICY_HELP)
     p.add_argument(
         "--super-resolution",
         default=None,
@@ -305,8 +317,11 @@ def run_animate(args: argparse.Namespace) -> int:
         device=args.device,
         adapt_scale=args.adapt_scale,
         find_best_frame=args.find_best_frame,
+        no_face=args.no_face,
         progress=True,
     )
+    for warning in video.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.side_by_side:
         video = video.side_by_side()
     out = video.write(args.out)
@@ -334,7 +349,10 @@ def run_megc(args: argparse.Namespace) -> int:
         replace=args.replace,
         find_best_frame=args.find_best_frame,
         super_resolution=args.super_resolution,
+        no_face=args.no_face,
     )
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(
         f"wrote {len(result.videos)} videos ({result.frames} frames) in {result.seconds:.1f} s; "
         f"manifest {result.manifest}, contact sheet {result.contact_sheet}"

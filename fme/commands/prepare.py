@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from fme.core.options import float_range, int_range
+from generation.face.presence import POLICIES, POLICY_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,11 +17,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Read a dataset (casme2, samm, smic; the synthetic corpus reads as casme2), find "
             "the face on each clip's onset frame with dlib, crop every frame with that box "
             "plus a margin, resize, and save frames, landmarks and OUT/manifest.csv. Finished "
-            "clips are skipped on a re-run; clips that fail are listed in OUT/report.csv."
+            "clips are skipped on a re-run; clips that fail are listed in OUT/report.csv. "
+            "`fme prepare videos ROOT OUT` takes your own videos: every video file or frame "
+            "folder under ROOT is a clip, coded by an optional ROOT/clips.csv (clip, subject, "
+            "onset, apex, offset, emotion, label); without a coded onset, the first frame "
+            "with a face is the onset. The face is checked on every frame; frames without "
+            "one, and facial regions where the tracker fell back to dlib, are counted on "
+            "screen and in OUT/report.csv."
         ),
     )
     p.add_argument(
-        "dataset", help="casme2, samm, smic, casme_sq (CAS(ME)²) or casme3 (CAS(ME)³ part A)"
+        "dataset",
+        help="casme2, samm, smic, casme_sq (CAS(ME)²), casme3 (CAS(ME)³ part A), or videos "
+        "(your own videos and frame folders)",
     )
     p.add_argument("root", help="the dataset's folder as shipped")
     p.add_argument("out", help="output folder (may already hold other prepared datasets)")
@@ -40,6 +49,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="track: dlib on the onset frame (sub-pixel), followed through the clip by a "
         "Lucas-Kanade tracker (default; micro-motion is below dlib's whole pixels); "
         "dlib: dlib on every frame",
+    )
+    p.add_argument(
+        "--no-face",
+        choices=POLICIES,
+        default="hold",
+        help=POLICY_HELP + "; a clip whose onset frame has no face is left out (videos "
+        "without a coded onset start at the first frame with one)",
     )
     p.add_argument(
         "--labels",
@@ -65,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         margin=args.margin,
         labels=args.labels,
         landmarks=args.landmarks,
+        no_face=args.no_face,
         seed=args.seed,
         progress=not args.quiet,
     )
@@ -79,6 +96,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     for clip in report.corrected:
         print(f"corrected: {clip.key}: {'; '.join(clip.corrections)}")
+    if result.processed and args.landmarks == "track":
+        print(result.fallback_text())
+    for note in result.notes:
+        if note.stage == "no-face":
+            print(f"warning: {note.message}", file=sys.stderr)
+    if result.faceless_frames:
+        print(
+            f"{result.faceless_frames} frame(s) without a face (--no-face {args.no_face}); "
+            f"see {result.report}"
+        )
     print(f"manifest: {result.manifest}")
     for problem in result.problems:
         print(f"error: {problem.message}", file=sys.stderr)

@@ -11,7 +11,7 @@ per video, the driving frames go through the model in batches, under
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +19,10 @@ import numpy as np
 from fme.core.errors import DataError, VideoError
 from generation.data.frame_pairs import load_frame, rescale_landmarks
 from generation.data.prepared import load_prepared
-from generation.data.video import read_image, read_video
+from generation.data.video import iter_video, read_image
 from generation.face.detect import crop_box, crop_resize, landmarks68, largest_face, to_gray
 from generation.face.prepare import to_crop_coords
-from generation.face.tracking import track_clip
+from generation.face.presence import follow_face, frame_ranges
 from generation.models.base import hull_area
 
 
@@ -36,12 +36,15 @@ def normalized_landmarks(landmarks: np.ndarray) -> np.ndarray:
     return points / np.sqrt(area) if area > 0 else points
 
 
-def best_frame(target_landmarks: np.ndarray, driving_landmarks: np.ndarray) -> int:
+def best_frame(target_landmarks: np.ndarray, driving_landmarks: np.ndarray, present=None) -> int:
     """The driving frame whose normalised landmarks are nearest the target's (the least
     sum of squared differences; the first on ties), as the reference demo's
-    `find_best_frame` does, here on the cached dlib / tracked landmarks."""
+    `find_best_frame` does, here on the cached dlib / tracked landmarks; only frames with
+    a face (`present`, a bool per frame; None: all) are candidates."""
     target = normalized_landmarks(target_landmarks)
-    costs = [((normalized_landmarks(lm) - target) ** 2).sum() for lm in driving_landmarks]
+    costs = np.array([((normalized_landmarks(lm) - target) ** 2).sum() for lm in driving_landmarks])
+    if present is not None and np.asarray(present, bool).any():
+        costs[~np.asarray(present, bool)] = np.inf
     return int(np.argmin(costs))
 
 
@@ -76,6 +79,10 @@ class DrivingClip:
     dataset: str = ""
     emotion: str = ""
     label: str = ""
+    #: (T,) bool: the frame has a face (a held frame does not); None: not checked
+    present: np.ndarray | None = None
+    #: what the face pass found to say ('12 of 169 frames without a face (...)')
+    warnings: list[str] = field(default_factory=list)
 
 
 def _find_manifest_row(clip_dir: Path):
@@ -92,9 +99,31 @@ def _find_manifest_row(clip_dir: Path):
     return None
 
 
-def load_driving(path: str | Path, size: int, margin: float = 0.25) -> DrivingClip:
+def _prepared_presence(npz: Path, n_frames: int):
+    """(present per frame or None, warnings) of a prepared clip (files from before the
+    face was checked on every frame: None, no warning)."""
+    try:
+        with np.load(npz) as data:
+            if "face_present" not in data:
+                return None, []
+            present = np.asarray(data["face_present"], bool)
+    except Exception:  # read above already; a damaged key is no presence information
+        return None, []
+    if len(present) != n_frames or present.all():
+        return (present if len(present) == n_frames else None), []
+    gone = np.flatnonzero(~present)
+    return present, [
+        f"{npz.parent}: {len(gone)} of {n_frames} prepared frames hold a frame with a face "
+        f"(no face on frames {frame_ranges(gone)})"
+    ]
+
+
+def load_driving(
+    path: str | Path, size: int, margin: float = 0.25, onset: int = 0, no_face: str = "hold"
+) -> DrivingClip:
     """A driving clip from a prepared clip folder (frames/ + landmarks.npz), or from a video
-    or frame folder, which is prepared here (dlib on the first frame, that box for all)."""
+    or frame folder, which is prepared here (`prepare_video`: the face searched from frame
+    `onset` on, checked on every frame; `no_face` says what a frame without one gets)."""
     path = Path(path)
     if (path / "landmarks.npz").is_file() and (path / "frames").is_dir():
         from generation.data.video import list_frames
@@ -117,6 +146,7 @@ def load_driving(path: str | Path, size: int, margin: float = 0.25) -> DrivingCl
             )
         frames, scales = zip(*(load_frame(f, size) for f in files)) if files else ((), ())
         lms = np.stack([rescale_landmarks(lm, s) for lm, s in zip(lms, scales)]) if files else lms
+        present, warnings = _prepared_presence(path / "landmarks.npz", len(files))
         row = _find_manifest_row(path)
         return DrivingClip(
             np.stack(frames) if files else np.zeros((0, size, size, 3), np.uint8),
@@ -126,6 +156,8 @@ def load_driving(path: str | Path, size: int, margin: float = 0.25) -> DrivingCl
             row.dataset if row else "",
             row.emotion if row else "",
             (row.label or "") if row else "",
+            present,
+            warnings,
         )
     if (path / "frames").is_dir():
         raise DataError(
@@ -133,21 +165,38 @@ def load_driving(path: str | Path, size: int, margin: float = 0.25) -> DrivingCl
             path,
             "Run `fme prepare` again: it redoes unfinished clips.",
         )
-    return prepare_video(path, size, margin)
+    return prepare_video(path, size, margin, onset, no_face)
 
 
-def prepare_video(path: str | Path, size: int, margin: float = 0.25) -> DrivingClip:
-    """Prepare a raw video or frame folder as `fme prepare` does, with the first frame as
-    the onset: its dlib face crops every frame, landmarks tracked from it."""
-    video = read_video(path)
-    gray = np.stack([to_gray(f) for f in video])
-    face = largest_face(gray[0], path)
-    box = crop_box(face, gray.shape[1:], margin)
-    tracked, _ = track_clip(gray, face, onset_index=0)
-    lms = list(to_crop_coords(tracked, box, size))
-    frames = np.stack([crop_resize(g, box, size) for g in gray])
-    frames_arr = np.repeat(frames[..., None], 3, axis=-1)
-    return DrivingClip(frames_arr, np.stack(lms), 0, Path(path).stem)
+def prepare_video(
+    path: str | Path, size: int, margin: float = 0.25, onset: int = 0, no_face: str = "hold"
+) -> DrivingClip:
+    """Prepare a raw video or frame folder as `fme prepare` does, read one frame at a time:
+    the face searched from frame `onset` on (the first frame with one is the clip's onset,
+    its dlib face crops every frame), checked on every frame, landmarks tracked from the
+    onset (`generation.face.presence.follow_face`; `no_face`: hold, skip or refuse)."""
+    path = Path(path)
+    crops: list[np.ndarray] = []
+    box: list = []
+
+    def keep(k: int, gray: np.ndarray, face) -> None:
+        if not box:
+            box.append(crop_box(face, gray.shape, margin))
+        crops.append(crop_resize(gray, box[0], size))
+
+    track = follow_face(
+        lambda start: iter_video(path, start), onset, no_face, on_frame=keep, source=path
+    )
+    frames = np.repeat(np.stack(crops)[..., None], 3, axis=-1)
+    lms = to_crop_coords(track.landmarks, box[0], size)
+    kept = [int(k) for k in track.kept]
+    onset_index = kept.index(track.start)
+    warnings = [f"{path}: {track.missing_text()}"] if not track.present.all() else []
+    if track.start > onset:
+        warnings.append(f"{path}: the first face is on frame {track.start}; it is the onset")
+    return DrivingClip(
+        frames, lms, onset_index, path.stem, present=track.present[kept], warnings=warnings
+    )
 
 
 def resize_frames(frames: np.ndarray, landmarks: np.ndarray, size: int):
@@ -200,6 +249,7 @@ def animate_clip(
     autocast: str | None = None,
     progress: bool = False,
     find_best_frame: bool = False,
+    present: np.ndarray | None = None,
 ) -> np.ndarray:
     """Frames (T, H, W, 3) uint8 of `target` driven by `driving` (T, H', W', 3).
 
@@ -208,7 +258,8 @@ def animate_clip(
     family's AVD network (MRAA after `fme train --stage avd`). `find_best_frame`: the
     initial frame is `best_frame` of the landmarks instead of `onset_index`; the
     reference demo animates forwards from it and backwards from it to the first frame,
-    both halves relative to it, which is this same animation frame by frame. Images are
+    both halves relative to it, which is this same animation frame by frame; `present`
+    (a bool per driving frame) keeps frames without a face out of that choice. Images are
     resized to the model's size for the network and the result back to the target's size
     (a model with a super-resolution stage returns its larger frames as they are).
     `adapt_movement_scale` (None: the model's default) and `autocast` ("bf16"/"fp16",
@@ -236,7 +287,7 @@ def animate_clip(
     if find_best_frame:
         # on the frames the network sees, as the reference demo (which resizes to 256 first):
         # a non-square target or clip changes its shapes there
-        onset_index = best_frame(target_lm[0], drive_lm)
+        onset_index = best_frame(target_lm[0], drive_lm, present)
     if not 0 <= onset_index < len(driving):
         raise DataError(f"onset index {onset_index} outside the {len(driving)} driving frames")
     if prior_keypoints(model) == "onset":

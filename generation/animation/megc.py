@@ -144,7 +144,7 @@ def list_templates(templates_dir: str | Path) -> list[Path]:
     return files
 
 
-def resolve_driver(spec: DriverSpec, size: int, data: Path | None):
+def resolve_driver(spec: DriverSpec, size: int, data: Path | None, no_face: str = "hold"):
     """The DrivingClip of a driver-list entry."""
     path = Path(spec.text)
     candidates = [path]
@@ -152,7 +152,7 @@ def resolve_driver(spec: DriverSpec, size: int, data: Path | None):
         candidates.insert(0, data / spec.text)
     for cand in candidates:
         if cand.exists():
-            clip = load_driving(cand, size)
+            clip = load_driving(cand, size, no_face=no_face)
             break
     else:
         where = f" under {data}" if data is not None else ""
@@ -182,6 +182,8 @@ class MegcResult:
     rows: list[dict[str, str]] = field(default_factory=list)
     frames: int = 0
     seconds: float = 0.0
+    #: the driving clips' frames without a face, one line a clip
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def manifest(self) -> Path:
@@ -241,11 +243,14 @@ def make_megc_set(
     replace: bool = False,
     find_best_frame: bool = False,
     super_resolution: str | Path | None = None,
+    no_face: str = "hold",
 ) -> MegcResult:
     """Every template x every driver animated by the checkpoint's model into `out`
     (`mode`: standard, relative or avd; `find_best_frame`: each video relative to the
     driving frame nearest the template, see `animate_clip`; `super_resolution`: FAMGAN's
-    RRDBNet x4 weights, the videos then 4x larger, the file's sha256 in the manifest).
+    RRDBNet x4 weights, the videos then 4x larger, the file's sha256 in the manifest;
+    `no_face`: what a driving video's frame without a face gets, see `prepare_video`;
+    `result.warnings` names such frames).
 
     A set of another checkpoint already in `out` is refused unless `replace` (see the
     module's docstring)."""
@@ -277,7 +282,7 @@ def make_megc_set(
     data_root = Path(data) if data is not None else None
     # everything is read (and every face found) before anything is written
     targets = [(p.stem, *prepare_target(p, size)) for p in templates]
-    clips = [resolve_driver(s, size, data_root) for s in specs]
+    clips = [resolve_driver(s, size, data_root, no_face) for s in specs]
     names = [c.name for c in clips]
     if len(set(names)) != len(names):
         raise ConfigError(f"the driver list names a clip twice: {names}")
@@ -286,6 +291,7 @@ def make_megc_set(
     for path in stale:
         path.unlink(missing_ok=True)
     result = MegcResult(out)
+    result.warnings = [w for c in clips for w in c.warnings]
     sheet_rows, labels = [], []
     bar = tqdm(total=len(clips) * len(targets), desc="megc", unit="video", disable=not progress)
     for clip in clips:
@@ -302,6 +308,7 @@ def make_megc_set(
                 device=str(dev),
                 onset_index=clip.onset_index,
                 find_best_frame=find_best_frame,
+                present=clip.present,
             )
             video = write_mp4(out / f"{clip.name}-{name}.mp4", frames, fps=fps)
             result.videos.append(video)

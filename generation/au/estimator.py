@@ -31,7 +31,9 @@ from fme.core.errors import DataError
 from generation.au import AU_NAMES, AUTrack
 from generation.au.features import AU_REGIONS, displacements, region_features
 from generation.data.prepared import MANIFEST, PreparedClip, load_prepared
-from generation.face.detect import largest_face
+from generation.data.video import iter_video, probe
+from generation.face.detect import largest_face, to_gray
+from generation.face.presence import follow_face
 from generation.face.tracking import lk_track_video
 
 #: Displacement (in IOD) of an AU's most-moving landmark at intensity 1.
@@ -178,6 +180,39 @@ def estimate_from_frames(
     scale = max(1, int(np.ceil(256 / max(frames.shape[1], 1))))
     landmarks = lk_track_video(frames, face_box, onset_index, scale)
     return estimate_from_landmarks(landmarks, onset_index, model, fps)
+
+
+def estimate_from_video(
+    path: str | Path,
+    onset_index: int = 0,
+    model: LandmarkAUModel | None = None,
+    fps: float | None = None,
+    no_face: str = "hold",
+) -> AUTrack:
+    """`estimate_from_frames` of a video file or frame folder read one frame at a time
+    (memory flat in the clip's length): the face searched from `onset_index` on and
+    checked on every frame (`generation.face.presence.follow_face`; `no_face`: hold, skip or
+    refuse), the frames enlarged to about 256 px for the tracker as there. The track's
+    `meta` names the onset used and the frames without a face."""
+    from PIL import Image
+
+    info = probe(path)
+    scale = max(1, int(np.ceil(256 / max(info.height, 1))))
+
+    def frames(start: int):
+        for frame in iter_video(path, start):
+            gray = to_gray(frame)
+            if scale > 1:
+                size = (gray.shape[1] * scale, gray.shape[0] * scale)
+                gray = np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BICUBIC))
+            yield gray
+
+    track = follow_face(frames, onset_index, no_face, source=path)
+    landmarks = ((track.landmarks + 0.5) / scale - 0.5).astype(np.float32)
+    onset = [int(k) for k in track.kept].index(track.start)
+    result = estimate_from_landmarks(landmarks, onset, model, fps or info.fps or None)
+    result.meta["no_face_frames"] = track.missing
+    return result
 
 
 def _prepared_record(folder: Path):

@@ -24,7 +24,10 @@ class Clip:
     (`generation.data.readers.megc2019_label`). `aus` are the AUs coded as present;
     `au_cell` the whole parsed sheet cell (alternatives, references, notes, the raw text).
     `corrections` says what the reader changed in the sheet's row (an apex outside
-    onset..offset, a missing onset), one sentence each.
+    onset..offset, a missing onset), one sentence each. `video` is the clip's video file
+    when it is one (`frames[k]` is then that file for every k); `face_search` lets the
+    face come after the onset (a clip of one's own without a coding: the first frame with
+    a face is taken as the onset).
     """
 
     dataset: str
@@ -41,6 +44,10 @@ class Clip:
     emotion_label: str | None = None
     au_cell: AUCell = field(default_factory=AUCell)
     corrections: tuple[str, ...] = ()
+    #: a clip that is one video file (`fme prepare videos`): `frames` then repeats its path
+    video: Path | None = None
+    #: the face may come after the onset: the first frame with one becomes the onset
+    face_search: bool = False
 
     @property
     def key(self) -> str:

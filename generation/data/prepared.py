@@ -8,7 +8,11 @@
 `landmarks.npz` holds `landmarks` (T, 68, 2) float32 in crop pixel coordinates, `box` (4,)
 the crop box (left, top, right, bottom) in original image pixels, `face_box` (4,) dlib's
 onset-frame detection, `frame_numbers` (T,), `size`, `margin`, `image_shape` (H, W) of the
-originals and `source_landmarks` (T, 68, 2) in original pixels.
+originals and `source_landmarks` (T, 68, 2) in original pixels; files written since the
+face is checked on every frame add `no_face` (the policy), `face_present` (T,) bool (False:
+the frame holds the last frame with a face), `face_start` (the frame the face was found
+on), `tracking_fallbacks` (frames with a region fallen back to dlib) and
+`region_fallbacks` (frames per region of `generation.face.tracking.REGIONS`).
 """
 
 from __future__ import annotations

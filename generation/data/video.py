@@ -7,7 +7,7 @@ MP4s are H.264 in yuv420p, the format Chromium plays; odd sizes are padded to ev
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -102,18 +102,22 @@ def _open(path: Path):
         ) from err
 
 
-def read_video(path: str | Path) -> np.ndarray:
-    """All frames as (T, H, W, 3) uint8, from a frame folder or a video file."""
+def iter_video(path: str | Path, start: int = 0) -> Iterator[np.ndarray]:
+    """The frames (H, W, 3) uint8 of a frame folder or a video file one at a time, from
+    index `start`: memory stays that of one frame whatever the clip's length."""
     path = Path(path)
     if path.is_dir():
         files = list_frames(path)
         if not files:
             raise VideoError("no image frames in folder", path, f"Expected {IMAGE_SUFFIXES}.")
-        frames = [read_image(f) for f in files]
-        shapes = {f.shape for f in frames}
-        if len(shapes) != 1:
-            raise VideoError(f"frames of different sizes {sorted(shapes)}", path)
-        return np.stack(frames)
+        shape = None
+        for f in files[start:]:
+            frame = read_image(f)
+            if shape is not None and frame.shape != shape:
+                raise VideoError(f"frames of different sizes {sorted({shape, frame.shape})}", f)
+            shape = frame.shape
+            yield frame
+        return
     if not path.is_file():
         raise VideoError("video not found", path)
     container = _open(path)
@@ -122,17 +126,29 @@ def read_video(path: str | Path) -> np.ndarray:
         raise VideoError(
             "has no video stream (audio only?)", path, "Give a video with picture frames."
         )
-    frames = []
-    try:
-        with container:
-            for frame in container.decode(video=0):
-                frames.append(frame.to_ndarray(format="rgb24"))
-    except Exception as err:  # PyAV raises many decoder errors
-        if not frames:
-            raise VideoError(f"cannot decode video ({err})", path) from err
-    if not frames:
+    k = 0
+    with container:
+        decoded = container.decode(video=0)
+        while True:
+            try:
+                frame = next(decoded)
+            except StopIteration:
+                break
+            except Exception as err:  # PyAV raises many decoder errors
+                if k == 0:
+                    raise VideoError(f"cannot decode video ({err})", path) from err
+                break  # a damaged tail: the frames before it are the clip
+            if k >= start:
+                yield frame.to_ndarray(format="rgb24")
+            k += 1
+    if k == 0:
         raise VideoError("video has no frames", path)
-    return np.stack(frames)
+
+
+def read_video(path: str | Path) -> np.ndarray:
+    """All frames as (T, H, W, 3) uint8, from a frame folder or a video file (`iter_video`
+    reads them one at a time)."""
+    return np.stack(list(iter_video(path)))
 
 
 def probe(path: str | Path) -> VideoInfo:

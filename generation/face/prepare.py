@@ -1,10 +1,16 @@
 """Face preparation: dataset clips -> cropped, resized, landmarked frames cached per clip.
 
 For each clip: grayscale; dlib's frontal face on the onset frame (the largest when there
-are several); that box grown by a margin, made square and clamped to the image, crops every
-frame of the clip; the crop is resized to `size` x `size` and written as 3-channel PNGs;
-the 68 landmarks of every frame are predicted inside the onset face box on the full-size
-frame and mapped into crop pixels. The format is described in `generation.data.prepared`.
+are several; a clip of one's own without a coded onset: the first frame with a face); that
+box grown by a margin, made square and clamped to the image, crops every frame of the clip;
+the crop is resized to `size` x `size` and written as 3-channel PNGs; the 68 landmarks of
+every frame are found inside the onset face box on the full-size frame (tracked, checked
+per facial region against dlib: `generation.face.tracking`) and mapped into crop pixels. The
+face is checked on every frame (`generation.face.presence`); a frame without one is held,
+skipped or refused (`PrepareConfig.no_face`), and counted in `report.csv` (stage
+"no-face"), as are the frames where a tracked region fell back to dlib (stage
+"landmarks"). Frames are read one at a time. The format is described in
+`generation.data.prepared`.
 
 A clip is written to a temporary folder and renamed into place when complete. A re-run
 skips a clip folder only once it is verified: a `landmarks.npz` of the same settings with
@@ -29,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fme.core.errors import ConfigError, FMEError, VideoError
+from fme.core.errors import ConfigError, FMEError
 from generation.data.clip import Clip
 from generation.data.prepared import (
     MANIFEST,
@@ -41,9 +47,12 @@ from generation.data.prepared import (
     write_csv,
 )
 from generation.data.readers import LeftOut, aus_text, read_dataset_report
-from generation.data.video import read_image
-from generation.face.detect import crop_box, crop_resize, landmarks68, largest_face, to_gray
-from generation.face.tracking import LANDMARK_METHODS, track_landmarks, track_region
+from generation.data.video import iter_video, read_image
+from generation.face.detect import crop_box, crop_resize, inter_ocular
+from generation.face.presence import check_policy, follow_face
+from generation.face.tracking import LANDMARK_METHODS, REGIONS
+
+REGION_NAMES = tuple(REGIONS)
 
 STAGES = ("read", "detect", "landmarks", "crop", "write")
 
@@ -59,8 +68,11 @@ class PrepareConfig:
     #: "track": dlib on the onset frame (sub-pixel), then tracked (generation.face.tracking);
     #: "dlib": dlib on every frame (whole pixels)
     landmarks: str = "track"
+    #: what a frame without a face gets (generation.face.presence.POLICIES)
+    no_face: str = "hold"
 
     def check(self) -> None:
+        check_policy(self.no_face)
         if self.landmarks not in LANDMARK_METHODS:
             raise ConfigError(
                 f"unknown landmark method {self.landmarks!r}; choose one of {LANDMARK_METHODS}"
@@ -101,6 +113,49 @@ class PrepareResult:
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    #: clips prepared with frames without a face (stage "no-face") or with tracker
+    #: regions fallen back to dlib (stage "landmarks"): report.csv rows, not failures
+    notes: list[Problem] = field(default_factory=list)
+    faceless_frames: int = 0  # frames of this run's clips without a face
+    fallback_frames: int = 0  # frames with a tracker region fallen back to dlib
+    face_frames: int = 0  # frames of this run's clips with a face (the tracked ones)
+    region_fallbacks: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REGION_NAMES, 0))
+
+    def add_track(self, clip: Clip, track) -> None:
+        """Count a prepared clip's frames without a face and its tracker fallbacks."""
+        path = str(clip.video or clip.frames[0].parent)
+        self.face_frames += int(track.present.sum())
+        if not track.present.all():
+            self.faceless_frames += int((~track.present).sum())
+            self.notes.append(
+                Problem(
+                    clip.dataset, clip.subject, clip.clip_id, "no-face", track.missing_text(), path
+                )
+            )
+        if track.fallback_frames:
+            self.fallback_frames += track.fallback_frames
+            for region, n in track.region_fallbacks.items():
+                self.region_fallbacks[region] += n
+            self.notes.append(
+                Problem(
+                    clip.dataset,
+                    clip.subject,
+                    clip.clip_id,
+                    "landmarks",
+                    track.fallback_text(),
+                    path,
+                )
+            )
+
+    def fallback_text(self) -> str:
+        """'tracker: 13 of 72 frames with a face fell back to dlib in a facial region
+        (mouth 13, ...)'."""
+        parts = [f"{r} {n}" for r, n in self.region_fallbacks.items() if n]
+        detail = f" ({', '.join(parts)})" if parts else ""
+        return (
+            f"tracker: {self.fallback_frames} of {self.face_frames} frames with a face fell "
+            f"back to dlib in a facial region{detail}"
+        )
 
     @property
     def manifest(self) -> Path:
@@ -169,98 +224,170 @@ def frames_intact(folder: Path, n_frames: int, size: int) -> bool:
     return True
 
 
-def is_finished(folder: Path, clip: Clip, config: PrepareConfig) -> bool:
-    """True when `folder` holds this clip prepared with the same settings, verified: the
-    landmarks are finite, one set per frame, and every frame decodes."""
+def finished_clip(folder: Path, clip: Clip, config: PrepareConfig) -> Clip | None:
+    """The clip as `folder` holds it when it was prepared with the same settings, verified:
+    the landmarks are finite, one set per frame, and every frame decodes; else None."""
     npz = folder / "landmarks.npz"
     if not npz.is_file():
-        return False
+        return None
     try:
         with np.load(npz) as data:
             landmarks = data["landmarks"]
+            numbers = tuple(int(n) for n in data["frame_numbers"])
+            wanted = set(clip.frame_numbers)
+            frames_ok = (
+                numbers == clip.frame_numbers
+                if config.no_face != "skip"
+                else (set(numbers) <= wanted and list(numbers) == sorted(numbers))
+            )
             same = (
                 int(data["size"]) == config.size
                 and abs(float(data["margin"]) - config.margin) < 1e-9
-                and tuple(int(n) for n in data["frame_numbers"]) == clip.frame_numbers
-                and landmarks.shape == (clip.n_frames, 68, 2)
+                and frames_ok
+                and landmarks.shape == (len(numbers), 68, 2)
                 and bool(np.isfinite(landmarks).all())
                 # files written before the option hold per-frame dlib landmarks
                 and str(data.get("landmark_method", "dlib")) == config.landmarks
+                # files written before the face was checked on every frame are redone
+                and str(data.get("no_face", "")) == config.no_face
             )
     except Exception:  # a damaged file: prepare the clip again
-        return False
-    return same and frames_intact(folder, clip.n_frames, config.size)
+        return None
+    if not same or not frames_intact(folder, len(numbers), config.size):
+        return None
+    position = {n: k for k, n in enumerate(clip.frame_numbers)}
+    return kept_clip(clip, [position[n] for n in numbers])
 
 
-def _gray(path: Path) -> np.ndarray:
-    return to_gray(read_image(path))
+def is_finished(folder: Path, clip: Clip, config: PrepareConfig) -> bool:
+    """True when `folder` holds this clip prepared with the same settings, verified (see
+    `finished_clip`)."""
+    return finished_clip(folder, clip, config) is not None
 
 
-def prepare_clip(clip: Clip, out: Path, config: PrepareConfig, timings: dict[str, float]) -> Path:
-    """Prepare one clip into its folder under `out`; FMEError (nothing written) on failure."""
+def clip_reader(clip: Clip, timings: dict[str, float] | None = None):
+    """`frames(start)`: an iterator of the clip's frames from index `start`, one at a time
+    (a video file's decoded in order, frame files read one by one), timed into
+    `timings["read"]`."""
+
+    def frames(start: int):
+        if clip.video is not None:
+            source = iter_video(clip.video, start)
+        else:
+            source = (read_image(path) for path in clip.frames[start:])
+        while True:
+            t = time.perf_counter()
+            try:
+                frame = next(source)
+            except StopIteration:
+                return
+            finally:
+                if timings is not None:
+                    timings["read"] += time.perf_counter() - t
+            yield frame
+
+    return frames
+
+
+def kept_clip(clip: Clip, kept: Sequence[int]) -> Clip:
+    """The clip with only the frames at positions `kept` (frames without a face skipped)."""
+    from dataclasses import replace
+
+    kept = [int(k) for k in kept]
+    if kept == list(range(clip.n_frames)):
+        return clip
+    return replace(
+        clip,
+        frames=tuple(clip.frames[k] for k in kept),
+        frame_numbers=tuple(clip.frame_numbers[k] for k in kept),
+    )
+
+
+def coded_clip(clip: Clip, track) -> Clip:
+    """A clip of one's own: with `face_search`, its onset moved to the first frame with a
+    face; an apex given as -1 (not coded) put on the frame whose landmarks
+    moved most from the onset's (mean distance, in IOD)."""
+    from dataclasses import replace
+
+    if not clip.face_search and clip.apex >= 0:
+        return clip
+    numbers = clip.frame_numbers
+    position = {int(k): row for row, k in enumerate(track.kept)}
+    onset_row = position.get(track.start, 0) if clip.face_search else clip.onset_index
+    onset = numbers[onset_row]
+    apex = clip.apex
+    if apex < 0:
+        lm = track.landmarks.astype(np.float64)
+        moved = np.linalg.norm(lm - lm[onset_row], axis=-1).mean(-1)
+        moved = moved / max(float(inter_ocular(lm[onset_row])), 1e-9)
+        moved[:onset_row] = -1.0
+        apex = numbers[int(np.argmax(moved))]
+    offset = max(clip.offset, apex)
+    return replace(clip, onset=onset, apex=max(apex, onset), offset=max(offset, onset))
+
+
+def prepare_clip(clip: Clip, out: Path, config: PrepareConfig, timings: dict[str, float]):
+    """Prepare one clip into its folder under `out`; FMEError (nothing written) on failure.
+    Returns the clip as written (without the frames `no_face="skip"` leaves out; onset,
+    apex and offset then index the nearest frames kept) and its `FaceTrack` (frames
+    without a face, tracker fallbacks)."""
     from PIL import Image
-
-    t = time.perf_counter()
-    onset_path = clip.frames[clip.onset_index]
-    onset = _gray(onset_path)
-    timings["read"] += time.perf_counter() - t
-    t = time.perf_counter()
-    face = largest_face(onset, onset_path)
-    box = crop_box(face, onset.shape, config.margin)
-    timings["detect"] += time.perf_counter() - t
 
     final = clip_dir(out, clip)
     tmp = final.with_name(f".{final.name}.partial")
     if tmp.exists():
         shutil.rmtree(tmp)
     (tmp / "frames").mkdir(parents=True)
+    crop: list = []  # the crop box, set on the first frame
+    written: list[int] = []
+
+    def write(k: int, gray: np.ndarray, face) -> None:
+        t = time.perf_counter()
+        if not crop:
+            crop.append(crop_box(face, gray.shape, config.margin))
+        image = Image.fromarray(crop_resize(gray, crop[0], config.size))
+        rgb = Image.merge("RGB", (image, image, image))
+        t2 = time.perf_counter()
+        timings["crop"] += t2 - t
+        name = frame_name(len(written))
+        written.append(k)
+        rgb.save(tmp / "frames" / name, compress_level=config.png_compression)
+        t3 = time.perf_counter()
+        timings["write"] += t3 - t2
+
+    source = clip.video if clip.video is not None else clip.frames[clip.onset_index]
     try:
-        source_lm = np.zeros((clip.n_frames, 68, 2), dtype=np.float32)
-        rx0, ry0, rx1, ry1 = track_region(face, onset.shape)
-        region = np.zeros((clip.n_frames, ry1 - ry0, rx1 - rx0), dtype=np.uint8)
-        for k, path in enumerate(clip.frames):
-            t = time.perf_counter()
-            gray = onset if k == clip.onset_index else _gray(path)
-            if gray.shape != onset.shape:
-                raise VideoError(
-                    f"frame size {gray.shape[::-1]} differs from the onset frame's "
-                    f"{onset.shape[::-1]}",
-                    path,
-                    "Replace the frame or remove the clip.",
-                )
-            t2 = time.perf_counter()
-            timings["read"] += t2 - t
-            source_lm[k] = landmarks68(gray, face)
-            region[k] = gray[ry0:ry1, rx0:rx1]
-            t3 = time.perf_counter()
-            timings["landmarks"] += t3 - t2
-            crop = Image.fromarray(crop_resize(gray, box, config.size))
-            rgb = Image.merge("RGB", (crop, crop, crop))
-            t4 = time.perf_counter()
-            timings["crop"] += t4 - t3
-            rgb.save(tmp / "frames" / frame_name(k), compress_level=config.png_compression)
-            timings["write"] += time.perf_counter() - t4
+        track = follow_face(
+            clip_reader(clip, timings),
+            clip.onset_index,
+            config.no_face,
+            config.landmarks,
+            on_frame=write,
+            source=source,
+            search=clip.face_search,
+            timings=timings,
+        )
         t = time.perf_counter()
-        fallbacks = 0
-        if config.landmarks == "track":
-            start = landmarks68(onset, face, upsample=0)
-            source_lm, fallbacks = track_landmarks(
-                region, (rx0, ry0), start, source_lm, clip.onset_index
-            )
-        timings["landmarks"] += time.perf_counter() - t
-        t = time.perf_counter()
+        kept = coded_clip(kept_clip(clip, track.kept), track)
+        box = crop[0]
         np.savez(
             tmp / "landmarks.npz",
-            landmarks=to_crop_coords(source_lm, box, config.size),
+            landmarks=to_crop_coords(track.landmarks, box, config.size),
             box=np.array(box, dtype=np.int32),
-            face_box=np.array(face, dtype=np.int32),
-            frame_numbers=np.array(clip.frame_numbers, dtype=np.int64),
+            face_box=np.array(track.face_box, dtype=np.int32),
+            frame_numbers=np.array(kept.frame_numbers, dtype=np.int64),
             size=config.size,
             margin=config.margin,
-            image_shape=np.array(onset.shape[:2], dtype=np.int32),
-            source_landmarks=source_lm,
+            image_shape=np.array(track.image_shape, dtype=np.int32),
+            source_landmarks=track.landmarks,
             landmark_method=config.landmarks,
-            tracking_fallbacks=fallbacks,
+            no_face=config.no_face,
+            face_present=track.present[track.kept],
+            face_start=track.start,
+            tracking_fallbacks=track.fallback_frames,
+            region_fallbacks=np.array(
+                [track.region_fallbacks.get(r, 0) for r in REGION_NAMES], dtype=np.int64
+            ),
         )
         if final.exists():
             shutil.rmtree(final)
@@ -269,7 +396,7 @@ def prepare_clip(clip: Clip, out: Path, config: PrepareConfig, timings: dict[str
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return final
+    return kept, track
 
 
 def corrected_rows(clips: Sequence[Clip]) -> list[dict[str, object]]:
@@ -340,12 +467,13 @@ def prepare_clips(
     bar = tqdm(clips, desc="prepare", unit="clip", disable=not progress)
     for clip in bar:
         folder = clip_dir(out, clip)
-        if is_finished(folder, clip, config):
+        done = finished_clip(folder, clip, config)
+        if done is not None:
             result.cached += 1
-            rows.append(manifest_row(clip, out))
+            rows.append(manifest_row(done, out))
             continue
         try:
-            prepare_clip(clip, out, config, result.timings)
+            written, track = prepare_clip(clip, out, config, result.timings)
         except FMEError as err:
             stage = "face" if err.__class__.__name__ == "FaceNotFoundError" else "frames"
             path = str(err.path) if err.path else str(clip.frames[0].parent)
@@ -353,14 +481,17 @@ def prepare_clips(
                 Problem(clip.dataset, clip.subject, clip.clip_id, stage, str(err), path)
             )
             continue
+        result.add_track(clip, track)
         result.processed += 1
-        result.frames += clip.n_frames
-        rows.append(manifest_row(clip, out))
+        result.frames += written.n_frames
+        rows.append(manifest_row(written, out))
         elapsed = sum(result.timings.values())
         bar.set_postfix(fps=f"{result.frames / max(elapsed, 1e-9):.0f}")
     names = {c.dataset for c in clips} | {x.dataset for x in left_out}
     write_csv(out / MANIFEST, MANIFEST_COLUMNS, _merge_manifest(out, rows))
-    report = [p.row() for p in result.problems] + corrected_rows(clips)
+    report = (
+        [p.row() for p in result.problems] + corrected_rows(clips) + [p.row() for p in result.notes]
+    )
     write_csv(out / REPORT, REPORT_COLUMNS, _merge_rows(out / REPORT, names, report))
     result.seconds = time.perf_counter() - start
     return result

@@ -251,8 +251,13 @@ class DatasetReport:
         """A short Markdown table of the counts."""
         rows: list[tuple[str, object]] = [("clips read", len(self.clips))]
         source = "published list" if self.label_source == "composite" else "emotion rule"
-        rows += [(f"composite {k} ({source})", v) for k, v in self.label_counts.items()]
-        rows += [(f"left out of the composite: {k}", v) for k, v in self.composite_left_out.items()]
+        if self.label_source in LABEL_SOURCES:
+            rows += [(f"composite {k} ({source})", v) for k, v in self.label_counts.items()]
+            rows += [
+                (f"left out of the composite: {k}", v) for k, v in self.composite_left_out.items()
+            ]
+        else:  # labels given with the clips (one's own videos): no composite to compare
+            rows += [(f"{k} ({self.label_source})", v) for k, v in self.label_counts.items()]
         if self.label_source == "composite":
             missing = self.composite_missing
             shown = ", ".join(e.name for e in missing[:3]) + (" ..." if len(missing) > 3 else "")
