@@ -504,7 +504,7 @@ def nginx_bin() -> Path | None:
 
 @dataclass
 class NginxProxy:
-    """Debian's nginx as a non-daemon child on a free loopback port, running the README's
+    """Debian's nginx as a non-daemon child on a free loopback port, running the study guide's
     snippet (docs/nginx-fme.conf) with the test's app ports, logs in its own folder."""
 
     root: Path

@@ -6,7 +6,7 @@ extent, its top below the video's bottom), the progress reads "Pair n of N", and
 left/right arrow keys vote like the buttons: a key press stores that side's vote, a press
 inside the player frame reaches the page, and two presses in one instant (a held key)
 store one vote and move one pair on. Screenshots go to artifacts/screenshots/ (the
-README's docs/voting-page*.png are copies of them).
+docs' voting-page*.png are copies of them).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The app deployed as the README says: two `fme study serve --base-url-path fme` processes
+"""The app deployed as the study guide (docs/guides/study.md) says: two `fme study serve --base-url-path fme` processes
 on one database behind Debian's nginx, which runs docs/nginx-fme.conf (websocket upgrades,
 sticky sessions by a route cookie) on a free loopback port as a non-daemon child.
 

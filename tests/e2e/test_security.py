@@ -1,4 +1,4 @@
-"""Security of the running app (issue 7, section 5), checked from outside the process.
+"""Security of the running app, checked from outside the process.
 
 - `fme study serve` without `--host` listens on loopback only (read from the kernel's
   socket table, not from the command line).

@@ -1,4 +1,4 @@
-"""Issue 17, the GAN half: FAMGAN's networks, losses, schedule, checkpoints, animation,
+"""FAMGAN's networks, losses, schedule, checkpoints, animation,
 the AU source (the AU engine) and modulation, and the super-resolution stage.
 
 The training run on the synthetic corpus is in tests/generation/models/test_famgan_training.py (slow)."""

@@ -1,4 +1,4 @@
-"""Issue 17: after a short `famgan` training on the synthetic corpus, a held-out face driven
+"""After a short `famgan` training on the synthetic corpus, a held-out face driven
 by another subject's clip follows the clip's AU curves better than the unchanged target,
 and not as well as the rendered truth (the AU-fidelity ranking truth > trained > unchanged).
 

@@ -1,4 +1,4 @@
-"""Issue 17: a short `famgan` run on the synthetic corpus (generated, then prepared with dlib
+"""A short `famgan` run on the synthetic corpus (generated, then prepared with dlib
 and the landmark tracker; AU vectors from `generation.data.au_pairs.au_vectors`) lowers its
 reconstruction terms and its AU regression.
 

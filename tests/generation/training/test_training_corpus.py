@@ -1,4 +1,4 @@
-"""Issues 3 and 4: a few hundred steps of `fomm-awp` and of `mraa-awp` at 64x64, with the
+"""A few hundred steps of `fomm-awp` and of `mraa-awp` at 64x64, with the
 packaged CPU config, on the synthetic corpus (generated, then prepared with dlib and the
 landmark tracker) lower the reconstruction loss clearly, with the AWP layer (whose gradient
 tests/generation/models/test_fomm.py and tests/generation/models/test_mraa.py check) trained with the rest."""
