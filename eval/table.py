@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,12 +19,16 @@ def _cell(value: object, digits: int) -> str:
     return str(value)
 
 
-def markdown(frame: pd.DataFrame, digits: int = 3) -> str:
-    """A GitHub Markdown table of `frame` (index not shown; floats to `digits`)."""
+def markdown(frame: pd.DataFrame, digits: int = 3, notes: Sequence[str] = ()) -> str:
+    """A GitHub Markdown table of `frame` (index not shown; floats to `digits`), then one
+    line per note."""
     cols = [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in frame.itertuples(index=False):
         lines.append("| " + " | ".join(_cell(v, digits) for v in row) + " |")
+    if notes:
+        lines.append("")
+        lines += [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
 
@@ -39,8 +44,10 @@ def _tex_escape(text: str) -> str:
     return text
 
 
-def latex(frame: pd.DataFrame, digits: int = 3, caption: str = "") -> str:
-    """A booktabs `table` environment of `frame`."""
+def latex(
+    frame: pd.DataFrame, digits: int = 3, caption: str = "", notes: Sequence[str] = ()
+) -> str:
+    """A booktabs `table` environment of `frame` (notes below the rule, one per line)."""
     cols = [str(c) for c in frame.columns]
     align = "l" + "r" * (len(cols) - 1)
     out = [r"\begin{table}[t]", r"\centering"]
@@ -51,16 +58,26 @@ def latex(frame: pd.DataFrame, digits: int = 3, caption: str = "") -> str:
     out.append(r"\midrule")
     for row in frame.itertuples(index=False):
         out.append(" & ".join(_tex_escape(_cell(v, digits)) for v in row) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    out += [r"\bottomrule", r"\end{tabular}"]
+    for n in notes:
+        out.append(r"\par\footnotesize " + _tex_escape(n))
+    out.append(r"\end{table}")
     return "\n".join(out) + "\n"
 
 
-def write_tables(frame: pd.DataFrame, stem: str | Path, caption: str = "", digits: int = 3):
-    """Write `stem.csv`, `stem.md` and `stem.tex`; returns the three paths."""
+def write_tables(
+    frame: pd.DataFrame,
+    stem: str | Path,
+    caption: str = "",
+    digits: int = 3,
+    notes: Sequence[str] = (),
+):
+    """Write `stem.csv`, `stem.md` and `stem.tex` (the notes under the Markdown and LaTeX
+    tables); returns the three paths."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = (stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex"))
     frame.to_csv(paths[0], index=False)
-    paths[1].write_text(markdown(frame, digits))
-    paths[2].write_text(latex(frame, digits, caption))
+    paths[1].write_text(markdown(frame, digits, notes))
+    paths[2].write_text(latex(frame, digits, caption, notes))
     return paths

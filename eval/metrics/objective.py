@@ -77,6 +77,8 @@ class VideoMetrics:
     au_offset_error: float = float("nan")
     # per AU: {"r_AU12": ..., "mae_AU12": ...}; flattened into columns by `summary_frame`
     au_per_au: dict[str, float] = field(default_factory=dict, compare=False)
+    # the published-table metrics (`eval.metrics.published`): {"lpips_alex": ..., "csim": ...}
+    published: dict[str, float] = field(default_factory=dict, compare=False)
 
 
 # ---- landmarks ----------------------------------------------------------------------------
@@ -306,10 +308,12 @@ def video_metrics(
     truth: np.ndarray | None = None,
     driving_au=None,
     onset_index: int = 0,
+    extra=None,
 ) -> VideoMetrics:
     """Every metric whose input is given, for one generated clip (T, H, W, 3) uint8
     (`driving_au`: the driving clip's `AUTrack`, for AU fidelity; `onset_index`: the
-    driving onset, where the generated video's AU motion is measured from)."""
+    driving onset, where the generated video's AU motion is measured from; `extra`: a
+    callable (frames, landmarks) -> {column: value} for the published-table metrics)."""
     lm = track_landmarks(frames)
     values: dict[str, float] = {
         "jitter": jitter(lm),
@@ -327,6 +331,8 @@ def video_metrics(
         values["l1"], values["ssim"], values["psnr"] = reference_scores(frames, truth)
     if driving_au is not None:
         values |= _au_values(au_fidelity_of(frames, driving_au, onset_index))
+    if extra is not None:
+        values["published"] = extra(frames, lm)
     return VideoMetrics(video=name, **values)
 
 
@@ -368,6 +374,33 @@ def _driving_landmarks(source: Path | None, driving: str, cache: dict) -> np.nda
                 break
     cache[driving] = result
     return result
+
+
+def _driving_frames(source: Path | None, driving: str, cache: dict) -> np.ndarray | None:
+    """Frames of a driving clip (prepared clip or video named after it); None if absent."""
+    if source is None or not driving:
+        return None
+    key = ("frames", driving)
+    if key not in cache:
+        result = None
+        if is_prepared_root(source):
+            from generation.data.prepared import load_prepared
+
+            if "prepared" not in cache:
+                cache["prepared"] = load_prepared(source)
+            for clip in cache["prepared"]:
+                if driving in (clip.clip_id, f"{clip.subject}_{clip.clip_id}"):
+                    result = clip.frames()
+                    break
+        else:
+            from generation.data.video import read_video
+
+            for c in [source / driving] + sorted(source.glob(f"{driving}.*")):
+                if c.exists():
+                    result = read_video(c)
+                    break
+        cache[key] = result
+    return cache[key]
 
 
 def _driving_au(source: Path | None, driving: str, cache: dict):
@@ -424,10 +457,12 @@ def set_metrics(
     driving: str | Path | None = None,
     synth: str | Path | None = None,
     progress: bool = True,
+    published=None,
 ) -> list[VideoMetrics]:
     """Metrics of every video of a generated set (names `<driving>-<template>.mp4` or a
     manifest with `path`, `driving`, `template`; for ground truth optionally
-    `identity_subject` and `clip_key`)."""
+    `identity_subject` and `clip_key`). `published`: an `eval.metrics.published.PublishedRun`
+    that adds the published-table metrics of each video (and gathers the set's features)."""
     from tqdm import tqdm
 
     from generation.data.video import read_image, read_video
@@ -464,6 +499,14 @@ def set_metrics(
         tpath = _find_template(tdir, row.get("template", ""))
         target = read_image(tpath) if tpath is not None else None
         driving_au, onset = _driving_au(dsrc, row.get("driving", ""), cache)
+        truth = _truth(Path(synth) if synth else None, row)
+        extra = None
+        if published is not None:
+            name = row.get("driving", "")
+            dframes = (
+                _driving_frames(dsrc, name, cache) if published.nets.embedder is not None else None
+            )
+            extra = published.video_extra(video.name, target, truth, name, dframes)
         try:
             out.append(
                 video_metrics(
@@ -471,9 +514,10 @@ def set_metrics(
                     frames,
                     target,
                     _driving_landmarks(dsrc, row.get("driving", ""), cache),
-                    _truth(Path(synth) if synth else None, row),
+                    truth,
                     driving_au,
                     onset,
+                    extra,
                 )
             )
         except FaceNotFoundError as err:
@@ -489,6 +533,7 @@ def summary_frame(metrics: Sequence[VideoMetrics]):
     for m in metrics:
         row = asdict(m)
         row |= row.pop("au_per_au")
+        row |= row.pop("published")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -518,10 +563,62 @@ def per_au_table(all_videos):
     return pd.DataFrame(rows, columns=["set", "AU", "videos", "r", "MAE"])
 
 
+def _published_run(args: argparse.Namespace, out: Path):
+    """The published-table metrics' run (weights, real-set features), and its notes."""
+    import sys
+
+    from eval.metrics import published as pm
+
+    weights = pm.resolve_weights(
+        {
+            "inception": args.inception,
+            "alexnet": args.alexnet,
+            "vgg16": args.vgg16,
+            "lpips_dir": args.lpips_dir,
+            "i3d": args.i3d,
+            "arcface": args.arcface,
+            "facenet": args.facenet,
+        },
+        args.weights,
+    )
+    nets = pm.load_nets(weights)
+    real: dict = {}
+    real_dir = args.real or (args.driving if args.driving else None)
+    if nets.inception is not None or nets.i3d is not None:
+        if real_dir is None:
+            nets.notes.append(
+                "FID/KID/FVD left out: no real set; give --real DIR (real videos or images) or --driving"
+            )
+        else:
+            cache = Path(args.feature_cache) if args.feature_cache else None
+            real = pm.real_features(
+                nets, pm.real_videos(real_dir), weights, cache, args.fvd_frames, not args.quiet
+            )
+            if nets.i3d is not None and "i3d" not in real:
+                nets.notes.append(
+                    f"FVD left out: fewer than 2 real clips of at least {args.fvd_frames} frames in {real_dir}"
+                )
+    run = pm.PublishedRun(
+        nets,
+        real,
+        track_landmarks,
+        args.fvd_frames,
+        args.bootstrap,
+        args.kid_subset_size,
+        not args.quiet,
+    )
+    for line in run.notes:
+        print(f"note: {line}", file=sys.stderr)
+    return run
+
+
 def run_metrics(args: argparse.Namespace) -> int:
     """`fme eval metrics`."""
+    import sys
+
     import pandas as pd
 
+    from eval.metrics.published import column_tags
     from eval.table import write_tables
     from fme.core.outputs import output_dir
 
@@ -529,6 +626,7 @@ def run_metrics(args: argparse.Namespace) -> int:
         ("--templates", args.templates),
         ("--driving", args.driving),
         ("--synth", args.synth),
+        ("--real", getattr(args, "real", None)),
     ):
         if folder and not Path(folder).exists():
             raise ConfigError(
@@ -536,22 +634,45 @@ def run_metrics(args: argparse.Namespace) -> int:
                 folder,
                 f"Give {option} an existing folder, or leave it out (its metrics are then not computed).",
             )
-    output_dir(args.out or Path(args.set[0]) / "metrics", existing="replace")
+    if args.fvd_frames < 9:
+        raise ConfigError(
+            f"--fvd-frames {args.fvd_frames}: the I3D needs clips of at least 9 frames"
+        )
+    out = Path(args.out or Path(args.set[0]) / "metrics")
+    run = _published_run(args, out)
+    output_dir(out, existing="replace")
     frames = []
+    set_rows = []
     for folder in args.set:
+        run.start_set()
         per_video = summary_frame(
-            set_metrics(folder, args.templates, args.driving, args.synth, not args.quiet)
+            set_metrics(
+                folder, args.templates, args.driving, args.synth, not args.quiet, published=run
+            )
         )
         per_video.insert(0, "set", Path(folder).name)
         frames.append(per_video)
+        set_rows.append({"set": Path(folder).name, **run.finish_set(Path(folder).name)})
+    for line in run.notes[len(run.nets.notes) :]:
+        print(f"note: {line}", file=sys.stderr)
     all_videos = pd.concat(frames, ignore_index=True)
-    out = Path(args.out or Path(args.set[0]) / "metrics")
     out.mkdir(parents=True, exist_ok=True)
     all_videos.to_csv(out / "metrics_per_video.csv", index=False)
     per_au = [c for c in all_videos.columns if c.startswith(("r_AU", "mae_AU"))]
     numeric = all_videos.drop(columns=["video", *per_au]).groupby("set", sort=False).mean()
     numeric = numeric.dropna(axis=1, how="all").reset_index()
-    write_tables(numeric, out / "metrics", caption="Objective metrics of generated sets")
+    per_set = pd.DataFrame(set_rows)
+    if len(per_set.columns) > 1:
+        numeric = numeric.merge(per_set, on="set", how="left")
+    rename, notes = column_tags(list(numeric.columns), run.nets.embedder_name)
+    notes += [f"not computed: {line}" for line in run.notes]
+    write_tables(
+        numeric.rename(columns=rename),
+        out / "metrics",
+        caption="Objective metrics of generated sets",
+        notes=notes,
+    )
+    numeric.to_csv(out / "metrics.csv", index=False)  # the CSV keeps the plain column names
     print((out / "metrics.md").read_text())
     if per_au:
         write_tables(per_au_table(all_videos), out / "au_fidelity", caption="AU fidelity per AU")

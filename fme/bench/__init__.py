@@ -21,6 +21,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "au": ("fme.bench.au", "landmark AU estimator: per-AU r on held-out synthetic subjects"),
     "recognizers": ("fme.bench.recognizers", "recognizer scoring time and training throughput"),
     "study": ("fme.bench.study", "vote path throughput on SQLite"),
+    "metrics": (
+        "fme.bench.metrics",
+        "FID/KID, LPIPS, FVD and identity networks: seconds per 100 frames",
+    ),
 }
 
 # `fme bench all`: the benchmarks `make bench` prints, in order.

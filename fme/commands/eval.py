@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from eval.augment import run_augment
 from eval.clips import FRAMES, SIZE
@@ -126,7 +128,9 @@ def register_augment(sub: argparse._SubParsersAction) -> None:
 
 def register_metrics(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "metrics", help="identity, motion and AU fidelity, jitter, background change"
+        "metrics",
+        help="identity, motion and AU fidelity, jitter, background change; FID, KID, FVD, "
+        "LPIPS, CSIM, AED, AKD and identity leakage from weight files you give",
     )
     p.add_argument(
         "--set",
@@ -151,10 +155,111 @@ def register_metrics(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="synthetic corpus folder: L1/SSIM/PSNR against its ground truth",
     )
+    g = p.add_argument_group(
+        "published-table metrics (FID, KID, FVD, LPIPS, CSIM, AED, AKD, leakage)",
+        "each network loads from a file you give; a metric whose file is absent is left out "
+        "with one line saying which file to give; nothing is downloaded",
+    )
+    g.add_argument(
+        "--real",
+        default=None,
+        metavar="DIR",
+        help="real videos or images (or a prepared folder) for FID/KID/FVD (default: --driving)",
+    )
+    g.add_argument(
+        "--weights",
+        default=None,
+        metavar="DIR",
+        help="a folder searched for every file below under its published name "
+        "(then torch's hub cache, $TORCH_HOME/hub/checkpoints)",
+    )
+    g.add_argument(
+        "--inception",
+        default=None,
+        metavar="FILE",
+        help="pt_inception-2015-12-05-6726825d.pth (FID/KID)",
+    )
+    g.add_argument(
+        "--alexnet",
+        default=None,
+        metavar="FILE",
+        help="alexnet-owt-7be5be79.pth (LPIPS-Alex trunk)",
+    )
+    g.add_argument(
+        "--vgg16", default=None, metavar="FILE", help="vgg16-397923af.pth (LPIPS-VGG trunk)"
+    )
+    g.add_argument(
+        "--lpips-dir",
+        default=None,
+        metavar="DIR",
+        help="the lpips package's weights/v0.1 folder (alex.pth, vgg.pth)",
+    )
+    g.add_argument(
+        "--i3d", default=None, metavar="FILE", help="VideoGPT's i3d_pretrained_400.pt (FVD)"
+    )
+    g.add_argument(
+        "--arcface",
+        default=None,
+        metavar="FILE",
+        help="an arcface_torch IResNet backbone.pth (CSIM/AED/leakage; InsightFace's models are non-commercial)",
+    )
+    g.add_argument(
+        "--facenet",
+        default=None,
+        metavar="FILE",
+        help="facenet-pytorch's 20180402-114759-vggface2.pt (the free alternative to --arcface)",
+    )
+    g.add_argument(
+        "--feature-cache",
+        default=str(
+            Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "fme" / "features"
+        ),
+        metavar="DIR",
+        help="where the real set's features are cached (default: %(default)s)",
+    )
+    g.add_argument(
+        "--fvd-frames",
+        type=positive_int,
+        default=16,
+        help="frames per FVD clip, the first N of each video (VideoGPT: 16; at least 9)",
+    )
+    g.add_argument(
+        "--bootstrap",
+        type=positive_int,
+        default=200,
+        help="bootstrap draws for the FID/FVD intervals",
+    )
+    g.add_argument(
+        "--kid-subset-size",
+        type=positive_int,
+        default=1000,
+        help="KID subset size (torch-fidelity: 1000; lowered to the smaller set's size)",
+    )
     p.add_argument("--out", default=None, help="output folder (default: first set/metrics)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run_metrics)
+
+
+def run_random_weights(args: argparse.Namespace) -> int:
+    from eval.metrics.random_weights import write_random_weights
+
+    for path in write_random_weights(args.out, args.seed):
+        print(path)
+    return 0
+
+
+def register_random_weights(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "random-weights",
+        help="write random-weight files under the published names (checks a metrics setup; "
+        "the numbers mean nothing)",
+    )
+    p.add_argument(
+        "--out", required=True, help="folder for the files (then `fme eval metrics --weights OUT`)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_random_weights)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -164,6 +269,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_auto(inner)
     register_augment(inner)
     register_metrics(inner)
+    register_random_weights(inner)
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
 
 
