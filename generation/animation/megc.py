@@ -34,6 +34,7 @@ from generation.animation.animate import (
     animate_clip,
     load_driving,
     prepare_target,
+    set_animation_options,
     use_super_resolution,
 )
 from generation.checkpoints.checkpoint import load_model
@@ -241,11 +242,16 @@ def make_megc_set(
     replace: bool = False,
     find_best_frame: bool = False,
     super_resolution: str | Path | None = None,
+    magnify=None,
+    motion_scale: float = 1.0,
+    animation: dict | None = None,
 ) -> MegcResult:
     """Every template x every driver animated by the checkpoint's model into `out`
     (`mode`: standard, relative or avd; `find_best_frame`: each video relative to the
     driving frame nearest the template, see `animate_clip`; `super_resolution`: FAMGAN's
-    RRDBNet x4 weights, the videos then 4x larger, the file's sha256 in the manifest).
+    RRDBNet x4 weights, the videos then 4x larger, the file's sha256 in the manifest;
+    `magnify` (a `Magnification`), `motion_scale`: see `animate_clip`; `animation`:
+    LivePortrait's options, see `set_animation_options`).
 
     A set of another checkpoint already in `out` is refused unless `replace` (see the
     module's docstring)."""
@@ -269,6 +275,7 @@ def make_megc_set(
     dev = resolve_device(device)
     model = load_model(checkpoint, str(dev))
     use_super_resolution(model, super_resolution)  # read before anything is written
+    set_animation_options(model, **(animation or {}))
     sr_sha = sha256_file(super_resolution) if super_resolution is not None else ""
     mode = model.check_mode(mode)
     size = int(model.config["image_size"])
@@ -302,6 +309,8 @@ def make_megc_set(
                 device=str(dev),
                 onset_index=clip.onset_index,
                 find_best_frame=find_best_frame,
+                magnify=magnify,
+                motion_scale=motion_scale,
             )
             video = write_mp4(out / f"{clip.name}-{name}.mp4", frames, fps=fps)
             result.videos.append(video)
