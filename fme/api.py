@@ -133,6 +133,9 @@ def animate(
     adapt_scale: bool = False,
     find_best_frame: bool = False,
     no_face: str = "hold",
+    magnify: Any = None,
+    motion_scale: float = 1.0,
+    animation: dict[str, Any] | None = None,
     progress: bool = False,
 ) -> Animation:
     """Drive the face in `target` (an image) with `driving` (a video, a frame folder or a
@@ -143,14 +146,23 @@ def animate(
     `fps`: the output's rate (default `DEFAULT_FPS`). Frames come at the target's size.
     A driving video's face is searched from `onset` on; `no_face` says what its frames
     without a face get ("hold" the last good frame, "skip", "refuse"), and the
-    animation's `warnings` name them.
+    animation's `warnings` name them. `magnify` (a
+    `generation.animation.magnify.Magnification`) magnifies the driving motion before the
+    model reads it and brings it back to the clip's scale; `motion_scale` multiplies it;
+    `animation`: LivePortrait's options (region, stitching, multiplier, driving_option).
     """
-    from generation.animation.animate import animate_clip, load_driving, prepare_target
+    from generation.animation.animate import (
+        animate_clip,
+        load_driving,
+        prepare_target,
+        set_animation_options,
+    )
     from generation.training.train import resolve_device
 
     dev = resolve_device(device)
     if isinstance(model, str | Path):
         model = load(model, str(dev))
+    set_animation_options(model, **(animation or {}))
     size = int(model.config["image_size"])
     face, face_landmarks = prepare_target(target, size)
     clip = load_driving(driving, size, onset=onset or 0, no_face=no_face)
@@ -171,6 +183,8 @@ def animate(
         progress=progress,
         find_best_frame=find_best_frame,
         present=clip.present,
+        magnify=magnify,
+        motion_scale=motion_scale,
     )
     rate = DEFAULT_FPS if fps is None else float(fps)
     return Animation(frames, rate, onset_index, clip.frames, list(clip.warnings))

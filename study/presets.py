@@ -21,6 +21,7 @@ LABELS: dict[str, str] = {
     "tpsmm-ewp": "TPSMM+EWP",
     "tpsmm-awp": "TPSMM+AWP",
     "tpsmm-au": "TPSMM-AU",
+    "liveportrait": "LivePortrait",
 }
 
 PRESETS: dict[str, list[tuple[str, str]]] = {
@@ -45,6 +46,9 @@ PRESETS: dict[str, list[tuple[str, str]]] = {
     # MEGC2022's generation entry (TPSMM with landmark keypoints and AU differences) against
     # MEGC2021's winner (FOMM with EWP), as the MEGC2022 paper compares them.
     "megc2022": [("TPSMM-AU", "FOMM+EWP")],
+    # LivePortrait's released weights, zero-shot (trained on ~69 million macro-motion
+    # frames), against the prior's best trained families on the micro-expression clips.
+    "liveportrait": [("LivePortrait", "FOMM+AWP"), ("LivePortrait", "TPSMM+AWP")],
 }
 
 

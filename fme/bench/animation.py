@@ -1,4 +1,5 @@
-"""`fme bench animation`: animation frames/s and training step time, FOMM and MRAA.
+"""`fme bench animation`: animation frames/s and training step time, FOMM, MRAA, and any
+variant named (LivePortrait: animation only, it is not trained here).
 
 For each family and size (64 and 128 with the small CPU networks, 256 with the paper
 vox-256 networks), random-weight models animate one target with a driving clip:
@@ -19,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import time
 
 import numpy as np
 
 from fme.core.options import positive_int
+from generation.models import ZERO_SHOT_VARIANTS
 
 
 def _landmarks(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,8 +77,8 @@ def reference_style(model):
 
 
 def per_frame(model, face, lms, frames, marks, device) -> float:
-    """Seconds to animate frame by frame with the source encoded every time, computed as
-    the reference does (`reference_style`)."""
+    """Seconds to animate frame by frame with the source encoded every time (LivePortrait:
+    once, as its pipeline does), computed as the reference does (`reference_style`)."""
     import torch
 
     def t(x):
@@ -85,18 +88,20 @@ def per_frame(model, face, lms, frames, marks, device) -> float:
     init, init_lm = t(frames[:1]), torch.from_numpy(marks[:1]).to(device)
     _sync(device)
     start = time.perf_counter()
+    kwargs = {}
+    if "adapt_movement_scale" in inspect.signature(model.animate).parameters:
+        kwargs["adapt_movement_scale"] = True
+    # the FOMM-style demos encode the source for every frame; LivePortrait's pipeline
+    # encodes its source image once and then runs M, the rule, W and G frame by frame
+    once = model.family == "liveportrait"
     with torch.no_grad(), reference_style(model):
+        state = model.encode_source(src, src_lm) if once else None
         for k in range(len(frames)):
-            state = model.encode_source(src, src_lm)
+            if not once:
+                state = model.encode_source(src, src_lm)
             drv_lm = torch.from_numpy(marks[k : k + 1]).to(device)
             model.animate(
-                state,
-                t(frames[k : k + 1]),
-                drv_lm,
-                init,
-                init_lm,
-                mode="relative",
-                adapt_movement_scale=True,
+                state, t(frames[k : k + 1]), drv_lm, init, init_lm, mode="relative", **kwargs
             )
     _sync(device)
     return time.perf_counter() - start
@@ -182,6 +187,23 @@ def train_step_seconds(variant: str, size: int, batch: int, device, steps: int =
     return float(np.mean(times))
 
 
+def bench_model(variant: str, size: int):
+    """(random-weight model, network label) of a variant at `size`: the packaged run
+    config's; LivePortrait (not trained here): the reference's models.yaml at 256, our
+    small networks below."""
+    from generation.config import load_run_config
+    from generation.models import build_model, default_config
+
+    if variant in ZERO_SHOT_VARIANTS:
+        scale = "paper" if size >= 256 else "small"
+        config = default_config(variant, scale)
+        config["image_size"] = size
+        return build_model(variant, config), "paper (models.yaml)" if scale == "paper" else "small"
+    run = load_run_config(variant, size=size)
+    net = "paper (vox-256)" if run.scale == "paper" else "small"
+    return build_model(variant, run.model), net
+
+
 def run(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="fme bench animation", description=__doc__.split("\n")[0])
     p.add_argument("--variants", default="fomm,mraa", help="comma-separated variants")
@@ -221,8 +243,6 @@ def run(argv: list[str]) -> int:
 
     from fme.bench.common import markdown
     from generation.animation.memory import reusing_large_allocations
-    from generation.config import load_run_config
-    from generation.models import build_model
     from generation.training.train import resolve_device
 
     torch.manual_seed(args.seed)
@@ -238,9 +258,8 @@ def run(argv: list[str]) -> int:
         face, lms = _landmarks(size)
         frames, marks = _clip(face, lms, n)
         for variant in variants:
-            run = load_run_config(variant, size=size)
-            model = build_model(variant, run.model).to(device).eval()
-            net = "paper (vox-256)" if run.scale == "paper" else "small"
+            model, net = bench_model(variant, size)
+            model = model.to(device).eval()
             batched(model, face, lms, frames[:2], marks[:2], device)  # warm-up
             if not args.no_bf16:
                 batched(model, face, lms, frames[:2], marks[:2], device, "bf16")
@@ -311,7 +330,7 @@ def run(argv: list[str]) -> int:
         print(f"\ntorch.profiler, {variant} {size}, ours bf16, one batch\n\n{text}")
     train_rows = []
     for size in [int(s) for s in args.train_sizes.split(",") if s]:
-        for variant in variants:
+        for variant in [v for v in variants if v not in ZERO_SHOT_VARIANTS]:
             sec = train_step_seconds(variant, size, args.train_batch, device)
             train_rows.append(
                 {"variant": variant, "size": size, "batch": args.train_batch, "s/step": sec}

@@ -31,7 +31,7 @@ import numpy as np
 
 from fme.bench.common import markdown
 from generation.face.tracking import lk_track_video, scale_box, upsample_gray
-from generation.models import VARIANTS
+from generation.models import TRAINABLE_VARIANTS
 
 BASELINE = "target unchanged"
 MEASURE_FLOOR = "measure on the truth"
@@ -243,7 +243,9 @@ def beats(scores: Scores, base: Scores, margin: float = 0.01) -> bool:
 
 def run(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="fme bench generation", description=__doc__.split("\n")[0])
-    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variants")
+    p.add_argument(
+        "--variants", default=",".join(TRAINABLE_VARIANTS), help="comma-separated variants"
+    )
     p.add_argument("--iterations", type=int, default=300, help="training steps per variant")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3, help="higher than 2e-4 for a short run")

@@ -9,18 +9,103 @@ from fme.core.options import (
     device_name,
     fraction,
     frame_rate,
+    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
 )
 from generation.face.presence import POLICIES, POLICY_HELP
-from generation.models import VARIANTS
+from generation.models import TRAINABLE_VARIANTS
 
-VARIANT_HELP = ", ".join(VARIANTS)
+VARIANT_HELP = ", ".join(TRAINABLE_VARIANTS)
+REGIONS = ("all", "exp", "pose", "lip", "eyes")
+
+
+def add_motion_options(p: argparse.ArgumentParser) -> None:
+    """The motion options of `fme animate` and `fme megc`: magnification and the motion
+    factor (every keypoint family), LivePortrait's animation options."""
+    p.add_argument(
+        "--magnify",
+        type=non_negative_float,
+        default=None,
+        metavar="ALPHA",
+        help="linear Eulerian magnification of the driving frames (Wu et al. 2012; landmarks "
+        "by the same gain), the motion read then divided by 1 + ALPHA (relative mode)",
+    )
+    p.add_argument(
+        "--magnify-filter",
+        default="onset",
+        choices=("onset", "band"),
+        help="the temporal filter: the change since the onset (default) or an ideal band",
+    )
+    p.add_argument(
+        "--magnify-band",
+        type=non_negative_float,
+        nargs=2,
+        default=(0.5, 10.0),
+        metavar=("LOW", "HIGH"),
+        help="the band in Hz at --magnify-fps (--magnify-filter band)",
+    )
+    p.add_argument(
+        "--magnify-fps", type=frame_rate, default=100.0, help="the driving clip's frame rate"
+    )
+    p.add_argument(
+        "--motion-scale",
+        type=positive_float,
+        default=1.0,
+        help="factor on the driving motion (keypoint displacement from the onset; "
+        "LivePortrait: the expression delta); default 1",
+    )
+    p.add_argument(
+        "--animation-region",
+        default=None,
+        choices=REGIONS,
+        help="LivePortrait: the motion taken (default all)",
+    )
+    p.add_argument(
+        "--no-stitching",
+        dest="stitching",
+        action="store_false",
+        default=None,
+        help="LivePortrait: stitching off (on by default)",
+    )
+    p.add_argument(
+        "--driving-multiplier",
+        type=non_negative_float,
+        default=None,
+        help="LivePortrait: the reference's expression multiplier, x_s + (x_d - x_s) * X",
+    )
+    p.add_argument(
+        "--pose-friendly",
+        action="store_const",
+        const="pose-friendly",
+        dest="driving_option",
+        default=None,
+        help="LivePortrait: the reference's pose-friendly option (default expression-friendly)",
+    )
+
+
+def motion_options(args: argparse.Namespace) -> dict:
+    """`animate_clip` / `make_megc_set` keywords of `add_motion_options`."""
+    from generation.animation.magnify import Magnification
+
+    magnify = None
+    if args.magnify is not None:
+        low, high = args.magnify_band
+        magnify = Magnification(args.magnify, args.magnify_filter, args.magnify_fps, low, high)
+    return {"magnify": magnify, "motion_scale": args.motion_scale}
+
+
+def animation_options(args: argparse.Namespace) -> dict:
+    return {
+        "region": args.animation_region,
+        "stitching": args.stitching,
+        "multiplier": args.driving_multiplier,
+        "driving_option": args.driving_option,
+    }
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from generation.models import VARIANTS
 
     p = subparsers.add_parser(
         "train",
@@ -31,7 +116,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "`torchrun --nproc_per_node N -m fme.cli train ...` (no other change)."
         ),
     )
-    p.add_argument("--variant", default=None, choices=VARIANTS, help=VARIANT_HELP)
+    p.add_argument("--variant", default=None, choices=TRAINABLE_VARIANTS, help=VARIANT_HELP)
     p.add_argument(
         "--stage",
         default="reconstruction",
@@ -124,6 +209,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="WEIGHTS",
         help="famgan: RRDBNet x4 weights (Real-ESRGAN names) to upsample the frames; off by default",
     )
+    add_motion_options(p)
     p.add_argument("--device", type=device_name, default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_animate)
@@ -175,28 +261,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="--out holds another checkpoint's set: remove its videos and write this one's",
     )
+    add_motion_options(p)
     p.set_defaults(func=run_megc)
 
     p = subparsers.add_parser(
         "import-checkpoint",
-        help="convert an upstream FOMM or MRAA checkpoint into ours",
+        help="convert an upstream FOMM, MRAA, TPSMM checkpoint or LivePortrait weights into ours",
         description=(
             "Load a checkpoint of the reference FOMM (generator, kp_detector, discriminator) "
             "or MRAA (generator, region_predictor, bg_predictor, avd_network) code into a "
             "variant of ours. The family is recognised from the file; --config takes our "
             "config or the reference's own YAML; the reference's epoch becomes the step. "
             "A prior variant takes the layers whose shapes match and initialises the rest; "
-            "OUT.import.csv lists every tensor, key and config key and what became of it."
+            "OUT.import.csv lists every tensor, key and config key and what became of it. "
+            "--from liveportrait takes the folder of the released LivePortrait weights "
+            "(base_models/*.pth, retargeting_models/stitching_retargeting_module.pth), strictly."
         ),
     )
     p.add_argument(
         "--from",
         dest="family",
         default=None,
-        choices=("fomm", "mraa", "tpsmm"),
-        help="the file's family (default: recognised from its keys)",
+        choices=("fomm", "mraa", "tpsmm", "liveportrait"),
+        help="the file's family (default: recognised from its keys; a folder is LivePortrait's)",
     )
-    p.add_argument("file", help="the upstream checkpoint (.pth.tar)")
+    p.add_argument(
+        "file", help="the upstream checkpoint (.pth.tar), or the LivePortrait weights folder"
+    )
     p.add_argument("--out", required=True, help="our checkpoint to write (.pt)")
     p.add_argument("--variant", default=None, help="default: the family's vanilla variant")
     p.add_argument(
@@ -318,6 +409,8 @@ def run_animate(args: argparse.Namespace) -> int:
         adapt_scale=args.adapt_scale,
         find_best_frame=args.find_best_frame,
         no_face=args.no_face,
+        animation=animation_options(args),
+        **motion_options(args),
         progress=True,
     )
     for warning in video.warnings:
@@ -350,6 +443,8 @@ def run_megc(args: argparse.Namespace) -> int:
         find_best_frame=args.find_best_frame,
         super_resolution=args.super_resolution,
         no_face=args.no_face,
+        animation=animation_options(args),
+        **motion_options(args),
     )
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fme.core.errors import DataError, VideoError
+from fme.core.errors import ConfigError, DataError, VideoError
+from generation.animation.magnify import Magnification, magnify_driving
 from generation.data.frame_pairs import load_frame, rescale_landmarks
 from generation.data.prepared import load_prepared
 from generation.data.video import iter_video, read_image
@@ -250,6 +251,8 @@ def animate_clip(
     progress: bool = False,
     find_best_frame: bool = False,
     present: np.ndarray | None = None,
+    magnify: Magnification | None = None,
+    motion_scale: float = 1.0,
 ) -> np.ndarray:
     """Frames (T, H, W, 3) uint8 of `target` driven by `driving` (T, H', W', 3).
 
@@ -264,6 +267,12 @@ def animate_clip(
     (a model with a super-resolution stage returns its larger frames as they are).
     `adapt_movement_scale` (None: the model's default) and `autocast` ("bf16"/"fp16",
     CUDA or CPU) are passed to the model when it takes them.
+
+    `magnify` (relative mode): the driving frames (at the model's size) magnified by linear
+    Eulerian magnification and their landmarks by the same gain (`magnify_driving`, from the
+    onset frame), then the motion the model takes divided by the gain 1 + alpha, back to
+    the clip's scale. `motion_scale`: a plain factor on that motion (the keypoint / region
+    displacement from the onset; LivePortrait: the expression delta).
     """
     import torch
     from PIL import Image
@@ -290,6 +299,15 @@ def animate_clip(
         onset_index = best_frame(target_lm[0], drive_lm, present)
     if not 0 <= onset_index < len(driving):
         raise DataError(f"onset index {onset_index} outside the {len(driving)} driving frames")
+    scale = float(motion_scale)
+    if magnify is not None or scale != 1.0:
+        if mode != "relative":
+            raise ConfigError(
+                "--magnify and --motion-scale act on relative motion: use --mode relative"
+            )
+        if magnify is not None and magnify.alpha > 0:
+            drive_in, drive_lm = magnify_driving(drive_in, drive_lm, magnify, onset_index)
+            scale /= magnify.gain
     if prior_keypoints(model) == "onset":
         from generation.face.prior import onset_landmarks
 
@@ -315,7 +333,7 @@ def animate_clip(
     model.eval()
     out = None
     try:
-        with torch.inference_mode(), amp:
+        with torch.inference_mode(), amp, model.scaled_motion(scale):
             src = _to_tensor(target_in, device)
             src_lm = torch.from_numpy(np.array(target_lm, np.float32)).to(device)
             state = model.encode_source(src, src_lm)
@@ -356,6 +374,38 @@ def animate_clip(
             ]
         )
     return out
+
+
+def set_animation_options(
+    model,
+    region: str | None = None,
+    stitching: bool | None = None,
+    multiplier: float | None = None,
+    driving_option: str | None = None,
+) -> None:
+    """LivePortrait's animation options (`--animation-region`, `--no-stitching`,
+    `--driving-multiplier`, `--pose-friendly`) into the model's config; None leaves an
+    option as the checkpoint has it. Given to another family, a ConfigError."""
+    given = {
+        "region": region,
+        "stitching": stitching,
+        "multiplier": multiplier,
+        "driving_option": driving_option,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        return
+    anim = model.config.get("animation") if isinstance(model.config, dict) else None
+    if model.family != "liveportrait" or not isinstance(anim, dict):
+        names = ", ".join(sorted(given))
+        raise ConfigError(
+            f"the {model.variant} model has no LivePortrait animation options ({names})",
+            hint="--animation-region, --no-stitching, --driving-multiplier and --pose-friendly "
+            "are for a LivePortrait checkpoint; --motion-scale works for every keypoint family.",
+        )
+    new = {**anim, **given}
+    model.check_animation(new)
+    anim.update(new)
 
 
 def use_super_resolution(model, weights: str | Path | None) -> None:

@@ -34,6 +34,7 @@ from generation.animation.animate import (
     animate_clip,
     load_driving,
     prepare_target,
+    set_animation_options,
     use_super_resolution,
 )
 from generation.checkpoints.checkpoint import load_model
@@ -244,13 +245,18 @@ def make_megc_set(
     find_best_frame: bool = False,
     super_resolution: str | Path | None = None,
     no_face: str = "hold",
+    magnify=None,
+    motion_scale: float = 1.0,
+    animation: dict | None = None,
 ) -> MegcResult:
     """Every template x every driver animated by the checkpoint's model into `out`
     (`mode`: standard, relative or avd; `find_best_frame`: each video relative to the
     driving frame nearest the template, see `animate_clip`; `super_resolution`: FAMGAN's
     RRDBNet x4 weights, the videos then 4x larger, the file's sha256 in the manifest;
     `no_face`: what a driving video's frame without a face gets, see `prepare_video`;
-    `result.warnings` names such frames).
+    `result.warnings` names such frames;
+    `magnify` (a `Magnification`), `motion_scale`: see `animate_clip`; `animation`:
+    LivePortrait's options, see `set_animation_options`).
 
     A set of another checkpoint already in `out` is refused unless `replace` (see the
     module's docstring)."""
@@ -274,6 +280,7 @@ def make_megc_set(
     dev = resolve_device(device)
     model = load_model(checkpoint, str(dev))
     use_super_resolution(model, super_resolution)  # read before anything is written
+    set_animation_options(model, **(animation or {}))
     sr_sha = sha256_file(super_resolution) if super_resolution is not None else ""
     mode = model.check_mode(mode)
     size = int(model.config["image_size"])
@@ -309,6 +316,8 @@ def make_megc_set(
                 onset_index=clip.onset_index,
                 find_best_frame=find_best_frame,
                 present=clip.present,
+                magnify=magnify,
+                motion_scale=motion_scale,
             )
             video = write_mp4(out / f"{clip.name}-{name}.mp4", frames, fps=fps)
             result.videos.append(video)

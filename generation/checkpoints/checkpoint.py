@@ -36,6 +36,7 @@ from generation.checkpoints.upstream import (
 )
 from generation.config import build_run_config, config_path, merge, read_yaml
 from generation.models import build_model, default_config, split_variant
+from generation.models.liveportrait.release import load_release
 from generation.models.mraa.avd import bottle_sizes
 
 FORMAT = "fme-checkpoint"
@@ -311,7 +312,8 @@ def import_checkpoint(
     config_file: str | Path | None = None,
     size: int | None = None,
 ) -> ImportReport:
-    """Convert an upstream FOMM, MRAA or TPSMM checkpoint into ours at `out`.
+    """Convert an upstream FOMM, MRAA or TPSMM checkpoint into ours at `out` (LivePortrait's
+    released weights folder: `import_liveportrait`).
 
     `source_family` (--from) may be None: the family is recognised from the file's keys,
     and a given one that the file is not raises ConfigError naming what the file is. The
@@ -323,8 +325,11 @@ def import_checkpoint(
     an MRAA file builds our AVD network and loads strictly. The reference's epoch becomes
     the step. A report CSV is written beside `out` (`<out>.import.csv`).
     """
+    if source_family == "liveportrait" or (source_family is None and Path(file).is_dir()):
+        return import_liveportrait(file, out, variant, scale=scale, config_file=config_file)
     if source_family is not None and source_family not in UPSTREAM_KEYS:
-        raise ConfigError(f"--from {source_family!r}: choose {', '.join(UPSTREAM_KEYS)}")
+        choices = ", ".join([*UPSTREAM_KEYS, "liveportrait"])
+        raise ConfigError(f"--from {source_family!r}: choose {choices}")
     file = Path(file)
     # the variant's name is checked before the file is read
     wanted = split_variant(variant)[0] if variant is not None else None
@@ -540,3 +545,53 @@ def tpsmm_config_from_reference(
             "Give the config/*.yaml the checkpoint was trained with.",
         ) from err
     return cfg
+
+
+# ---- LivePortrait: the released weights folder -------------------------------------------
+
+
+def import_liveportrait(
+    folder: str | Path,
+    out: str | Path,
+    variant: str | None = None,
+    scale: str = "paper",
+    config_file: str | Path | None = None,
+) -> ImportReport:
+    """The released LivePortrait weights (the reference's folder layout, see
+    `generation.models.liveportrait.release`) as our `liveportrait` checkpoint at `out`,
+    loaded strictly into the config of `scale` ("paper": the reference's models.yaml;
+    "small": our narrow test networks). A missing or foreign file is a ConfigError naming
+    it, and nothing is written. `<out>.import.csv` lists every tensor taken."""
+    if variant not in (None, "liveportrait"):
+        raise ConfigError(f"LivePortrait weights cannot become a {variant} model")
+    folder = Path(folder)
+    if config_file is not None:
+        raise ConfigError(
+            "--config is not read for LivePortrait weights: their shapes are the reference's "
+            "models.yaml (--scale paper)",
+            config_file,
+        )
+    config = default_config("liveportrait", scale)
+    model = build_model("liveportrait", config)
+    report = ImportReport("liveportrait", family="liveportrait")
+    report.taken = load_release(model, folder)
+    report.initialised = [n for n in model.state_dict() if n not in set(report.taken)]
+    if report.initialised:  # every tensor of ours comes from the files
+        raise ConfigError(
+            f"the weights leave {len(report.initialised)} tensors of the model unset "
+            f"(e.g. {', '.join(report.initialised[:3])})",
+            folder,
+        )
+    out = Path(out)
+    save_checkpoint(
+        out,
+        model,
+        step=0,
+        run_config={"variant": "liveportrait", "scale": scale, "model": model.config},
+        extra={"imported_from": str(folder), "source_family": "liveportrait"},
+    )
+    with out.with_name(out.name + ".import.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["tensor", "status", "detail"])
+        writer.writeheader()
+        writer.writerows(report.rows())
+    return report

@@ -1,5 +1,6 @@
 """The generation models: FOMM, MRAA and TPSMM (each with an optional facial prior; TPSMM also
-as the MEGC2022 AU entry, `tpsmm-au`) and FAMGAN.
+as the MEGC2022 AU entry, `tpsmm-au`), FAMGAN, and LivePortrait (its released weights,
+zero-shot: not trained here).
 
 `build_model(variant, config)` is the one entry point; every model is an
 `AnimationModel` (see `base.py`).
@@ -24,7 +25,12 @@ VARIANTS: tuple[str, ...] = (
     "tpsmm-awp",
     "tpsmm-au",
     "famgan",
+    "liveportrait",
 )
+#: variants whose released weights run as they are (imported, never trained here)
+ZERO_SHOT_VARIANTS: tuple[str, ...] = ("liveportrait",)
+#: the variants `fme train` trains
+TRAINABLE_VARIANTS: tuple[str, ...] = tuple(v for v in VARIANTS if v not in ZERO_SHOT_VARIANTS)
 
 # family -> module defining `MODEL_CLASS` (an AnimationModel subclass) and
 # `default_config(variant: str, scale: str) -> dict` ("paper" = vox-256 / GPU, "small" = CPU).
@@ -33,6 +39,7 @@ FAMILIES: dict[str, str] = {
     "mraa": "generation.models.mraa.model",
     "tpsmm": "generation.models.tpsmm.model",
     "famgan": "generation.models.famgan.model",
+    "liveportrait": "generation.models.liveportrait.model",
 }
 
 

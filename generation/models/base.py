@@ -251,6 +251,34 @@ class AnimationModel(nn.Module):
         return None
 
     # ---- animation modes ---------------------------------------------------------
+    #: the factor on the motion the relative mode takes from the driving clip (the keypoint
+    #: or region displacement from the onset; LivePortrait: the expression delta), set for
+    #: one animation by `scaled_motion` (`fme animate --motion-scale`, `--magnify`)
+    motion_scale: float = 1.0
+    #: whether the family's relative mode reads `motion_scale`
+    takes_motion_scale: bool = False
+
+    @contextlib.contextmanager
+    def scaled_motion(self, factor: float):
+        """`motion_scale` = `factor` inside the block; ConfigError for a family whose
+        motion is not a displacement (FAMGAN's AU conditions) when factor is not 1."""
+        factor = float(factor)
+        if factor != 1.0 and not self.takes_motion_scale:
+            raise ConfigError(
+                f"the {self.variant} model cannot scale its driving motion "
+                "(--motion-scale / --magnify)",
+                hint="Use them with a keypoint family (FOMM, MRAA, TPSMM) or LivePortrait.",
+            )
+        saved = self.__dict__.get("motion_scale")
+        self.motion_scale = factor
+        try:
+            yield self
+        finally:
+            if saved is None:
+                self.__dict__.pop("motion_scale", None)
+            else:
+                self.motion_scale = saved
+
     def has_avd(self) -> bool:
         """True when the model holds an AVD network and its family implements `avd_motion`."""
         implemented = type(self).avd_motion is not AnimationModel.avd_motion

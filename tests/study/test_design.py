@@ -90,6 +90,7 @@ def test_presets_name_the_variants_labels_and_the_cli_offers_each(tmp_path, caps
     ]  # fmt: skip
     assert PRESETS["megc2021"] == [("FAMGAN", "FOMM+EWP")]
     assert PRESETS["megc2022"] == [("TPSMM-AU", "FOMM+EWP")] and LABELS["tpsmm-au"] == "TPSMM-AU"
+    assert PRESETS["liveportrait"] == [("LivePortrait", "FOMM+AWP"), ("LivePortrait", "TPSMM+AWP")]
     # `fme study create --preset` takes every preset of the table, and nothing else
     dirs = make_method_dirs(tmp_path / "v", ["TPSMM", "TPSMM+EWP", "TPSMM+AWP", "FOMM+AWP"])
     methods = [a for label, d in dirs.items() for a in ("--method", f"{label}={d}")]

@@ -138,6 +138,7 @@ class FOMMSource:
 
 class FOMM(AnimationModel):
     family = "fomm"
+    takes_motion_scale = True
 
     def __init__(self, variant: str, config: dict[str, Any]):
         config = validate_config(variant, config)
@@ -345,7 +346,7 @@ class FOMM(AnimationModel):
                     movement_scale(kp_s["value"], kp_i["value"])
                     if adapt_movement_scale
                     else 1.0  # None: off, as the reference
-                )
+                ) * self.motion_scale
                 kp_new = {"value": kp_s["value"] + scale * (kp_d["value"] - kp_i["value"])}
                 if "jacobian" in kp_d:
                     kp_new["jacobian"] = (

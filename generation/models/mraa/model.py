@@ -189,6 +189,7 @@ class MRAA(AnimationModel):
     """The MRAA family: `generator`, `region_predictor`, `bg_predictor` (+ `prior`)."""
 
     family = "mraa"
+    takes_motion_scale = True
 
     def __init__(self, variant: str, config: dict[str, Any]):
         config = validate_config(variant, config)
@@ -384,6 +385,7 @@ class MRAA(AnimationModel):
                         state, initial, initial_landmarks, driving, driving_landmarks, drv
                     )
                     scale = state.cache["scale"] if adapt_movement_scale else 1.0
+                    scale *= self.motion_scale
                     new = relative_regions(state.regions, drv, init, scale=scale)
                 elif mode == "avd":
                     new = self.avd_motion(state.regions, drv)

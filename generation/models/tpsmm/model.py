@@ -190,6 +190,7 @@ class TPSMM(AnimationModel):
     `bg_predictor`, `avd_network` (+ `prior`)."""
 
     family = "tpsmm"
+    takes_motion_scale = True
     #: False: every keypoint is given (the AU variant's landmarks) and no detector is built
     learned_keypoints: bool = True
     #: width of the condition vector of every decoder stage (0: none; the AU variant: 17)
@@ -455,7 +456,7 @@ class TPSMM(AnimationModel):
             if mode == "relative":
                 kp_0 = self._initial_keypoints(state, initial, initial_landmarks)
                 scale = state.cache["scale"] if adapt_movement_scale else 1.0
-                kp_new = relative_keypoints(kp_s, kp_d, kp_0, scale)
+                kp_new = relative_keypoints(kp_s, kp_d, kp_0, scale * self.motion_scale)
             elif mode == "avd":
                 kp_new = self.avd_motion(kp_s, kp_d)
             else:

@@ -1,0 +1,1 @@
+"""LivePortrait (Guo et al. 2024): the released networks, zero-shot."""

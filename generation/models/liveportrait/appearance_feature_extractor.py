@@ -1,0 +1,41 @@
+"""F, the appearance feature extractor: image (B, 3, 256, 256) -> feature volume
+(B, 32, 16, 64, 64). Names as the reference's `AppearanceFeatureExtractor`."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from generation.models.liveportrait.blocks import DownBlock2d, ResBlock3d, SameBlock2d
+
+
+class AppearanceFeatureExtractor(nn.Module):
+    def __init__(
+        self,
+        image_channel: int = 3,
+        block_expansion: int = 64,
+        num_down_blocks: int = 2,
+        max_features: int = 512,
+        reshape_channel: int = 32,
+        reshape_depth: int = 16,
+        num_resblocks: int = 6,
+    ):
+        super().__init__()
+        self.reshape_channel = reshape_channel
+        self.reshape_depth = reshape_depth
+        self.first = SameBlock2d(image_channel, block_expansion)
+        chans = [min(max_features, block_expansion * 2**i) for i in range(num_down_blocks + 1)]
+        self.down_blocks = nn.ModuleList(
+            DownBlock2d(chans[i], chans[i + 1]) for i in range(num_down_blocks)
+        )
+        self.second = nn.Conv2d(chans[-1], max_features, kernel_size=1)
+        self.resblocks_3d = nn.Sequential()
+        for i in range(num_resblocks):
+            self.resblocks_3d.add_module(f"3dr{i}", ResBlock3d(reshape_channel))
+
+    def forward(self, image):
+        out = self.first(image)
+        for block in self.down_blocks:
+            out = block(out)
+        out = self.second(out)
+        b, _, h, w = out.shape
+        return self.resblocks_3d(out.view(b, self.reshape_channel, self.reshape_depth, h, w))
