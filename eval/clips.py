@@ -53,7 +53,7 @@ KNOWN_TEMPLATES: tuple[str, ...] = (
     "normalized_westernFemale",
     "normalized_asianMale",
 )
-# Driving clips of MEGC2021 with their 3-class labels (DESIGN.md); used when a set has no
+# Driving clips of MEGC2021 with their 3-class labels (docs/design.md); used when a set has no
 # manifest and `generation.animation.megc` is not importable.
 MEGC2021_LABELS: dict[str, str] = {
     "007_7_1": "surprise",

@@ -12,7 +12,7 @@ A method's score from one expert is the sum over its videos and items. Experts s
 different scales, so each expert's totals are divided by that expert's best total (the best
 method gets 1); a method's `normalized_overall` is the sum of these over experts, and
 `overall` the plain sum of totals. This reproduces the published MEGC2021 table (see
-DESIGN.md and tests/study/test_expert.py).
+docs/design.md and tests/study/test_expert.py).
 
 The functions take a pandas frame with columns expert, method, video, upper, lower, noise
 (`study.export.ratings_frame` adds sample, which is ignored here) and need no database.

@@ -82,7 +82,7 @@ def simulate_votes(
     return pd.DataFrame(rows)
 
 
-# DESIGN.md: method -> (expert 1, expert 2, expert 3) totals, overall, normalized overall.
+# docs/design.md: method -> (expert 1, expert 2, expert 3) totals, overall, normalized overall.
 PUBLISHED = {
     "ID:3311": ((85, 51, 37), 173, 1.57062),
     "FAMGAN": ((104, 66, 66), 236, 2.228101),

@@ -444,7 +444,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="",
         metavar="PREFIX",
         help="serve under /PREFIX/ (Streamlit's server.baseUrlPath), for a reverse proxy "
-        "that forwards that prefix (see README: deployment)",
+        "that forwards that prefix (see the study guide, docs/guides/study.md)",
     )
     _common(p)
     p.set_defaults(func=_serve)

@@ -17,7 +17,7 @@ from eval.recognizers import (
 )
 from fme.core.errors import ConfigError
 
-# DESIGN.md: torchvision's counts with 400 classes.
+# docs/design.md: torchvision's counts with 400 classes.
 COUNTS = {"r3d_18": 33_371_472, "mc3_18": 11_695_440, "r2plus1d_18": 31_505_325}
 
 

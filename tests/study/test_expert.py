@@ -1,4 +1,4 @@
-"""study.expert: the published MEGC2021 expert table (DESIGN.md) from per-video ratings."""
+"""study.expert: the published MEGC2021 expert table (docs/design.md) from per-video ratings."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ What the entry's code does (read for the facts, not copied):
 
 Where we differ, on purpose: the entry computes the 50 points once per video on its first
 frame and gives the same points to source and driving, so its splines never move (the
-fault of the MM'21 entry that DESIGN.md says not to repeat); here each frame's own cached
+fault of the MM'21 entry that docs/design.md says not to repeat); here each frame's own cached
 landmarks are its keypoints, so the TPS motion follows the face and the AU vector adds
 what landmarks miss. The AU intensities come from the AU engine (`generation.au`, the
 landmark estimator over the cached landmarks) in the data path, never from images in a
