@@ -118,7 +118,7 @@ def _minor_faults() -> int:
 
 def _profile(model, face, lms, frames, marks, device, rows: int = 12) -> str:
     """torch.profiler's table of one bf16 batch of ours: operators by input shape, by self
-    CPU time (what the README's shares of the time come from)."""
+    CPU time (what the benchmarks page's shares of the time come from)."""
     from torch.profiler import profile
 
     with profile(record_shapes=True) as prof:

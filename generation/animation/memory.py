@@ -11,7 +11,7 @@ CPU inference guides recommend, without a preload. The cost is memory: the proce
 its peak heap (and some fragmentation) instead of returning it between layers.
 
 `fme bench animation` prints the page faults per frame and the run's peak resident memory
-(README, Benchmarks: at 256 px under bf16 FOMM 25615 -> 5 faults a frame, 2530 -> 3178 MiB);
+(docs/benchmarks.md: at 256 px under bf16 FOMM 25615 -> 5 faults a frame, 2530 -> 3178 MiB);
 `fme bench animation --no-reuse-memory` runs without it.
 Elsewhere than glibc (macOS, musl) this is a no-op; `FME_REUSE_MEMORY=0` turns it off.
 """

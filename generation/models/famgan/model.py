@@ -42,7 +42,7 @@ Deviations for paired data (GANimation has none; `loss.paired: 0` with
   to no change. With onset sources, the critic's real frames (and their AUs) are the driving
   frames, not the sources, or it would see only neutral faces.
 
-Measured (`fme bench generation --variants famgan --iterations 1200`, README): with both at
+Measured (`fme bench generation --variants famgan --iterations 1200`, docs/guides/famgan.md): with both at
 GANimation's values the held-out faces change, but not the way the driving AUs go (AU r
 upper / lower 0.11 / 0.02, AU MAE above the unchanged target's); with ours they follow the
 driving curves (0.91 / 0.23, the truth 0.94 / 0.98), less far than the truth moves.
