@@ -422,7 +422,10 @@ def animate_clip(
     # AU-driven families (FAMGAN, TPSMM-AU) make one condition per frame from the whole
     # clip; the motion families return None
     condition = model.driving_condition(
-        DrivingClip(drive_in, drive_lm, onset_index, au_track=au_track), target_in[0], target_lm[0], mode=mode
+        DrivingClip(drive_in, drive_lm, onset_index, au_track=au_track),
+        target_in[0],
+        target_lm[0],
+        mode=mode,
     )
     if condition is not None:
         condition = torch.from_numpy(np.asarray(condition))
