@@ -100,6 +100,11 @@ class Animation:
     #: what the user should know: frames of the driving clip without a face, and how
     #: they were treated
     warnings: list[str] = field(default_factory=list)
+    #: where `fps` came from ("--fps", "the driving video's rate", ...)
+    fps_note: str = ""
+    #: the target's faces (left, top, right, bottom), largest first, and the one taken
+    faces: list = field(default_factory=list)
+    face: int = 0
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -111,7 +116,16 @@ class Animation:
         if self.driving is None:
             raise ConfigError("this animation kept no driving frames to put beside it")
         frames = side_by_side(self.driving, self.frames)
-        return Animation(frames, self.fps, self.onset_index, self.driving, self.warnings)
+        return Animation(
+            frames,
+            self.fps,
+            self.onset_index,
+            self.driving,
+            self.warnings,
+            self.fps_note,
+            self.faces,
+            self.face,
+        )
 
     def write(self, path: str | Path) -> Path:
         """An H.264 MP4 browsers play (written whole through a temporary name)."""
@@ -137,6 +151,10 @@ def animate(
     motion_scale: float = 1.0,
     animation: dict[str, Any] | None = None,
     progress: bool = False,
+    size: int | None = None,
+    color: bool = False,
+    face: int = 0,
+    au_source: Any = None,
 ) -> Animation:
     """Drive the face in `target` (an image) with `driving` (a video, a frame folder or a
     prepared clip), motion relative to the driving onset.
@@ -150,28 +168,52 @@ def animate(
     `generation.animation.magnify.Magnification`) magnifies the driving motion before the
     model reads it and brings it back to the clip's scale; `motion_scale` multiplies it;
     `animation`: LivePortrait's options (region, stitching, multiplier, driving_option).
+    `fps` None: the driving clip's own rate (a video's container rate, a prepared clip's
+    dataset rate), `DEFAULT_FPS` when it states none; the animation's `fps_note` says
+    which. `size`: the output side (default the model's); `color`: keep the target's (and a
+    driving video's) colour; `face`: the target's face, 0 the largest (`faces` lists them).
+    `au_source` (`generation.au.sources`): where an AU-driven model's driving AU curves come
+    from (None: the landmark estimator; a CSV source reads the driving clip's CSV).
     """
     from generation.animation.animate import (
         animate_clip,
         load_driving,
-        prepare_target,
+        model_channels,
+        pick_face,
+        prepare_face,
         set_animation_options,
+        target_faces,
     )
+    from generation.au.sources import as_source
+    from generation.data.video import read_image
     from generation.training.train import resolve_device
 
     dev = resolve_device(device)
     if isinstance(model, str | Path):
         model = load(model, str(dev))
+    if color and model_channels(model) != 3:
+        raise ConfigError(
+            f"--color: the model takes {model_channels(model)} channel(s), not 3",
+            hint="Leave --color off for this model.",
+        )
     set_animation_options(model, **(animation or {}))
-    size = int(model.config["image_size"])
-    face, face_landmarks = prepare_target(target, size)
-    clip = load_driving(driving, size, onset=onset or 0, no_face=no_face)
+    model_side = int(model.config["image_size"])
+    image = read_image(target)
+    boxes = target_faces(image, target)
+    box = pick_face(boxes, face, target)
+    target_face, face_landmarks = prepare_face(
+        image, size or model_side, source=target, color=color, face=box
+    )
+    clip = load_driving(driving, model_side, onset=onset or 0, no_face=no_face, color=color)
+    src = as_source(au_source)
+    if src.from_csv:
+        clip.au_track = src.csv_track(driving, len(clip.frames))
     onset_index = clip.onset_index
     if onset is not None and (Path(driving) / "landmarks.npz").is_file():
         onset_index = onset  # a prepared clip's frame index
     frames = animate_clip(
         model,
-        face,
+        target_face,
         face_landmarks,
         clip.frames,
         clip.landmarks,
@@ -185,9 +227,18 @@ def animate(
         present=clip.present,
         magnify=magnify,
         motion_scale=motion_scale,
+        au_track=clip.au_track,
     )
-    rate = DEFAULT_FPS if fps is None else float(fps)
-    return Animation(frames, rate, onset_index, clip.frames, list(clip.warnings))
+    if fps is not None:
+        rate, note = float(fps), "--fps"
+    elif clip.fps:
+        rate = float(clip.fps)
+        note = f"the {clip.dataset} dataset's rate" if clip.dataset else "the driving video's rate"
+    else:
+        rate, note = DEFAULT_FPS, "the driving clip states no rate: the MEGC convention"
+    return Animation(
+        frames, rate, onset_index, clip.frames, list(clip.warnings), note, boxes, int(face)
+    )
 
 
 def make_megc_set(

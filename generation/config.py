@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fme.core.errors import ConfigError
+from generation.au import AU_SOURCES
 from generation.models import default_config, split_variant
 
 CONFIG_DIR = Path(__file__).with_name("configs")
@@ -56,6 +57,11 @@ class TrainConfig:
     driving_jitter: float = 0.0
     #: bf16 autocast on CUDA (ignored on CPU)
     mixed_precision: bool = True
+    #: where the AU-driven families (famgan, tpsmm-au) take their training AUs from
+    #: (generation.au.sources: landmarks, openface, libreface or pyfeat) and, for a CSV
+    #: source, an explicit CSV folder (None: each clip's CSV matched by name)
+    au_source: str = "landmarks"
+    au_csv: str | None = None
 
     def check(self) -> TrainConfig:
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
@@ -75,6 +81,8 @@ class TrainConfig:
             problems.append("driving_jitter must be in [0, 0.2]")
         if not 0 <= self.holdout < 1:
             problems.append("holdout must be in [0, 1)")
+        if str(self.au_source).lower() not in AU_SOURCES:
+            problems.append(f"au_source must be one of {', '.join(AU_SOURCES)}")
         if not 16 <= self.size <= 1024:
             problems.append("size must be in 16-1024")
         for name in ("log_every", "sample_every", "checkpoint_every", "sample_frames"):

@@ -103,6 +103,9 @@ def set_name(a: str, b: str) -> str:
     return f"{a} vs {b}"
 
 
+MANIFEST = "manifest.csv"
+
+
 def parse_sample(path: str | Path) -> tuple[str, str]:
     """`<driving>-<template>.mp4` -> (driving, template); the template is after the last '-'."""
     stem = Path(path).stem
@@ -110,6 +113,48 @@ def parse_sample(path: str | Path) -> tuple[str, str]:
     if not sep or not driving or not template:
         return stem, ""
     return driving, template
+
+
+def read_set_manifest(folder: Path) -> dict[str, tuple[str, str]]:
+    """{video file name: (driving, template)} of a set's `manifest.csv` (`fme megc` writes
+    one, with `path`, `driving` and `template` columns); {} when the folder has none.
+    DataError naming the file when it lacks those columns."""
+    import csv
+
+    path = folder / MANIFEST
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        have = set(reader.fieldnames or [])
+        missing = [c for c in ("path", "driving", "template") if c not in have]
+        if missing:
+            raise DataError(
+                f"the set's manifest has no column {', '.join(missing)}",
+                path,
+                "Give it path, driving and template columns (as `fme megc` writes), or remove it.",
+            )
+        return {
+            Path(row["path"]).name: (row["driving"].strip(), row["template"].strip())
+            for row in reader
+            if row.get("path")
+        }
+
+
+def sample_names(path: Path, manifest: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    """(driving, template) of a set's video: its `manifest.csv` row when there is one, else
+    its name split at the '-'; a name with more than one '-' and no manifest row is refused
+    (DataError naming the file): `0-f1-su-ph` could be any of three splits."""
+    if path.name in manifest:
+        return manifest[path.name]
+    if path.stem.count("-") > 1:
+        raise DataError(
+            "cannot tell the driving clip from the template: the name has more than one '-'",
+            path,
+            f"Add a {MANIFEST} with path, driving and template columns beside the videos "
+            "(`fme megc` writes one), or rename the video <driving>-<template>.mp4 with one '-'.",
+        )
+    return parse_sample(path)
 
 
 def is_inside(path: str | Path, folder: str | Path) -> bool:
@@ -146,7 +191,8 @@ def check_folder(folder: str | Path, allowed_root: str | Path | None = None) -> 
 
 
 def scan_folder(folder: str | Path, allowed_root: str | Path | None = None) -> list[VideoFile]:
-    """Every `*.mp4` directly in `folder`, probed and hashed.
+    """Every `*.mp4` directly in `folder`, probed and hashed; driving and template from the
+    folder's `manifest.csv` when it has one, else from the names (`sample_names`).
 
     DataError when the folder has no videos or a file leads outside the folder; VideoError
     (naming the file) when a file is not a video PyAV can decode.
@@ -161,6 +207,7 @@ def scan_folder(folder: str | Path, allowed_root: str | Path | None = None) -> l
             root,
             "Each method folder holds <driving>-<template>.mp4 files (e.g. `fme megc` output).",
         )
+    manifest = read_set_manifest(root)
     videos = []
     for path in files:
         if not path.is_file() or not is_inside(path, root):
@@ -172,7 +219,7 @@ def scan_folder(folder: str | Path, allowed_root: str | Path | None = None) -> l
         info = probe(path)
         if info.n_frames <= 0 or info.codec == "images":
             raise VideoError("file has no video frames", path, "Re-encode it as H.264 MP4.")
-        driving, template = parse_sample(path)
+        driving, template = sample_names(path, manifest)
         videos.append(
             VideoFile(
                 path=path,

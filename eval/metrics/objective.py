@@ -278,15 +278,18 @@ def video_au_track(frames: np.ndarray, onset_index: int = 0):
     return estimate_from_frames(frames, onset_index, face_box(frames[onset_index]))
 
 
-def au_fidelity_of(frames: np.ndarray, driving_au, onset_index: int = 0):
+def au_fidelity_of(frames: np.ndarray, driving_au, onset_index: int = 0, generated_au=None):
     """`generation.au.fidelity.au_fidelity` of a generated video against the driving AU
-    track; the video's track is resampled in time to the driving clip's length."""
+    track; the video's track (`generated_au`, e.g. its OpenFace CSV; None: the landmark
+    estimator on `frames`) is resampled in time to the driving clip's length."""
     from generation.au import AUTrack
     from generation.au.fidelity import au_fidelity
 
     # the driving onset at the same relative time of a video of another length
     onset = round(onset_index * (len(frames) - 1) / max(driving_au.n_frames - 1, 1))
-    generated = video_au_track(frames, min(onset, len(frames) - 1))
+    if generated_au is None:
+        generated_au = video_au_track(frames, min(onset, len(frames) - 1))
+    generated = generated_au
     values = resample_time(generated.values, driving_au.n_frames)
     return au_fidelity(driving_au, AUTrack(values, generated.names, meta=generated.meta))
 
@@ -309,11 +312,14 @@ def video_metrics(
     driving_au=None,
     onset_index: int = 0,
     extra=None,
+    generated_au=None,
 ) -> VideoMetrics:
     """Every metric whose input is given, for one generated clip (T, H, W, 3) uint8
     (`driving_au`: the driving clip's `AUTrack`, for AU fidelity; `onset_index`: the
     driving onset, where the generated video's AU motion is measured from; `extra`: a
-    callable (frames, landmarks) -> {column: value} for the published-table metrics)."""
+    callable (frames, landmarks) -> {column: value} for the published-table metrics;
+    `generated_au`: the video's own `AUTrack` from a CSV source, None: the landmark
+    estimator's)."""
     lm = track_landmarks(frames)
     values: dict[str, float] = {
         "jitter": jitter(lm),
@@ -330,7 +336,7 @@ def video_metrics(
     if truth is not None:
         values["l1"], values["ssim"], values["psnr"] = reference_scores(frames, truth)
     if driving_au is not None:
-        values |= _au_values(au_fidelity_of(frames, driving_au, onset_index))
+        values |= _au_values(au_fidelity_of(frames, driving_au, onset_index, generated_au))
     if extra is not None:
         values["published"] = extra(frames, lm)
     return VideoMetrics(video=name, **values)
@@ -403,9 +409,14 @@ def _driving_frames(source: Path | None, driving: str, cache: dict) -> np.ndarra
     return cache[key]
 
 
-def _driving_au(source: Path | None, driving: str, cache: dict):
-    """(AU track, onset index) of a driving clip: the landmark estimator on a prepared
-    clip's cached landmarks (its onset) or on a video's tracked ones (frame 0)."""
+def _driving_au(source: Path | None, driving: str, cache: dict, au_source=None):
+    """(AU track, onset index) of a driving clip: from `au_source`
+    (`generation.au.sources.AUSource`; None: the landmark estimator on a prepared clip's
+    cached landmarks (its onset) or on a video's tracked ones (frame 0)), or from the
+    clip's CSV for a CSV source."""
+    from generation.au.sources import as_source
+
+    src = as_source(au_source)
     if source is None or not driving:
         return None, 0
     key = ("au", driving)
@@ -421,7 +432,10 @@ def _driving_au(source: Path | None, driving: str, cache: dict):
             cache["prepared"] = load_prepared(source)
         for clip in cache["prepared"]:
             if driving in (clip.clip_id, f"{clip.subject}_{clip.clip_id}"):
-                result = (clip_au_track(clip), clip.onset_index)
+                if src.from_csv:
+                    result = (src.csv_track(clip.dir, clip.n_frames, clip), clip.onset_index)
+                else:
+                    result = (clip_au_track(clip), clip.onset_index)
                 break
     else:
         from generation.data.video import read_video
@@ -429,7 +443,13 @@ def _driving_au(source: Path | None, driving: str, cache: dict):
         candidates = [source / driving] + sorted(source.glob(f"{driving}.*"))
         for c in candidates:
             if c.exists():
-                result = (video_au_track(read_video(c)), 0)
+                if src.from_csv:
+                    from generation.data.video import probe
+
+                    n_frames = probe(c).n_frames
+                    result = (src.csv_track(c, n_frames), 0)
+                else:
+                    result = (video_au_track(read_video(c)), 0)
                 break
     cache[key] = result
     return result
@@ -458,11 +478,18 @@ def set_metrics(
     synth: str | Path | None = None,
     progress: bool = True,
     published=None,
+    au_source=None,
 ) -> list[VideoMetrics]:
     """Metrics of every video of a generated set (names `<driving>-<template>.mp4` or a
     manifest with `path`, `driving`, `template`; for ground truth optionally
     `identity_subject` and `clip_key`). `published`: an `eval.metrics.published.PublishedRun`
-    that adds the published-table metrics of each video (and gathers the set's features)."""
+    that adds the published-table metrics of each video (and gathers the set's features).
+    `au_source` (`generation.au.sources`; None: the landmark estimator) gives the AU curves
+    of AU fidelity: a CSV source reads the driving clip's CSV and each generated video's
+    (`<video>.<source>.csv` or `<video>.csv` beside it, or in the source's `csv` folder)."""
+    from generation.au.sources import as_source
+
+    au_src = as_source(au_source)
     from tqdm import tqdm
 
     from generation.data.video import read_image, read_video
@@ -498,7 +525,7 @@ def set_metrics(
         frames = read_video(video)
         tpath = _find_template(tdir, row.get("template", ""))
         target = read_image(tpath) if tpath is not None else None
-        driving_au, onset = _driving_au(dsrc, row.get("driving", ""), cache)
+        driving_au, onset = _driving_au(dsrc, row.get("driving", ""), cache, au_src)
         truth = _truth(Path(synth) if synth else None, row)
         extra = None
         if published is not None:
@@ -507,6 +534,9 @@ def set_metrics(
                 _driving_frames(dsrc, name, cache) if published.nets.embedder is not None else None
             )
             extra = published.video_extra(video.name, target, truth, name, dframes)
+        generated_au = None
+        if au_src.from_csv and driving_au is not None:
+            generated_au = au_src.csv_track(video, len(frames))
         try:
             out.append(
                 video_metrics(
@@ -518,6 +548,7 @@ def set_metrics(
                     driving_au,
                     onset,
                     extra,
+                    generated_au,
                 )
             )
         except FaceNotFoundError as err:
@@ -621,6 +652,7 @@ def run_metrics(args: argparse.Namespace) -> int:
     from eval.metrics.published import column_tags
     from eval.table import write_tables
     from fme.core.outputs import output_dir
+    from generation.au.sources import AUSource
 
     for option, folder in (
         ("--templates", args.templates),
@@ -647,7 +679,13 @@ def run_metrics(args: argparse.Namespace) -> int:
         run.start_set()
         per_video = summary_frame(
             set_metrics(
-                folder, args.templates, args.driving, args.synth, not args.quiet, published=run
+                folder,
+                args.templates,
+                args.driving,
+                args.synth,
+                not args.quiet,
+                published=run,
+                au_source=AUSource(args.au_source or "landmarks", args.au_csv),
             )
         )
         per_video.insert(0, "set", Path(folder).name)

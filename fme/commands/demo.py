@@ -240,7 +240,7 @@ def run_pipeline(out: Path, s: Settings) -> dict[str, Path]:
                 "megc", "--checkpoint", paths["runs"] / variant / "checkpoint.pt",
                 "--templates", inputs / "templates", "--drivers", inputs / "drivers.txt",
                 "--data", paths["prepared"], "--out", paths["sets"] / label, "--seed", s.seed,
-                "--quiet",
+                "--fps", 100, "--quiet",  # MEGC-style sets: the MEGC convention's 100 fps
             )  # fmt: skip
 
         stages.append((f"MEGC-style set {label}", megc, False))

@@ -17,6 +17,7 @@ from fme.core.options import (
     positive_float,
     positive_int,
 )
+from generation.au.sources import add_au_source_options
 
 
 def add_training_options(p: argparse.ArgumentParser, iterations: int = 150) -> None:
@@ -235,6 +236,7 @@ def register_metrics(sub: argparse._SubParsersAction) -> None:
         default=1000,
         help="KID subset size (torch-fidelity: 1000; lowered to the smaller set's size)",
     )
+    add_au_source_options(p, "AU fidelity's (driving and generated)")
     p.add_argument("--out", default=None, help="output folder (default: first set/metrics)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from fme.core.options import (
     device_name,
@@ -14,6 +15,7 @@ from fme.core.options import (
     positive_float,
     positive_int,
 )
+from generation.au.sources import add_au_source_options
 from generation.face.presence import POLICIES, POLICY_HELP
 from generation.models import TRAINABLE_VARIANTS
 
@@ -160,6 +162,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--init", default=None, help="checkpoint whose weights start a new run")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
     p.add_argument("--no-mixed-precision", action="store_true", help="fp32 on GPU as well")
+    add_au_source_options(p, "famgan's and tpsmm-au's training")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
@@ -169,7 +172,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="drive a target face with a driving clip",
         description=(
             "Animate a face photo with a driving clip (a prepared clip folder, a video or a "
-            "frame folder), motion relative to the driving onset frame; writes an H.264 MP4."
+            "frame folder), motion relative to the driving onset frame; writes an H.264 MP4 "
+            "at the driving clip's frame rate, the model's size and in grayscale unless "
+            "--fps, --size or --color say otherwise."
         ),
     )
     p.add_argument("--checkpoint", required=True, help="checkpoint of fme train / import")
@@ -200,7 +205,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--adapt-scale", action="store_true", help="adapt the movement scale to the target"
     )
-    p.add_argument("--fps", type=frame_rate, default=None, help="default: 100 for MEGC-style clips")
+    p.add_argument(
+        "--fps",
+        type=frame_rate,
+        default=None,
+        help="output frame rate; default: the driving clip's own (a video's container rate, "
+        "a prepared clip's dataset rate), 100 when it has none",
+    )
+    p.add_argument(
+        "--size",
+        type=positive_int,
+        default=None,
+        help="output side in pixels; default: the model's size (e.g. 64 for the demo); the "
+        "network always runs at the model's size",
+    )
+    p.add_argument(
+        "--color",
+        action="store_true",
+        help="keep the target's (and a driving video's) colour; default grayscale in 3 "
+        "channels, as `fme prepare` writes clips. Needs a 3-channel model (all families are; "
+        "a model trained on grayscale clips renders colour it never saw)",
+    )
+    p.add_argument(
+        "--face",
+        type=non_negative_int,
+        default=0,
+        help="which face of the target, 0 the largest (default); the faces found are printed",
+    )
+    add_au_source_options(p, "famgan's and tpsmm-au's driving")
     p.add_argument("--batch-size", type=positive_int, default=16, help="driving frames per batch")
     p.add_argument("--side-by-side", action="store_true", help="driving | generated")
     p.add_argument(
@@ -218,8 +250,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "megc",
         help="make a MEGC generation set: every template x every driving clip",
         description=(
-            "Animate every template face with every driving clip: <driving>-<template>.mp4 "
-            "at 100 fps, manifest.csv and contact_sheet.png in --out."
+            "Animate every template face with every driving clip: <driving>-<template>.mp4, "
+            "manifest.csv and contact_sheet.png in --out. Frame rate: the built-in MEGC "
+            "lists keep the MEGC convention (100 fps); a list of your clips keeps each "
+            "clip's own rate; --fps sets one for all. The manifest's fps column says which."
         ),
     )
     p.add_argument("--checkpoint", required=True)
@@ -231,7 +265,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", default=None, help="prepared data folder the clip keys refer to")
     p.add_argument("--out", required=True)
-    p.add_argument("--fps", type=frame_rate, default=100.0)
+    p.add_argument(
+        "--fps",
+        type=frame_rate,
+        default=None,
+        help="one frame rate for every video (default: see above)",
+    )
+    add_au_source_options(p, "famgan's and tpsmm-au's driving")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument(
         "--mode",
@@ -263,6 +303,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_motion_options(p)
     p.set_defaults(func=run_megc)
+
+    p = subparsers.add_parser(
+        "au",
+        help="write a clip's AU track (any AU source) as an OpenFace-style CSV",
+        description=(
+            "The per-frame AU intensities of a video, frame folder, prepared clip folder or "
+            "OpenFace CSV, from the landmark estimator or a tool's CSV (--au-source), written "
+            "with OpenFace's column names (frame, timestamp, AU01_r ... AU45_r) so tracks "
+            "can be compared and plotted. --compare prints the per-AU agreement (Pearson r, "
+            "mean absolute difference) with another track's CSV."
+        ),
+    )
+    p.add_argument("input", help="video, frame folder, prepared clip folder or OpenFace CSV")
+    p.add_argument("--out", required=True, help="the track CSV to write")
+    add_au_source_options(p, "the")
+    p.add_argument(
+        "--onset",
+        type=non_negative_int,
+        default=None,
+        help="the neutral frame the landmark estimator measures from (default: a prepared "
+        "clip's onset; otherwise each cue's median over the clip)",
+    )
+    p.add_argument(
+        "--reference",
+        default=None,
+        choices=("onset", "median"),
+        help="landmark estimator: from the onset frame, or from each cue's median over the clip",
+    )
+    p.add_argument(
+        "--compare",
+        default=None,
+        metavar="CSV",
+        help="a track of the same clip (OpenFace, LibreFace or py-feat CSV, recognised by its "
+        "columns) to compare with, per AU",
+    )
+    p.set_defaults(func=run_au)
 
     p = subparsers.add_parser(
         "import-checkpoint",
@@ -361,6 +437,8 @@ def run_train(args: argparse.Namespace) -> int:
         "num_workers": args.num_workers,
         "holdout": args.holdout,
         "seed": args.seed,
+        "au_source": args.au_source,
+        "au_csv": args.au_csv,
     }
     if args.no_mixed_precision:
         overrides["mixed_precision"] = False
@@ -393,10 +471,19 @@ def run_animate(args: argparse.Namespace) -> int:
 
     from fme import api
     from fme.core.outputs import output_file
+    from generation.animation.animate import describe_faces
+    from generation.au.sources import AUSource
 
     output_file(args.out)
+    source = AUSource(args.au_source or "landmarks", args.au_csv)
     torch.manual_seed(args.seed)
     model = api.load(args.checkpoint, args.device, args.super_resolution)
+    trained = getattr(model, "trained_au_source", "landmarks")
+    if model.variant in ("famgan", "tpsmm-au") and trained != source.name:
+        print(
+            f"note: this {model.variant} checkpoint was trained on {trained} AUs and is driven "
+            f"by {source.name} AUs; pass --au-source {trained} to drive it as it was trained"
+        )
     video = api.animate(
         model,
         args.target,
@@ -412,13 +499,23 @@ def run_animate(args: argparse.Namespace) -> int:
         animation=animation_options(args),
         **motion_options(args),
         progress=True,
+        size=args.size,
+        color=args.color,
+        face=args.face,
+        au_source=source,
     )
+    if len(video.faces) > 1:
+        print(describe_faces(video.faces, video.face))
     for warning in video.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.side_by_side:
         video = video.side_by_side()
     out = video.write(args.out)
-    print(f"wrote {out} ({len(video)} frames at {video.fps:g} fps)")
+    colour = "colour" if args.color else "grayscale"
+    print(
+        f"wrote {out} ({len(video)} frames at {video.fps:g} fps, {video.fps_note}; "
+        f"{video.frames.shape[2]}x{video.frames.shape[1]} px, {colour})"
+    )
     return 0
 
 
@@ -426,6 +523,7 @@ def run_megc(args: argparse.Namespace) -> int:
     import torch
 
     from fme.api import make_megc_set
+    from generation.au.sources import AUSource
 
     torch.manual_seed(args.seed)
     result = make_megc_set(
@@ -445,6 +543,7 @@ def run_megc(args: argparse.Namespace) -> int:
         no_face=args.no_face,
         animation=animation_options(args),
         **motion_options(args),
+        au_source=AUSource(args.au_source or "landmarks", args.au_csv),
     )
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -452,6 +551,67 @@ def run_megc(args: argparse.Namespace) -> int:
         f"wrote {len(result.videos)} videos ({result.frames} frames) in {result.seconds:.1f} s; "
         f"manifest {result.manifest}, contact sheet {result.contact_sheet}"
     )
+    print(f"frame rate: {result.fps_note}")
+    return 0
+
+
+def agreement_markdown(rows: list[dict]) -> str:
+    """The per-AU agreement rows (`generation.au.sources.agreement`) as a Markdown table, with
+    the mean r over the AUs the reference moves."""
+    lines = [
+        "| AU | reference SD | reference max | r | MAE | our max | ours |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        r = "—" if row["r"] is None else f"{row['r']:.2f}"
+        lines.append(
+            f"| {row['au']} | {row['reference_sd']:.2f} | {row['reference_max']:.2f} | {r} | "
+            f"{row['mae']:.2f} | {row['max']:.2f} | {row['status']} |"
+        )
+    scored = [
+        row["r"] if row["r"] is not None else 0.0 for row in rows if row["reference_sd"] >= 0.05
+    ]
+    if scored:
+        lines.append("")
+        lines.append(
+            f"mean r over the {len(scored)} AUs the reference moves (SD >= 0.05; "
+            f"a flat curve of ours counts 0): {sum(scored) / len(scored):.2f}"
+        )
+    return "\n".join(lines)
+
+
+def run_au(args: argparse.Namespace) -> int:
+    from fme.core.outputs import output_file
+    from generation.au.sources import (
+        AUSource,
+        agreement,
+        detect_csv_source,
+        input_track,
+        read_au_csv,
+        write_track_csv,
+    )
+
+    output_file(args.out)
+    source = AUSource(args.au_source or "landmarks", args.au_csv)
+    other = None
+    if args.compare:
+        other = read_au_csv(args.compare, detect_csv_source(args.compare))
+    result = input_track(args.input, source, args.onset, args.reference)
+    if other is not None:
+        from generation.au.sources import check_length
+
+        check_length(other, result.track.n_frames, args.compare)
+    out = write_track_csv(Path(args.out), result.track, result.fps)
+    rate = f"{result.fps:g} fps" if result.fps else "no frame rate known"
+    print(f"wrote {out} ({result.track.n_frames} frames, {rate}; {result.how})")
+    meta = result.track.meta
+    if meta.get("not_estimated"):
+        print(f"not estimated (0): {', '.join(meta['not_estimated'])}")
+    for group in meta.get("combined", ()):
+        print(f"one curve for {' and '.join(group)}: the landmarks cannot tell them apart")
+    if other is not None:
+        print(f"\nagreement with {args.compare} ({other.source}):\n")
+        print(agreement_markdown(agreement(result.track, other)))
     return 0
 
 

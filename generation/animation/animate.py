@@ -20,8 +20,15 @@ from fme.core.errors import ConfigError, DataError, VideoError
 from generation.animation.magnify import Magnification, magnify_driving
 from generation.data.frame_pairs import load_frame, rescale_landmarks
 from generation.data.prepared import load_prepared
-from generation.data.video import iter_video, read_image
-from generation.face.detect import crop_box, crop_resize, landmarks68, largest_face, to_gray
+from generation.data.video import frame_rate, iter_video, read_image, to_rgb
+from generation.face.detect import (
+    crop_box,
+    crop_resize,
+    detect_faces,
+    landmarks68,
+    largest_face,
+    to_gray,
+)
 from generation.face.prepare import to_crop_coords
 from generation.face.presence import follow_face, frame_ranges
 from generation.models.base import hull_area
@@ -49,29 +56,77 @@ def best_frame(target_landmarks: np.ndarray, driving_landmarks: np.ndarray, pres
     return int(np.argmin(costs))
 
 
-def prepare_target(image_path: str | Path, size: int, margin: float = 0.25):
+def target_faces(image: np.ndarray, source=None) -> list[tuple[int, int, int, int]]:
+    """dlib's frontal faces of a target image, the largest first (ties: the first found);
+    FaceNotFoundError naming `source` when there is none."""
+    gray = to_gray(np.asarray(image))
+    boxes = detect_faces(gray)
+    if not boxes:
+        largest_face(gray, source)  # raises FaceNotFoundError naming the file
+    return boxes
+
+
+def pick_face(boxes, index: int, source=None):
+    """Face `index` (0: the largest) of `target_faces`; ConfigError naming the option."""
+    if not 0 <= int(index) < len(boxes):
+        raise ConfigError(
+            f"--face {index}: the target has {len(boxes)} face(s), numbered 0-{len(boxes) - 1} "
+            "largest first",
+            source,
+        )
+    return boxes[int(index)]
+
+
+def describe_faces(boxes, index: int = 0) -> str:
+    """One line: how many faces the target has and which one is taken."""
+    sides = ", ".join(f"{b[2] - b[0]}" for b in boxes)
+    b = boxes[index]
+    return (
+        f"target: {len(boxes)} faces (widths {sides} px, largest first); took face {index} "
+        f"({b[2] - b[0]} px at x={b[0]}, y={b[1]}); --face N takes another"
+    )
+
+
+def prepare_target(
+    image_path: str | Path,
+    size: int,
+    margin: float = 0.25,
+    color: bool = False,
+    face=0,
+):
     """(image (size, size, 3) uint8, landmarks (68, 2) float32) of a target face photo.
 
-    As `fme prepare` does for a clip's onset frame: grayscale, the largest dlib face, the
-    square box grown by `margin`, resized to `size`, the landmarks mapped into the crop.
-    FaceNotFoundError names the file when dlib finds no face.
+    As `fme prepare` does for a clip's onset frame: grayscale (in 3 channels; `color` keeps
+    the photo's colour), dlib's face `face` (an index into `target_faces`, 0: the largest,
+    or a box), the square box grown by `margin`, resized to `size`, the landmarks mapped
+    into the crop. FaceNotFoundError names the file when dlib finds no face.
     """
-    return prepare_face(read_image(image_path), size, margin, source=image_path)
+    return prepare_face(read_image(image_path), size, margin, image_path, color, face)
 
 
-def prepare_face(image: np.ndarray, size: int, margin: float = 0.25, source=None):
+def prepare_face(
+    image: np.ndarray, size: int, margin: float = 0.25, source=None, color: bool = False, face=0
+):
     """`prepare_target` for an image already in memory."""
     gray = to_gray(np.asarray(image))
-    face = largest_face(gray, source)
-    box = crop_box(face, gray.shape, margin)
-    lms = landmarks68(gray, face, upsample=0)
-    out = np.repeat(crop_resize(gray, box, size)[..., None], 3, axis=-1)
+    box_face = tuple(face) if not isinstance(face, (int, np.integer)) else None
+    if box_face is None:
+        box_face = pick_face(target_faces(gray, source), int(face), source)
+    box = crop_box(box_face, gray.shape, margin)
+    lms = landmarks68(gray, box_face, upsample=0)
+    if color:
+        out = crop_resize(to_rgb(np.asarray(image)), box, size)
+    else:
+        out = np.repeat(crop_resize(gray, box, size)[..., None], 3, axis=-1)
     return np.ascontiguousarray(out), to_crop_coords(lms, box, size)
 
 
 @dataclass
 class DrivingClip:
-    """Frames (T, H, W, 3) uint8 with their landmarks (T, 68, 2) and the onset index."""
+    """Frames (T, H, W, 3) uint8 with their landmarks (T, 68, 2) and the onset index; `fps`
+    the clip's own frame rate when known (a video's container rate, a prepared clip's
+    dataset rate), `path` where it was read from, `au_track` its AU curves when they come
+    from a CSV source (`generation.au.sources`; None: the landmark estimator's)."""
 
     frames: np.ndarray
     landmarks: np.ndarray
@@ -84,6 +139,9 @@ class DrivingClip:
     present: np.ndarray | None = None
     #: what the face pass found to say ('12 of 169 frames without a face (...)')
     warnings: list[str] = field(default_factory=list)
+    fps: float | None = None
+    path: Path | None = None
+    au_track: object = None
 
 
 def _find_manifest_row(clip_dir: Path):
@@ -120,11 +178,17 @@ def _prepared_presence(npz: Path, n_frames: int):
 
 
 def load_driving(
-    path: str | Path, size: int, margin: float = 0.25, onset: int = 0, no_face: str = "hold"
+    path: str | Path,
+    size: int,
+    margin: float = 0.25,
+    onset: int = 0,
+    no_face: str = "hold",
+    color: bool = False,
 ) -> DrivingClip:
-    """A driving clip from a prepared clip folder (frames/ + landmarks.npz), or from a video
-    or frame folder, which is prepared here (`prepare_video`: the face searched from frame
-    `onset` on, checked on every frame; `no_face` says what a frame without one gets)."""
+    """A driving clip from a prepared clip folder (frames/ + landmarks.npz, grayscale as
+    `fme prepare` wrote them), or from a video or frame folder, which is prepared here
+    (`prepare_video`: the face searched from frame `onset` on, checked on every frame;
+    `no_face` says what a frame without one gets; `color` keeps the video's colour)."""
     path = Path(path)
     if (path / "landmarks.npz").is_file() and (path / "frames").is_dir():
         from generation.data.video import list_frames
@@ -159,6 +223,8 @@ def load_driving(
             (row.label or "") if row else "",
             present,
             warnings,
+            fps=row.frame_rate if row else None,
+            path=path,
         )
     if (path / "frames").is_dir():
         raise DataError(
@@ -166,16 +232,23 @@ def load_driving(
             path,
             "Run `fme prepare` again: it redoes unfinished clips.",
         )
-    return prepare_video(path, size, margin, onset, no_face)
+    return prepare_video(path, size, margin, onset, no_face, color)
 
 
 def prepare_video(
-    path: str | Path, size: int, margin: float = 0.25, onset: int = 0, no_face: str = "hold"
+    path: str | Path,
+    size: int,
+    margin: float = 0.25,
+    onset: int = 0,
+    no_face: str = "hold",
+    color: bool = False,
 ) -> DrivingClip:
     """Prepare a raw video or frame folder as `fme prepare` does, read one frame at a time:
     the face searched from frame `onset` on (the first frame with one is the clip's onset,
     its dlib face crops every frame), checked on every frame, landmarks tracked from the
-    onset (`generation.face.presence.follow_face`; `no_face`: hold, skip or refuse)."""
+    onset (`generation.face.presence.follow_face`; `no_face`: hold, skip or refuse).
+    `color`: the kept frames read again in colour and cropped the same (grayscale in three
+    channels otherwise). The clip keeps the video's frame rate and path."""
     path = Path(path)
     crops: list[np.ndarray] = []
     box: list = []
@@ -191,12 +264,28 @@ def prepare_video(
     frames = np.repeat(np.stack(crops)[..., None], 3, axis=-1)
     lms = to_crop_coords(track.landmarks, box[0], size)
     kept = [int(k) for k in track.kept]
+    if color:
+        wanted: dict[int, list[int]] = {}
+        for n, k in enumerate(kept):  # a held frame repeats an earlier one
+            wanted.setdefault(k, []).append(n)
+        colour = np.empty_like(frames)
+        for k, frame in enumerate(iter_video(path, 0)):
+            for n in wanted.get(k, ()):
+                colour[n] = crop_resize(to_rgb(frame), box[0], size)
+        frames = colour
     onset_index = kept.index(track.start)
     warnings = [f"{path}: {track.missing_text()}"] if not track.present.all() else []
     if track.start > onset:
         warnings.append(f"{path}: the first face is on frame {track.start}; it is the onset")
     return DrivingClip(
-        frames, lms, onset_index, path.stem, present=track.present[kept], warnings=warnings
+        frames,
+        lms,
+        onset_index,
+        path.stem,
+        present=track.present[kept],
+        warnings=warnings,
+        fps=frame_rate(path),
+        path=path,
     )
 
 
@@ -231,6 +320,12 @@ def prior_keypoints(model) -> str:
     return (prior or {}).get("keypoints", "per_frame")
 
 
+def model_channels(model) -> int:
+    """The image channels the model takes (3 unless its config says otherwise)."""
+    common = model.config.get("common") if isinstance(model.config, dict) else None
+    return int((common or {}).get("num_channels", 3))
+
+
 def model_size(model) -> int | None:
     size = model.config.get("image_size") if isinstance(model.config, dict) else None
     return int(size) if size else None
@@ -253,6 +348,7 @@ def animate_clip(
     present: np.ndarray | None = None,
     magnify: Magnification | None = None,
     motion_scale: float = 1.0,
+    au_track=None,
 ) -> np.ndarray:
     """Frames (T, H, W, 3) uint8 of `target` driven by `driving` (T, H', W', 3).
 
@@ -272,7 +368,8 @@ def animate_clip(
     Eulerian magnification and their landmarks by the same gain (`magnify_driving`, from the
     onset frame), then the motion the model takes divided by the gain 1 + alpha, back to
     the clip's scale. `motion_scale`: a plain factor on that motion (the keypoint / region
-    displacement from the onset; LivePortrait: the expression delta).
+    displacement from the onset; LivePortrait: the expression delta). `au_track`: the driving clip's AU
+    curves from a CSV source, for the AU-driven models (None: the estimator's).
     """
     import torch
     from PIL import Image
@@ -325,7 +422,10 @@ def animate_clip(
     # AU-driven families (FAMGAN, TPSMM-AU) make one condition per frame from the whole
     # clip; the motion families return None
     condition = model.driving_condition(
-        DrivingClip(drive_in, drive_lm, onset_index), target_in[0], target_lm[0], mode=mode
+        DrivingClip(drive_in, drive_lm, onset_index, au_track=au_track),
+        target_in[0],
+        target_lm[0],
+        mode=mode,
     )
     if condition is not None:
         condition = torch.from_numpy(np.asarray(condition))
@@ -415,8 +515,6 @@ def use_super_resolution(model, weights: str | Path | None) -> None:
     if weights is None:
         return
     if not hasattr(model, "set_super_resolution"):
-        from fme.core.errors import ConfigError
-
         raise ConfigError(
             f"--super-resolution: the {model.variant} model has no super-resolution stage",
             hint="Use it with a famgan checkpoint, or leave it off.",

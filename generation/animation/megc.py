@@ -7,12 +7,18 @@ their file stems the template names); the drivers are prepared clips named by th
 (`casme2/sub17/EP01_13`) or folder, or raw videos / frame folders. The synthetic corpus
 can stand in for both (`identities/*.png` as templates, its prepared clips as drivers).
 
-`make_megc_set` writes, in `out`: one 100 fps H.264 MP4 per template x driver, a
-`manifest.csv` (driving, template, dataset, emotion, label, path, and the sha256 of the
-checkpoint that made the set), and `contact_sheet.png`
+`make_megc_set` writes, in `out`: one H.264 MP4 per template x driver, a `manifest.csv`
+(driving, template, dataset, emotion, label, path, fps, and the sha256 of the checkpoint
+that made the set), and `contact_sheet.png`
 with one row per video: the target, the driving onset and apex frames, the generated
 apex frame and its difference against the target (amplified). The manifest is written
 last, so a set with a manifest is complete.
+
+Frame rate (`fps_policy`): the built-in MEGC lists (`megc2021`, `megc2022`) keep the MEGC
+convention, every video at `MEGC_FPS` (100); a list of the user's clips keeps each driving
+clip's own rate (a video's container rate, a prepared clip's dataset rate; 100 for a frame
+folder, which states none); `fps` sets one rate for all. The manifest's `fps` column says
+each video's rate and `MegcResult.fps_note` which rule gave it.
 
 An `out` that already holds a set is checked before anything is rendered: a set of the
 same checkpoint is written again in place; a set of another checkpoint (or videos without
@@ -37,6 +43,7 @@ from generation.animation.animate import (
     set_animation_options,
     use_super_resolution,
 )
+from generation.au.sources import as_source
 from generation.checkpoints.checkpoint import load_model
 from generation.data.prepared import read_csv_rows, write_csv
 from generation.data.video import IMAGE_SUFFIXES, contact_sheet, write_mp4
@@ -50,6 +57,7 @@ MANIFEST_COLUMNS = (
     "emotion",
     "label",
     "path",
+    "fps",
     "checkpoint_sha256",
     "super_resolution_sha256",
 )
@@ -92,6 +100,15 @@ MEGC2022_TEMPLATES: tuple[str, ...] = (
     "normalized_asianMale",
 )
 BUILT_IN_LISTS = {"megc2021": MEGC2021_DRIVERS, "megc2022": MEGC2021_DRIVERS}
+
+
+def fps_policy(drivers, fps: float | None) -> tuple[float | None, str]:
+    """(one rate for every video, or None: each driving clip's own; what the rule is)."""
+    if fps is not None:
+        return float(fps), f"{fps:g} fps for every video (--fps)"
+    if isinstance(drivers, (str, Path)) and str(drivers).lower() in BUILT_IN_LISTS:
+        return MEGC_FPS, f"{MEGC_FPS:g} fps for every video (the MEGC convention of {drivers})"
+    return None, "each driving clip's own frame rate (100 fps where a clip states none)"
 
 
 def driving_name(subject: str, clip_id: str) -> str:
@@ -185,6 +202,7 @@ class MegcResult:
     seconds: float = 0.0
     #: the driving clips' frames without a face, one line a clip
     warnings: list[str] = field(default_factory=list)
+    fps_note: str = ""
 
     @property
     def manifest(self) -> Path:
@@ -238,7 +256,7 @@ def make_megc_set(
     data: str | Path | None = None,
     device: str = "cpu",
     batch_size: int = 16,
-    fps: float = MEGC_FPS,
+    fps: float | None = None,
     mode: str = "relative",
     progress: bool = True,
     replace: bool = False,
@@ -248,6 +266,7 @@ def make_megc_set(
     magnify=None,
     motion_scale: float = 1.0,
     animation: dict | None = None,
+    au_source=None,
 ) -> MegcResult:
     """Every template x every driver animated by the checkpoint's model into `out`
     (`mode`: standard, relative or avd; `find_best_frame`: each video relative to the
@@ -258,8 +277,11 @@ def make_megc_set(
     `magnify` (a `Magnification`), `motion_scale`: see `animate_clip`; `animation`:
     LivePortrait's options, see `set_animation_options`).
 
-    A set of another checkpoint already in `out` is refused unless `replace` (see the
-    module's docstring)."""
+    `fps`: one frame rate for every video; None: the rule of `fps_policy` (the module's
+    docstring). `au_source` (`generation.au.sources`; None: the landmark estimator): where
+    an AU-driven model's driving AU curves come from, a CSV source reading each driving
+    clip's CSV. A set of another checkpoint already in `out` is refused unless `replace`
+    (see the module's docstring)."""
     import time
 
     from PIL import Image
@@ -284,12 +306,17 @@ def make_megc_set(
     sr_sha = sha256_file(super_resolution) if super_resolution is not None else ""
     mode = model.check_mode(mode)
     size = int(model.config["image_size"])
+    fixed_fps, fps_note = fps_policy(drivers, fps)
     specs = drivers if isinstance(drivers, list) else read_driver_list(drivers)
     templates = list_templates(templates_dir)
     data_root = Path(data) if data is not None else None
     # everything is read (and every face found) before anything is written
     targets = [(p.stem, *prepare_target(p, size)) for p in templates]
     clips = [resolve_driver(s, size, data_root, no_face) for s in specs]
+    src = as_source(au_source)
+    if src.from_csv:  # every CSV is found and checked before anything is written
+        for clip in clips:
+            clip.au_track = src.csv_track(clip.path, len(clip.frames), name=clip.name)
     names = [c.name for c in clips]
     if len(set(names)) != len(names):
         raise ConfigError(f"the driver list names a clip twice: {names}")
@@ -297,7 +324,7 @@ def make_megc_set(
     (out / "manifest.csv").unlink(missing_ok=True)
     for path in stale:
         path.unlink(missing_ok=True)
-    result = MegcResult(out)
+    result = MegcResult(out, fps_note=fps_note)
     result.warnings = [w for c in clips for w in c.warnings]
     sheet_rows, labels = [], []
     bar = tqdm(total=len(clips) * len(targets), desc="megc", unit="video", disable=not progress)
@@ -318,8 +345,10 @@ def make_megc_set(
                 present=clip.present,
                 magnify=magnify,
                 motion_scale=motion_scale,
+                au_track=clip.au_track,
             )
-            video = write_mp4(out / f"{clip.name}-{name}.mp4", frames, fps=fps)
+            rate = fixed_fps or clip.fps or MEGC_FPS
+            video = write_mp4(out / f"{clip.name}-{name}.mp4", frames, fps=rate)
             result.videos.append(video)
             result.frames += len(frames)
             result.rows.append(
@@ -330,6 +359,7 @@ def make_megc_set(
                     "emotion": clip.emotion,
                     "label": clip.label,
                     "path": video.name,
+                    "fps": f"{rate:g}",
                     "checkpoint_sha256": checkpoint_sha,
                     "super_resolution_sha256": sr_sha,
                 }

@@ -17,13 +17,17 @@ AU_NAMES: tuple[str, ...] = (
     "AU14", "AU15", "AU17", "AU20", "AU23", "AU25", "AU26", "AU45",
 )  # fmt: skip
 
+#: Where AU curves can come from (`generation.au.sources`): the landmark estimator, or the
+#: CSV of OpenFace 2, LibreFace or py-feat.
+AU_SOURCES: tuple[str, ...] = ("landmarks", "openface", "libreface", "pyfeat")
+
 
 @dataclass
 class AUTrack:
     """Per-frame AU intensities of one clip.
 
     `values` is (T, len(names)) float32 on OpenFace's 0-5 scale; `source` says where they came
-    from ("landmarks", "openface", "facs"); `fps` is the clip's frame rate when known.
+    from ("landmarks", "openface", "libreface", "pyfeat", "facs"); `fps` is the clip's frame rate when known.
     """
 
     values: np.ndarray

@@ -1,21 +1,19 @@
 """The landmark AU estimator: per-frame AU intensities from tracked 68-point landmarks.
 
 OpenFace, py-feat and the other AU estimators fetch their weights at run time; this one
-needs only the landmarks `fme prepare` already caches. Each AU's intensity is a linear
-function (ridge regression, no intercept) of the motion of its region's landmarks from the
-onset frame (`generation.au.features`), clipped to OpenFace's 0-5 range. The weights were
-fitted on the synthetic corpus's ground-truth intensities (`fme bench au --save`, which
-also reports the held-out per-AU Pearson r) and ship with the package as
-`landmark_model.json` (a few KB).
+needs only the landmarks `fme prepare` already caches. `estimate_from_landmarks` measures
+named geometric cues of the face (`generation.au.geometry`: brow heights, lid openings,
+lip-corner height, jaw opening, ... in IOD, each against a neutral reference) on scales set
+on real faces, so an ordinary smile reads about 3.5 rather than clipping at 5, opposite AUs
+of one cue (AU 12 and 15, AU 5 and 45, AU 26 and 17) exclude each other, and the AUs the
+landmarks cannot tell apart or see are reported as such (`meta["combined"]`,
+`meta["not_estimated"]`).
 
-Units: intensity 1 is a displacement of 0.03 IOD of the AU's most-moving landmark
-(`INTENSITY_UNIT_IOD`); the synthetic micro-expressions reach 0.02-0.045 IOD at the apex,
-so about 0.7-1.5, FACS's trace-to-slight range, as OpenFace reports micro-expressions.
-
-What landmarks cannot see: AUs whose cue is texture, not shape (AU 9's nose wrinkles; the
-estimate uses only its nose-base and upper-lip raise) and AUs absent from the synthetic
-library, so never fitted: AU 20, 23 and 45 come out 0 and are listed in the track's
-`meta["not_estimated"]`.
+The earlier estimator, a ridge regression fitted on the synthetic corpus
+(`LandmarkAUModel`, `landmark_model.json`, `fme bench au`), is still here for the synthetic
+benchmark: pass its model to `estimate_from_landmarks` to use it. On real faces it read AU
+1 and 2 as one curve (the synthetic library only moves them together) and clipped smiles
+at 5 (intensity 1 was 0.03 IOD of an AU's most-moving landmark).
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from fme.core.errors import DataError
-from generation.au import AU_NAMES, AUTrack
+from generation.au import AU_NAMES, AUTrack, geometry
 from generation.au.features import AU_REGIONS, displacements, region_features
 from generation.data.prepared import MANIFEST, PreparedClip, load_prepared
 from generation.data.video import iter_video, probe
@@ -150,15 +148,38 @@ def estimate_from_landmarks(
     onset_index: int = 0,
     model: LandmarkAUModel | None = None,
     fps: float | None = None,
+    reference: str = "onset",
 ) -> AUTrack:
-    """AU intensities (T, 17) of a landmark track (T, 68, 2), relative to `onset_index`."""
-    model = model or load_model()
-    disp = displacements(landmarks, onset_index)
+    """AU intensities (T, 17) of a landmark track (T, 68, 2): the geometric estimator
+    (`generation.au.geometry`) relative to the frame `onset_index` (`reference="onset"`) or
+    to each cue's median over the clip ("median", for a video without a known neutral
+    frame); with a fitted `model` (`LandmarkAUModel`), that model (onset reference only)."""
+    if model is not None:
+        if reference != "onset":
+            raise ValueError("a fitted LandmarkAUModel measures from the onset frame only")
+        disp = displacements(landmarks, onset_index)
+        return AUTrack(
+            values=model.predict(disp),
+            source="landmarks",
+            fps=fps,
+            meta={
+                "onset_index": int(onset_index),
+                "reference": "onset",
+                "estimator": "fitted",
+                "not_estimated": list(model.not_estimated),
+            },
+        )
     return AUTrack(
-        values=model.predict(disp),
+        values=geometry.intensities(landmarks, onset_index, reference),
         source="landmarks",
         fps=fps,
-        meta={"onset_index": int(onset_index), "not_estimated": list(model.not_estimated)},
+        meta={
+            "onset_index": int(onset_index),
+            "reference": reference,
+            "estimator": geometry.VERSION,
+            "not_estimated": list(geometry.NOT_ESTIMATED),
+            "combined": [list(g) for g in geometry.COMBINED],
+        },
     )
 
 
@@ -168,6 +189,7 @@ def estimate_from_frames(
     face_box=None,
     model: LandmarkAUModel | None = None,
     fps: float | None = None,
+    reference: str = "onset",
 ) -> AUTrack:
     """AU intensities of video frames (T, H, W[, 3]) uint8: the project's tracker (dlib on
     the onset frame, then Lucas-Kanade; `generation.face.tracking`) on the frames enlarged to
@@ -179,7 +201,7 @@ def estimate_from_frames(
         face_box = largest_face(frames[onset_index])
     scale = max(1, int(np.ceil(256 / max(frames.shape[1], 1))))
     landmarks = lk_track_video(frames, face_box, onset_index, scale)
-    return estimate_from_landmarks(landmarks, onset_index, model, fps)
+    return estimate_from_landmarks(landmarks, onset_index, model, fps, reference)
 
 
 def estimate_from_video(
@@ -188,6 +210,7 @@ def estimate_from_video(
     model: LandmarkAUModel | None = None,
     fps: float | None = None,
     no_face: str = "hold",
+    reference: str = "onset",
 ) -> AUTrack:
     """`estimate_from_frames` of a video file or frame folder read one frame at a time
     (memory flat in the clip's length): the face searched from `onset_index` on and
@@ -210,12 +233,12 @@ def estimate_from_video(
     track = follow_face(frames, onset_index, no_face, source=path)
     landmarks = ((track.landmarks + 0.5) / scale - 0.5).astype(np.float32)
     onset = [int(k) for k in track.kept].index(track.start)
-    result = estimate_from_landmarks(landmarks, onset, model, fps or info.fps or None)
+    result = estimate_from_landmarks(landmarks, onset, model, fps or info.fps or None, reference)
     result.meta["no_face_frames"] = track.missing
     return result
 
 
-def _prepared_record(folder: Path):
+def prepared_record(folder: Path):
     """The manifest row of a prepared clip folder, found in the folders above it."""
     folder = folder.resolve()
     for root in list(folder.parents)[:4]:
@@ -226,7 +249,12 @@ def _prepared_record(folder: Path):
     return None
 
 
-def clip_au_track(clip, model: LandmarkAUModel | None = None, fps: float | None = None) -> AUTrack:
+def clip_au_track(
+    clip,
+    model: LandmarkAUModel | None = None,
+    fps: float | None = None,
+    reference: str = "onset",
+) -> AUTrack:
     """The landmark AU track of a clip: a `PreparedClip` (from `load_prepared`), its folder
     (the one holding `landmarks.npz`), or any record with `landmarks` (T, 68, 2) (an array,
     or a method returning one) and `onset_index` (animation's `DrivingClip`). The onset is
@@ -247,9 +275,9 @@ def clip_au_track(clip, model: LandmarkAUModel | None = None, fps: float | None 
             )
         with np.load(path) as data:
             landmarks = data["landmarks"].astype(np.float32)
-        record = _prepared_record(folder)
+        record = prepared_record(folder)
     onset = record.onset_index if record is not None else 0
-    track = estimate_from_landmarks(landmarks, onset, model, fps)
+    track = estimate_from_landmarks(landmarks, onset, model, fps, reference)
     name = getattr(record, "key", None) or getattr(record, "name", None)
     if name:
         track.meta["clip"] = name

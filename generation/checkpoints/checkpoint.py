@@ -142,6 +142,10 @@ def load_model(
         raise ConfigError(
             f"weights do not fit the {state['variant']} model of its config ({err})", path
         ) from err
+    # the AU source its training read (famgan, tpsmm-au): animation should read the same
+    model.trained_au_source = str(
+        (state["config"].get("train") or {}).get("au_source") or "landmarks"
+    )
     return model.to(device).eval()
 
 

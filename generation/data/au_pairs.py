@@ -9,9 +9,11 @@ paired term). With `onset_source` p, a fraction p of the items takes the clip's 
 as the source (and another frame, uniformly, as the driving one): the situation of
 animation, where a neutral target is moved by the driving clip's change from its onset.
 
-`au_vectors(clip)` is the one place FAMGAN gets AU intensities from: the AU engine's
-landmark estimator (`generation.au.clip_au_track`, intensity 1 = 0.03 IOD of an AU's
-most-moving landmark, relative to the clip's onset frame), times the model's `au_scale`.
+`au_vectors(clip)` is the one place FAMGAN and TPSMM-AU get AU intensities from: the
+clip's own `au_track` when it carries one (`fme animate --au-source` reads it), else the AU
+source of the run (`generation.au.sources`: the landmark estimator relative to the clip's
+onset frame by default, or the clip's OpenFace, LibreFace or py-feat CSV), times the model's
+`au_scale`.
 """
 
 from __future__ import annotations
@@ -20,16 +22,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from generation.au.sources import clip_track
 from generation.data.frame_pairs import FramePairs
 from generation.data.prepared import PreparedClip
-from generation.au import clip_au_track
 
 
-def au_vectors(clip, scale: float = 1.0) -> np.ndarray:
-    """(T, 17) float32 AU intensities (`generation.au.AU_NAMES` order) of a clip, from the AU
-    engine: a `PreparedClip`, a `DrivingClip`, or any record with `landmarks` (T, 68, 2) and
-    `onset_index`; times `scale` and clipped to OpenFace's 0-5."""
-    values = clip_au_track(clip).values
+def au_vectors(clip, scale: float = 1.0, source=None) -> np.ndarray:
+    """(T, 17) float32 AU intensities (`generation.au.AU_NAMES` order) of a clip: a
+    `PreparedClip`, a `DrivingClip`, or any record with `landmarks` (T, 68, 2) and
+    `onset_index`; its `au_track` when it has one, else `source`'s (an
+    `generation.au.sources.AUSource` or name; None: the landmark estimator); times `scale`
+    and clipped to OpenFace's 0-5."""
+    own = getattr(clip, "au_track", None)
+    values = own.values if own is not None else clip_track(clip, source).values
     if scale != 1.0:
         values = np.clip(values * scale, 0.0, 5.0)
     return np.asarray(values, dtype=np.float32)
@@ -48,13 +53,14 @@ class AUFramePairs(FramePairs):
         size: int,
         au_scale: float = 1.0,
         onset_source: float = 0.0,
+        au_source=None,
         **kwargs,
     ):
         super().__init__(clips, size, **kwargs)
         if not 0.0 <= onset_source <= 1.0:
             raise ValueError(f"onset_source must be in [0, 1], got {onset_source}")
         self.onset_source = float(onset_source)
-        self.tracks = [au_vectors(c.clip, au_scale) for c in self.clips]
+        self.tracks = [au_vectors(c.clip, au_scale, au_source) for c in self.clips]
 
     def pair_indices(self, index: int) -> tuple[int, int, int, bool, float, float]:
         """`FramePairs.pair_indices`, with the source frame moved to the clip's onset frame

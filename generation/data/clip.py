@@ -9,6 +9,30 @@ from generation.data.facs import AUCell
 
 # MEGC2019 composite classes, in this order everywhere (recognizer outputs, tables).
 LABELS: tuple[str, ...] = ("negative", "positive", "surprise")
+#: The datasets' published frame rates (frames per second): CASME II and SAMM 200, SMIC-HS
+#: 100, CAS(ME)^2 and CAS(ME)^3 30.
+DATASET_FPS: dict[str, float] = {
+    "casme2": 200.0,
+    "samm": 200.0,
+    "smic": 100.0,
+    "casme_sq": 30.0,
+    "casme3": 30.0,
+}
+
+
+def dataset_fps(dataset: str, root: str | Path | None = None) -> float | None:
+    """A dataset's frame rate: a synthetic corpus's own (its `synth.json` under `root`),
+    else the published one (`DATASET_FPS`); None when unknown."""
+    if root is not None:
+        settings = Path(root) / "synth.json"
+        if settings.is_file():
+            import json
+
+            try:
+                return float(json.loads(settings.read_text())["fps"])
+            except (ValueError, KeyError, TypeError):
+                pass
+    return DATASET_FPS.get(dataset)
 
 
 @dataclass(frozen=True)
@@ -27,7 +51,8 @@ class Clip:
     onset..offset, a missing onset), one sentence each. `video` is the clip's video file
     when it is one (`frames[k]` is then that file for every k); `face_search` lets the
     face come after the onset (a clip of one's own without a coding: the first frame with
-    a face is taken as the onset).
+    a face is taken as the onset). `fps` is the clip's frame rate (`dataset_fps`, or a
+    video's container rate), None when unknown.
     """
 
     dataset: str
@@ -48,6 +73,7 @@ class Clip:
     video: Path | None = None
     #: the face may come after the onset: the first frame with one becomes the onset
     face_search: bool = False
+    fps: float | None = None  # frames per second, when the dataset or video says
 
     @property
     def key(self) -> str:

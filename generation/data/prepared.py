@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fme.core.errors import DataError
+from generation.data.clip import dataset_fps
 from generation.data.video import read_image
 
 MANIFEST = "manifest.csv"
@@ -35,6 +36,7 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "au_alternatives",
     "au_refs",
     "au_notes",
+    "fps",
 )
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "dataset",
@@ -94,6 +96,15 @@ class PreparedClip:
     au_alternatives: str = ""
     au_refs: str = ""
     au_notes: str = ""
+    fps: str = ""  # as written: the clip's frame rate, '' in manifests before it was kept
+
+    @property
+    def frame_rate(self) -> float | None:
+        """The clip's frame rate: the manifest's, else its dataset's published rate."""
+        try:
+            return float(self.fps) if self.fps else dataset_fps(self.dataset)
+        except ValueError:
+            return dataset_fps(self.dataset)
 
     @property
     def key(self) -> str:

@@ -151,6 +151,21 @@ def read_video(path: str | Path) -> np.ndarray:
     return np.stack(list(iter_video(path)))
 
 
+def frame_rate(path: str | Path) -> float | None:
+    """A video file's frame rate from its container (the stream's average rate), None for a
+    frame folder or a stream that states none."""
+    path = Path(path)
+    if path.is_dir() or not path.is_file():
+        return None
+    container = _open(path)
+    with container:
+        if not container.streams.video:
+            return None
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate else None
+
+
 def probe(path: str | Path) -> VideoInfo:
     """Frame count, frame rate, size and codec of a video (frames counted by decoding)."""
     path = Path(path)

@@ -203,6 +203,7 @@ def manifest_row(clip: Clip, out: Path) -> dict[str, object]:
         "au_alternatives": clip.au_cell.alternatives_text,
         "au_refs": clip.au_cell.refs_text,
         "au_notes": clip.au_cell.notes_text,
+        "fps": f"{clip.fps:g}" if clip.fps else "",
     }
 
 

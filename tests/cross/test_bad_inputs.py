@@ -128,6 +128,10 @@ def work(tmp_path_factory):
     (w / "rec").mkdir()
     (w / "csv").mkdir()
     _votes(w / "csv" / "votes_good.csv")
+    # an OpenFace-style AU track of 3 rows: the prepared clips have 4 frames
+    (w / "csv" / "au_3rows.csv").write_text(
+        "frame,timestamp,AU01_r,AU12_r\n1,0,0.1,0.2\n2,0.01,0.2,0.3\n3,0.02,0.1,0.1\n"
+    )
     bad = pd.read_csv(w / "csv" / "votes_good.csv")
     bad["pair_id"] = bad["pair_id"].astype(str)
     first = bad["participant"] == "p0"
@@ -247,6 +251,17 @@ CASES: list[tuple[str, list[str], str]] = [
     ),
     ("anim_target_missing", [*ANIMATE[:4], "nope.png", *ANIMATE[5:], "--out", "o.mp4"], "nope.png"),
     ("anim_driving_missing", [*ANIMATE[:6], "nope.mp4", "--out", "o.mp4"], "nope.mp4"),
+    ("anim_face_beyond", [*ANIMATE, "--out", "o.mp4", "--face", "3"], "--face 3"),
+    ("anim_size_0", [*ANIMATE, "--out", "o.mp4", "--size", "0"], "--size"),
+    ("anim_au_source_bad", [*ANIMATE, "--out", "o.mp4", "--au-source", "facereader"], "--au-source"),
+    ("anim_au_csv_alone", [*ANIMATE, "--out", "o.mp4", "--au-csv", "csv/au_3rows.csv"], "--au-csv"),
+    ("anim_au_csv_absent", [*ANIMATE, "--out", "o.mp4", "--au-source", "openface"], "EP01_01"),
+    # -- fme au
+    ("au_input_missing", ["au", "nope.mp4", "--out", "t.csv"], "nope.mp4"),
+    ("au_csv_short", ["au", D, "--au-source", "openface", "--au-csv", "csv/au_3rows.csv", "--out", "t.csv"], "au_3rows.csv"),
+    ("au_csv_no_aus", ["au", D, "--au-source", "libreface", "--au-csv", "csv/votes_good.csv", "--out", "t.csv"], "votes_good.csv"),
+    ("au_compare_no_aus", ["au", D, "--compare", "csv/votes_good.csv", "--out", "t.csv"], "votes_good.csv"),
+    ("au_onset_beyond", ["au", D, "--onset", "9", "--out", "t.csv"], "--onset 9"),
     # -- fme megc
     ("m10_data_missing", [*MEGC, "--data", "nope", "--out", "set"], "nope"),
     ("m15_out_is_file", [*MEGC, "--data", P, "--out", "a_file.txt"], "a_file.txt"),
@@ -422,7 +437,16 @@ def test_the_table_covers_every_command_and_the_audit():
     commands = {
         " ".join(argv[:2]) if argv[0] in ("eval", "study") else argv[0] for _, argv, _ in CASES
     }
-    for command in ("prepare", "synth", "train", "animate", "megc", "import-checkpoint", "demo"):
+    for command in (
+        "prepare",
+        "synth",
+        "train",
+        "animate",
+        "megc",
+        "au",
+        "import-checkpoint",
+        "demo",
+    ):
         assert command in commands
     for sub in ("create", "list", "export", "add-expert", "serve", "report", "power"):
         assert f"study {sub}" in commands
@@ -446,7 +470,19 @@ def test_a_bad_input_is_answered_in_one_line(case, argv, named, work, monkeypatc
     assert not list(work.glob("*.part")) and not (work / "empty_root.part").exists()
 
 
-REFUSED_OUTPUTS = ("run", "o.mp4", "set", "s", "x.pt", "aug", "rec_out", "auto", "exp", "rep")
+REFUSED_OUTPUTS = (
+    "run",
+    "o.mp4",
+    "set",
+    "s",
+    "x.pt",
+    "aug",
+    "rec_out",
+    "auto",
+    "exp",
+    "rep",
+    "t.csv",
+)
 
 
 def test_nothing_was_written_by_the_refused_cases(work, monkeypatch, capsys):

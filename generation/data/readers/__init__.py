@@ -36,10 +36,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from fme.core.errors import DataError
-from generation.data.clip import Clip
+from generation.data.clip import Clip, dataset_fps
 from generation.data.readers.casme2 import CASME2_LAYOUT, read_casme2
 from generation.data.readers.casme3 import read_casme3
 from generation.data.readers.casme_sq import read_casme_sq
@@ -127,6 +128,9 @@ def read_dataset_report(name: str, root: str | Path, labels: str | None = None) 
     `labels` as in `read_casme2`."""
     dataset = dataset_name(name)
     report = READERS[dataset](root, labels)
+    rate = dataset_fps(dataset, root)
+    if rate is not None:
+        report.clips = [c if c.fps else replace(c, fps=rate) for c in report.clips]
     if not report.clips:
         first = "; ".join(x.message for x in report.left_out[:3])
         raise DataError(

@@ -22,7 +22,14 @@ from pathlib import Path
 from fme.core.errors import DataError
 from generation.data.clip import LABELS, Clip
 from generation.data.readers import DatasetReport, LeftOut
-from generation.data.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, frame_number, list_frames, probe
+from generation.data.video import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    frame_number,
+    frame_rate,
+    list_frames,
+    probe,
+)
 
 DATASET = "videos"
 CODING = "clips.csv"
@@ -208,6 +215,7 @@ def read_videos(root: str | Path, labels: str | None = None) -> DatasetReport:
                 emotion_label=label,
                 video=video,
                 face_search=onset is None,
+                fps=frame_rate(video) if video is not None else None,
             )
         )
     for key in sorted(set(coding) - used):

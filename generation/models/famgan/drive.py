@@ -40,8 +40,11 @@ def driving_condition(
     """(T, 17), or (T, 2, 17) (image-left, image-right) when `asymmetric`, of a driving clip
     (anything `generation.data.au_pairs.au_vectors` takes), on the scale `au_scale` gives
     `au_vectors`. `relative` False: the smoothed driving AUs as they are (no target term, no
-    reference)."""
-    if asymmetric:
+    reference). A clip that carries its own `au_track` (a CSV source: one bilateral intensity
+    per AU) drives both halves with it."""
+    if asymmetric and getattr(clip, "au_track", None) is not None:
+        curves = [au_vectors(clip, au_scale)] * len(SIDES)
+    elif asymmetric:
         lms = clip.landmarks
         lms = np.asarray(lms() if callable(lms) else lms)
         curves = [

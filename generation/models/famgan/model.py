@@ -61,6 +61,7 @@ from torch import nn
 from fme.core.errors import ConfigError
 from generation.au.asymmetry import midline_x, split_column
 from generation.au.modulation import REFERENCES
+from generation.au.sources import train_source
 from generation.data.au_pairs import AUFramePairs, au_vectors
 from generation.models.base import AnimationModel, check_config_keys, packaged_defaults
 from generation.models.famgan.critic import GANimationCritic
@@ -188,6 +189,7 @@ class FAMGAN(AnimationModel):
             train,
             au_scale=float(self.config["common"]["au_scale"]),
             onset_source=float(self.config["pairs"]["onset_source"]),
+            au_source=train_source(train),
         )
 
     def training_inputs(self, batch: dict) -> tuple[torch.Tensor, ...]:

@@ -46,6 +46,7 @@ import torch
 
 from fme.core.errors import ConfigError
 from generation.au import AU_NAMES, estimate_from_landmarks
+from generation.au.sources import train_source
 from generation.config import merge
 from generation.data.au_pairs import AUFramePairs
 from generation.models.base import check_config_keys, packaged_defaults
@@ -108,10 +109,14 @@ def landmark_keypoints(landmarks: torch.Tensor, height: int, width: int) -> torc
     return pixels_to_normalized(landmarks.float().index_select(1, index), height, width)
 
 
-def au_differences(landmarks: np.ndarray, onset_index: int) -> np.ndarray:
-    """(T, 17) AU intensities of a landmark track (T, 68, 2) minus those of its onset frame
-    (the AU engine's landmark estimator, OpenFace's 0-5 scale)."""
-    values = estimate_from_landmarks(np.asarray(landmarks), onset_index).values
+def au_differences(landmarks: np.ndarray, onset_index: int, track=None) -> np.ndarray:
+    """(T, 17) AU intensities of a clip minus those of its onset frame (OpenFace's 0-5
+    scale): `track`'s (an `AUTrack`, e.g. read from the clip's OpenFace CSV) when given,
+    else the landmark estimator's on `landmarks` (T, 68, 2)."""
+    if track is not None:
+        values = np.asarray(track.values, dtype=np.float64)
+    else:
+        values = estimate_from_landmarks(np.asarray(landmarks), onset_index).values
     return (values - values[onset_index]).astype(np.float32)
 
 
@@ -142,7 +147,7 @@ class TPSMMAU(TPSMM):
     def training_dataset(self, clips, train):
         """Frame pairs with each frame's AUs (`AUFramePairs`: the AU engine's track of
         every clip, computed once from its cached landmarks)."""
-        return self.frame_pairs(AUFramePairs, clips, train)
+        return self.frame_pairs(AUFramePairs, clips, train, au_source=train_source(train))
 
     def training_inputs(self, batch: dict) -> tuple[torch.Tensor, ...]:
         return (
@@ -182,8 +187,10 @@ class TPSMMAU(TPSMM):
     # ---- animation ---------------------------------------------------------------------
     def driving_condition(self, clip, target, target_landmarks, mode: str = "relative"):
         """Per-frame AU differences (T, 17) of the driving clip from its onset frame
-        (`clip.landmarks`, `clip.onset_index`); `animate_clip` passes them to `animate`."""
-        return au_differences(clip.landmarks, int(clip.onset_index))
+        (`clip.au_track` when the clip carries one, e.g. `fme animate --au-source openface`,
+        else the estimator on `clip.landmarks`); `animate_clip` passes them to `animate`."""
+        track = getattr(clip, "au_track", None)
+        return au_differences(clip.landmarks, int(clip.onset_index), track)
 
     @torch.no_grad()
     def animate(

@@ -1,4 +1,4 @@
-"""MEGC sets: every template x driver as a 100 fps H.264 MP4, manifest, contact sheet."""
+"""MEGC sets: every template x driver as an H.264 MP4, manifest, contact sheet; frame rates."""
 
 from __future__ import annotations
 
@@ -52,21 +52,22 @@ def test_the_megc2021_list():
     assert driving_name("sub01", "EP19_06f") == "sub01_EP19_06f"
 
 
-def _check_set(out, n_drivers, n_templates, n_frames):
+def _check_set(out, n_drivers, n_templates, n_frames, fps=200.0):
     from generation.data.video import probe
 
     with (out / "manifest.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == n_drivers * n_templates
     assert list(rows[0]) == [
-        *("driving", "template", "dataset", "emotion", "label", "path", "checkpoint_sha256"),
-        "super_resolution_sha256",
+        *("driving", "template", "dataset", "emotion", "label", "path", "fps"),
+        *("checkpoint_sha256", "super_resolution_sha256"),
     ]
     for row in rows:
         assert row["path"] == f"{row['driving']}-{row['template']}.mp4"
         info = probe(out / row["path"])
         assert info.codec == "h264" and info.n_frames == n_frames
-        assert info.fps == pytest.approx(100)
+        # a list of the user's clips keeps each clip's own rate: CASME II's 200 fps
+        assert info.fps == pytest.approx(fps) and float(row["fps"]) == pytest.approx(fps)
     assert len(list(out.glob("*.mp4"))) == n_drivers * n_templates
     from PIL import Image
 
@@ -128,3 +129,39 @@ def test_a_missing_driver_writes_nothing(prepared, tmp_path):
     with pytest.raises(DataError, match="sub09"):
         make_megc_set(ckpt, templates, drivers, out, data=prepared, progress=False)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_the_frame_rate_rule_of_a_set():
+    from generation.animation.megc import MEGC_FPS, fps_policy
+
+    assert fps_policy("megc2021", None) == (
+        MEGC_FPS,
+        "100 fps for every video (the MEGC convention of megc2021)",
+    )
+    rate, note = fps_policy(["a clip"], None)
+    assert rate is None and "own frame rate" in note
+    assert fps_policy("megc2022", 25.0)[0] == 25.0
+
+
+@pytest.mark.slow
+def test_a_video_driver_keeps_its_container_rate(tmp_path):
+    from engine_helpers import astronaut_face, shift_image
+
+    from generation.animation.megc import DriverSpec
+    from generation.data.video import probe, write_mp4
+
+    face, _ = astronaut_face(96)
+    video = write_mp4(
+        tmp_path / "take1.mp4", [shift_image(face, 0.5 * k, 0) for k in range(5)], fps=30
+    )
+    ckpt = _checkpoint(tmp_path, "fomm")
+    templates = tmp_path / "templates"
+    write_templates(templates)
+    result = make_megc_set(
+        ckpt, templates, [DriverSpec(str(video))], tmp_path / "set", progress=False
+    )
+    assert "own frame rate" in result.fps_note
+    with (tmp_path / "set" / "manifest.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["fps"] for r in rows} == {"30"}
+    assert probe(tmp_path / "set" / rows[0]["path"]).fps == pytest.approx(30)
