@@ -17,6 +17,7 @@ class FMEError(Exception):
 
     def __init__(self, message: str, path: str | Path | None = None, hint: str | None = None):
         self.path = Path(path) if path is not None else None
+        self.message = message
         self.hint = hint
         parts = [f"{path}: {message}" if path is not None else message]
         if hint:
@@ -38,6 +39,11 @@ class FaceNotFoundError(FMEError):
 
 class ConfigError(FMEError):
     """A configuration file or option that is not valid."""
+
+
+class StorageError(FMEError):
+    """A disk that is full, over its quota, failing or read-only (see
+    `fme.core.outputs.storage_error`)."""
 
 
 #: Where a bug is reported (the README says the same).
