@@ -79,7 +79,12 @@ def expert_totals(
     """
     df = check_ratings(ratings, source)
     if df.empty:
-        raise DataError("no expert ratings", path=source)
+        raise DataError(
+            "no expert ratings",
+            path=source,
+            hint="Add experts (`fme study add-expert STUDY NAME`) and let them rate the videos, "
+            "or give --ratings CSV.",
+        )
     if require_complete:
         counts = df.groupby(["expert", "method"]).size().unstack("method")
         for expert, row in counts.iterrows():

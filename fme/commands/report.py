@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fme.commands.study import study_subparsers
-from fme.core.errors import DataError
+from fme.core.errors import ConfigError, DataError
 from fme.core.options import (
     int_range,
     non_negative_float,
@@ -135,6 +135,11 @@ def _report(args: argparse.Namespace) -> int:
         source = "--max-catch-failures"
     elif args.min_catch_pass_rate is not None:
         source = "--min-catch-pass-rate"
+    if args.votes and args.name:
+        raise ConfigError(
+            "give a study NAME or --votes CSV, not both",
+            hint="The report is made from one of them; leave the other out.",
+        )
     if args.votes:
         votes = _read_csv(args.votes)
         title = f"Study report: {Path(args.votes).name}"
@@ -201,12 +206,17 @@ def _expert(args: argparse.Namespace) -> int:
 
     if args.out:
         output_dir(args.out, existing="replace")
+    if args.ratings and args.study:
+        raise ConfigError(
+            "give --ratings CSV or --study NAME, not both",
+            hint="The table is made from one of them; leave the other out.",
+        )
     if args.ratings:
         ratings = _read_csv(args.ratings)
         source = args.ratings
     elif args.study:
         ratings = _from_database(args.study, _database_url(args.db), "ratings")
-        source = None
+        source = f"study {args.study!r}"
     else:
         raise DataError("give --ratings CSV or --study NAME")
     table = expert_table(

@@ -50,6 +50,16 @@ class StorageError(FMEError):
 REPORT_TO = "the FME Studio issue tracker"
 
 
+def brief(err: BaseException) -> str:
+    """A short reason for a library's error in a message: its first line (at most 160
+    characters), without torch.load's advice to load untrusted files unsafely."""
+    text = str(err).strip()
+    if "Weights only load failed" in text or "weights_only" in text:
+        return "not a file of tensors that torch.load reads safely"
+    first = text.splitlines()[0].strip() if text else type(err).__name__
+    return first if len(first) <= 160 else first[:157] + "..."
+
+
 def one_line(err: BaseException) -> str:
     """The message of `err` on one line (newlines and runs of spaces folded)."""
     return " ".join(str(err).split())

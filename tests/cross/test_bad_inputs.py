@@ -741,6 +741,11 @@ def work3(work):
     from generation.models import build_model
 
     save_checkpoint(a3 / "ckpt" / "mraa.pt", build_model("mraa", small_model_config("mraa")), 0)
+    nan_clip = shutil.copytree(work / D, a3 / "nan_clip")
+    with np.load(nan_clip / "landmarks.npz") as data:
+        arrays = dict(data)
+    arrays["landmarks"] = np.full_like(arrays["landmarks"], np.nan)
+    np.savez(nan_clip / "landmarks.npz", **arrays)
     return work
 
 
@@ -778,6 +783,8 @@ CASES3: list[tuple[str, list[str], str]] = [
     ("a3_32_out_no_suffix", [*ANIMATE, "--out", "a3/result"], "--out"),
     ("a3_out_gif", [*ANIMATE, "--out", "a3/o.gif"], ".mp4"),
     ("a3_fps_huge", [*ANIMATE, "--out", "a3/o.mp4", "--fps", "1000000"], "--fps"),
+    ("a3_26_driving_nan_landmarks", [*ANIMATE[:-1], "a3/nan_clip", "--out", "a3/o.mp4"], "NaN"),
+    ("a3_30_onset_beyond_video", [*ANIMATE, "--out", "a3/o.mp4", "--onset", "500"], "--onset"),
     # -- fme megc
     ("m3_drivers_latin1", [*MEGC[:-1], "a3/drivers_latin1.txt", "--data", P, "--out", "a3/set"], "UTF-8"),
     ("m3_11_out_is_templates", [*MEGC, "--data", P, "--out", "megc/tpl_good"], "--templates"),
@@ -788,6 +795,9 @@ CASES3: list[tuple[str, list[str], str]] = [
     ("s3_consent_latin1", ["study", "configure", "ok", "--consent", "a3/consent_latin1.md", "--db", DB], "UTF-8"),
     ("s3_target_huge", ["study", "configure", "ok", "--target", "10000000000", "--db", DB], "--target"),
     ("r3_votes_dir", [*REPORT[:2], "--votes", "a3/votes_dir", "--out", "a3/rep"], "folder"),
+    ("r3_votes_and_name", [*REPORT[:2], "ok", "--votes", "csv/votes_good.csv", "--out", "a3/rep", "--db", DB], "not both"),
+    ("e3_expert_table_both", ["expert-table", "--ratings", "csv/ratings_incomplete.csv", "--study", "ok", "--db", DB, "--out", "a3/exp", "--no-png"], "not both"),
+    ("e3_expert_table_no_ratings", ["expert-table", "--study", "ok", "--db", DB, "--out", "a3/exp", "--no-png"], "study 'ok'"),
     ("w3_simulate_huge", [*POWER, "--effect", "0.6", "--simulate", "1000000000"], "--simulate"),
     ("w3_pairs_huge", [*POWER, "--effect", "0.6", "--pairs", "100000000"], "--pairs"),
     # -- fme eval
@@ -820,6 +830,7 @@ def test_a_bad_input_of_the_third_audit_is_one_line(case, argv, named, work3, mo
     assert named in err, err
     assert not (work3 / A3 / "x.pt").exists() and not (work3 / A3 / "run").exists()
     assert not (work3 / A3 / "set").exists() and not (work3 / A3 / "bw").exists()
+    assert not (work3 / A3 / "o.mp4").exists() and not (work3 / A3 / "rep").exists()
 
 
 def test_the_bad_input_tables_count_what_they_cover_per_command(capsys):
