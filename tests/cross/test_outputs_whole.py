@@ -105,6 +105,20 @@ def _snapshot(folder: Path) -> dict[str, str]:
 
 # ---- killed at random moments -------------------------------------------------------------
 
+
+def _kill_while_writing(proc: subprocess.Popen, root: Path, patterns, delay: float) -> None:
+    """SIGKILL `proc` `delay` seconds after it starts writing a file matching one of
+    `patterns` under `root` (the final folder or the set being built beside it)."""
+    start = time.time()
+    while proc.poll() is None:
+        if any(p.stat().st_mtime >= start for pattern in patterns for p in root.glob(pattern)):
+            time.sleep(delay)
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
 BIG_EXPORT = textwrap.dedent(
     """
     import sys
@@ -130,11 +144,10 @@ def test_a_killed_re_export_keeps_the_earlier_export_whole(site):
     good = _snapshot(site / "exp")
     assert sum(1 for _ in (site / "exp" / "votes.csv").open()) == rows + 1
     rng = random.Random(1)
+    watch = ["exp/votes.csv*", ".exp.fme-new-*/votes.csv*"]
     for _ in range(5):
         proc = subprocess.Popen(cmd, cwd=site, env=_env(), stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.0, 4.0))  # python, pandas, the query, then the writing
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        _kill_while_writing(proc, site, watch, rng.uniform(0.0, 0.3))
         assert _snapshot(site / "exp") == good  # the whole earlier export, never a cut one
     assert sorted(p.name for p in (site / "exp").iterdir()) == [
         ".fme-output.json",
@@ -171,11 +184,10 @@ def test_a_killed_megc_rerun_keeps_the_earlier_set(site):
     good = _snapshot(site / "set")
     assert len(_manifest(site / "set")) == 4
     rng = random.Random(2)
+    watch = ["set/*.mp4*", ".set.fme-new-*/*.mp4*", ".set.fme-new-*/*.png*"]
     for _ in range(3):
         proc = _fme(*argv, "--drivers", "four.txt", cwd=site)
-        time.sleep(rng.uniform(3.0, 9.0))  # loading torch and the model, then rendering
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        _kill_while_writing(proc, site, watch, rng.uniform(0.0, 1.0))
         now = _snapshot(site / "set")
         if now != good:  # the rerun finished before the kill: its whole set, 8 videos
             assert proc.returncode == 0 and len(_manifest(site / "set")) == 8
