@@ -639,8 +639,8 @@ def run_metrics(args: argparse.Namespace) -> int:
             f"--fvd-frames {args.fvd_frames}: the I3D needs clips of at least 9 frames"
         )
     out = Path(args.out or Path(args.set[0]) / "metrics")
+    output_dir(out, existing="replace")  # checked before the weights are looked for
     run = _published_run(args, out)
-    output_dir(out, existing="replace")
     frames = []
     set_rows = []
     for folder in args.set:
