@@ -2,7 +2,9 @@
 `FME_DATABASE_URL`.
 
 SQLite connections run in WAL mode with a busy timeout (concurrent volunteers wait for the
-write lock instead of failing) and with foreign keys enforced.
+write lock instead of failing) and with foreign keys enforced. The wait is bounded (10 s,
+`FME_DB_BUSY_TIMEOUT` seconds): a writer that holds the lock longer makes the command stop
+with one line naming the database and the processes that have it open.
 
 A URL that cannot be opened is the user's to fix: `make_engine` and `open_engine` (and
 `db.migrate`) turn every failure to parse it, import its driver, connect or migrate into
@@ -25,7 +27,6 @@ from fme.core.errors import ConfigError, DataError, FMEError
 from fme.core.outputs import blocking_file, writable
 
 DEFAULT_URL = "sqlite:///fme.db"
-BUSY_TIMEOUT_MS = 30_000
 
 
 def database_url(url: str | None = None) -> str:
@@ -36,12 +37,87 @@ def database_url(url: str | None = None) -> str:
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s() * 1000)}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
+
+
+#: how long a SQLite writer waits for another's write lock (seconds; FME_DB_BUSY_TIMEOUT)
+DEFAULT_BUSY_TIMEOUT_S = 10.0
+
+
+def busy_timeout_s() -> float:
+    """FME_DB_BUSY_TIMEOUT (seconds, 0.1-600), else 10."""
+    text = os.environ.get("FME_DB_BUSY_TIMEOUT", "")
+    try:
+        value = float(text) if text.strip() else DEFAULT_BUSY_TIMEOUT_S
+    except ValueError:
+        value = DEFAULT_BUSY_TIMEOUT_S
+    return min(max(value, 0.1), 600.0)
+
+
+def _holders(database: str) -> list[str]:
+    """The other processes of this machine that have the SQLite file (or its -wal) open,
+    as `pid N (command)` (Linux /proc; empty elsewhere or when none can be seen)."""
+    try:
+        target = os.path.realpath(database)
+    except OSError:
+        return []
+    names = {target, target + "-wal", target + "-journal"}
+    found = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            links = {os.readlink(fd) for fd in (entry / "fd").iterdir()}
+        except OSError:
+            continue
+        if links & names:
+            try:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            except OSError:
+                cmd = "?"
+            cmd = cmd if len(cmd) <= 80 else cmd[:77] + "..."
+            found.append(f"pid {entry.name} ({cmd})")
+        if len(found) >= 3:
+            break
+    return found
+
+
+def _translate(context) -> BaseException | None:
+    """SQLAlchemy's handle_error hook: "database is locked" becomes the project's one-line
+    error."""
+    return database_locked(context.sqlalchemy_exception, str(context.engine.url))
+
+
+def database_locked(err: BaseException, url: str = "") -> FMEError | None:
+    """The one line for SQLite's "database is locked" (another writer held the write lock
+    longer than the busy timeout); None for any other error."""
+    if not isinstance(err, exc.DBAPIError):
+        return None
+    reason = _reason(err)
+    if "database is locked" in reason or "database table is locked" in reason:
+        database = None
+        try:
+            database = make_url(url).database if url else None
+        except Exception:
+            database = None
+        who = _holders(database) if database else []
+        held = f", held by {', '.join(who)}" if who else ""
+        shown = shown_url(url) if url else "the SQLite database"
+        return DataError(
+            f"{shown}: the database is locked by another writer (waited "
+            f"{busy_timeout_s():g} s{held})",
+            hint="Wait for the other `fme` command or the app's admin page to finish, then "
+            "run this again (FME_DB_BUSY_TIMEOUT=SECONDS waits longer).",
+        )
+    return None
 
 
 def shown_url(url: str) -> str:
@@ -151,13 +227,16 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             _check_sqlite_file(url, parsed.database)
             connect_args = kwargs.pop("connect_args", {})
-            connect_args.setdefault("timeout", BUSY_TIMEOUT_MS / 1000)
+            connect_args.setdefault("timeout", busy_timeout_s())
             connect_args.setdefault("check_same_thread", False)
             engine = create_engine(url, connect_args=connect_args, **kwargs)
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "handle_error", _translate)
             return engine
         kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(url, **kwargs)
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "handle_error", _translate)
+        return engine
 
 
 def open_engine(url: str | None = None, **kwargs) -> Engine:

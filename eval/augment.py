@@ -29,6 +29,7 @@ import numpy as np
 from eval.clips import FRAMES, SIZE, ClipBank, fit_frames, label_index, sample_indices
 from fme.core.errors import ConfigError, DataError
 from fme.core.options import int_list
+from fme.core.outputs import atomic_open, write_csv_atomic, write_text_atomic
 from generation.data.clip import LABELS
 
 log = logging.getLogger(__name__)
@@ -165,9 +166,8 @@ def generate_bank(
                 driver.landmarks[idx],
             )
             clip = fit_frames(np.asarray(out, dtype=np.uint8), size, transform)
-            tmp = path.with_name(path.stem + ".part.npz")
-            np.savez_compressed(tmp, clip=clip, label=driver.label)
-            tmp.replace(path)
+            with atomic_open(path, "wb") as fh:
+                np.savez_compressed(fh, clip=clip, label=driver.label)
             made += 1
         clips.append(clip)
         labels.append(label_index(driver.label, driver.key))
@@ -338,11 +338,9 @@ def table_vii(rows: Sequence[AugmentRow]):
 
 def run_augment(args: argparse.Namespace, generator: Generator | None = None) -> int:
     """`fme eval augment` (a `generator` may be injected by tests and benchmarks)."""
-    import pandas as pd
-
     from eval.recognizers import parse_backbones
-    from eval.table import write_tables
-    from eval.train import TrainConfig, kinetics_files, resolve_device
+    from eval.train import kinetics_files
+    from fme.core.locks import locked
     from fme.core.outputs import output_dir
 
     try:  # a list from the parser, or the text a caller passes
@@ -354,6 +352,20 @@ def run_augment(args: argparse.Namespace, generator: Generator | None = None) ->
     backbones = parse_backbones(args.backbones)
     kinetics = kinetics_files(args, backbones)  # checked before generating or training
     out = output_dir(args.out, existing="replace")
+    with locked(out):  # the clip cache in --out/generated is shared by the runs into --out
+        return _augment(args, out, ratios, backbones, kinetics, generator)
+
+
+AUGMENT_FILES = ("table_vii.csv", "table_vii.md", "table_vii.tex", "runs.csv", "protocol.json")
+
+
+def _augment(args, out: Path, ratios, backbones, kinetics, generator) -> int:
+    import pandas as pd
+
+    from eval.table import write_tables
+    from eval.train import TrainConfig, resolve_device
+    from fme.core.outputs import output_set
+
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(args.device)
     if generator is None:
@@ -394,12 +406,14 @@ def run_augment(args: argparse.Namespace, generator: Generator | None = None) ->
         log.warning(note)
         print(f"note: {note}")
     frame = table_vii(rows)
-    write_tables(
-        frame,
-        out / "table_vii",
-        caption="Augmented recognition: real plus generated training clips",
-    )
-    pd.DataFrame([r.__dict__ for r in rows]).to_csv(out / "runs.csv", index=False)
-    (out / "protocol.json").write_text(json.dumps(record, indent=1))
-    print((out / "table_vii.md").read_text())
+    # the tables are swapped in together; the clip cache (generated/) stays as it is
+    with output_set(out, "fme eval augment", owns=lambda _: list(AUGMENT_FILES)) as stage:
+        write_tables(
+            frame,
+            stage / "table_vii",
+            caption="Augmented recognition: real plus generated training clips",
+        )
+        write_csv_atomic(pd.DataFrame([r.__dict__ for r in rows]), stage / "runs.csv", index=False)
+        write_text_atomic(stage / "protocol.json", json.dumps(record, indent=1))
+        print((stage / "table_vii.md").read_text())
     return 0

@@ -20,6 +20,7 @@ import numpy as np
 
 from eval.scores import ClassificationScores
 from fme.core.errors import ConfigError
+from fme.core.outputs import atomic_path, write_csv_atomic, write_text_atomic
 from generation.data.clip import LABELS
 
 if TYPE_CHECKING:
@@ -28,6 +29,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REAL = "Real"
+#: the files of `fme eval auto` in its --out (others there are kept)
+AUTO_FILES = (
+    "table_vi.csv",
+    "table_vi.md",
+    "table_vi.tex",
+    "predictions.csv",
+    "notes.txt",
+    "table_vi.html",
+)
 # Column order of Table VI.
 TABLE_ORDER: tuple[str, ...] = ("mc3_18", "r2plus1d_18", "r3d_18")
 
@@ -229,7 +239,7 @@ def score_sets(
     )
     from eval.table import write_tables
     from eval.train import resolve_device
-    from fme.core.outputs import output_dir
+    from fme.core.outputs import not_an_input, output_dir, output_set
 
     if real and not Path(real).exists():
         raise ConfigError(
@@ -239,12 +249,12 @@ def score_sets(
         )
     out = Path(out or Path(recognizers) / "auto")
     output_dir(out, existing="replace")
+    not_an_input(out, recognizers=recognizers)
     device = resolve_device(device)
     sets = [(label, Path(folder)) for label, folder in sets.items()]
     if not sets and not real:
         raise ConfigError("nothing to score: give --set LABEL=DIR (and optionally --real DIR)")
     loaded = load_recognizers(recognizers)
-    out.mkdir(parents=True, exist_ok=True)
     real_prepared = real and is_prepared_root(real)
     drivers = prepared_driver_lookup([real]) if real_prepared else {}
     lookup = {name: label for name, (label, _) in drivers.items()}
@@ -280,15 +290,18 @@ def score_sets(
         notes += n
         preds.append(res.predictions)
     frame = table_vi(results)
-    write_tables(
-        frame,
-        out / "table_vi",
-        caption="Automatic evaluation: macro-F1 and accuracy of recognizers trained on real clips",
-    )
     predictions = pd.concat(preds, ignore_index=True)
-    predictions.to_csv(out / "predictions.csv", index=False)
-    (out / "notes.txt").write_text("\n".join(notes) + ("\n" if notes else ""))
-    _figure(frame, out / "table_vi.html")
+    # the tables and predictions are swapped into --out together, or not at all
+    with output_set(out, "fme eval auto", owns=lambda _: list(AUTO_FILES)) as stage:
+        write_tables(
+            frame,
+            stage / "table_vi",
+            caption="Automatic evaluation: macro-F1 and accuracy of recognizers trained on "
+            "real clips",
+        )
+        write_csv_atomic(predictions, stage / "predictions.csv", index=False)
+        write_text_atomic(stage / "notes.txt", "\n".join(notes) + ("\n" if notes else ""))
+        _figure(frame, stage / "table_vi.html")
     return AutoResult(frame, predictions, notes, out)
 
 
@@ -299,4 +312,5 @@ def _figure(frame: pd.DataFrame, path: Path) -> None:
     for col in [c for c in frame.columns if c.endswith(" F1") and not c.startswith("Gain")]:
         fig.add_bar(name=col.removesuffix(" F1"), x=frame["Method"], y=frame[col])
     fig.update_layout(barmode="group", title="Macro-F1 per recognizer", yaxis_title="macro-F1")
-    fig.write_html(path, include_plotlyjs="cdn")
+    with atomic_path(path) as tmp:
+        fig.write_html(tmp, include_plotlyjs="cdn")

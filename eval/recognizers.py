@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from fme.core.errors import ConfigError
+from fme.core.outputs import atomic_open
 
 BACKBONES: tuple[str, ...] = ("r3d_18", "mc3_18", "r2plus1d_18")
 # Names in the paper's tables.
@@ -263,6 +264,12 @@ def parse_backbones(text: str) -> list[str]:
             raise ConfigError(f"unknown backbone {n!r}; choose from {', '.join(BACKBONES)}")
     if not names:
         raise ConfigError("no backbone given; choose from " + ", ".join(BACKBONES))
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(
+            f"--backbones names {', '.join(twice)} twice",
+            hint="Name each backbone once (a second would overwrite the first's checkpoint).",
+        )
     return names
 
 
@@ -381,9 +388,8 @@ def save_recognizer(path: str | Path, model: VideoResNet, info: RecognizerInfo) 
         "extra": info.extra or {},
         "state_dict": model.state_dict(),
     }
-    tmp = path.with_name(path.name + ".part")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_open(path, "wb") as fh:  # whole or not at all; ENOSPC named
+        torch.save(payload, fh)
     return path
 
 

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fme.core.outputs import write_csv_atomic, write_text_atomic
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -73,11 +75,11 @@ def write_tables(
     notes: Sequence[str] = (),
 ):
     """Write `stem.csv`, `stem.md` and `stem.tex` (the notes under the Markdown and LaTeX
-    tables); returns the three paths."""
+    tables; each file whole or not at all); returns the three paths."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = (stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex"))
-    frame.to_csv(paths[0], index=False)
-    paths[1].write_text(markdown(frame, digits, notes))
-    paths[2].write_text(latex(frame, digits, caption, notes))
+    write_csv_atomic(frame, paths[0], index=False)
+    write_text_atomic(paths[1], markdown(frame, digits, notes))
+    write_text_atomic(paths[2], latex(frame, digits, caption, notes))
     return paths

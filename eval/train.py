@@ -23,6 +23,7 @@ import numpy as np
 from eval.clips import FRAMES, SIZE, ClipBank, to_input
 from eval.scores import ClassificationScores
 from fme.core.errors import ConfigError, DataError
+from fme.core.outputs import atomic_path, write_csv_atomic, write_text_atomic
 from generation.data.clip import LABELS
 
 log = logging.getLogger(__name__)
@@ -286,17 +287,43 @@ def _start_record(config: TrainConfig, kinetics: dict) -> dict:
 
 def run_training(args: argparse.Namespace) -> int:
     """`fme eval train-recognizers`."""
-    import pandas as pd
-
-    from eval.clips import load_bank, prepared_items
-    from eval.recognizers import RecognizerInfo, parse_backbones, save_recognizer
-    from eval.table import write_tables
-    from fme.core.outputs import output_dir
+    from eval.recognizers import parse_backbones
+    from fme.core.outputs import output_dir, output_set
 
     backbones = parse_backbones(args.backbones)
     kinetics = kinetics_files(args, backbones)  # every file checked before any training
-    out = output_dir(args.out, existing="replace")  # checkpoints and tables written again
-    out.mkdir(parents=True, exist_ok=True)
+    final = output_dir(args.out, existing="replace")  # checkpoints and tables written again
+    # built aside and swapped into --out when every recognizer is trained
+    with output_set(final, "fme eval train-recognizers", owns=_own_entries) as staged:
+        return _train_all(args, staged.path, backbones, kinetics)
+
+
+def _own_entries(out: Path) -> list[str]:
+    """The entries of a recognizer folder that `fme eval train-recognizers` writes."""
+    from eval.recognizers import BACKBONES
+
+    return [*RECOGNIZER_FILES, *(f"{b}.pt" for b in BACKBONES)]
+
+
+RECOGNIZER_FILES = (
+    "splits.json",
+    "scores.csv",
+    "scores.md",
+    "scores.tex",
+    "predictions.csv",
+    "losses.csv",
+    "config.json",
+    "losses.html",
+)
+
+
+def _train_all(args: argparse.Namespace, out: Path, backbones: list[str], kinetics: dict) -> int:
+    import pandas as pd
+
+    from eval.clips import load_bank, prepared_items
+    from eval.recognizers import RecognizerInfo, save_recognizer
+    from eval.table import write_tables
+
     items = prepared_items(args.data)
     transforms = {"kinetics" if b in kinetics else "square" for b in backbones}
     banks = {
@@ -305,8 +332,8 @@ def run_training(args: argparse.Namespace) -> int:
     }
     bank = next(iter(banks.values()))
     folds = split_subjects(bank.subjects, args.protocol, args.seed)
-    (out / "splits.json").write_text(
-        json.dumps([{"train": tr, "test": te} for tr, te in folds], indent=1)
+    write_text_atomic(
+        out / "splits.json", json.dumps([{"train": tr, "test": te} for tr, te in folds], indent=1)
     )
     rows, pred_rows, loss_rows = [], [], []
     subj = np.array(bank.subjects)
@@ -398,11 +425,12 @@ def run_training(args: argparse.Namespace) -> int:
         )
     frame = pd.DataFrame(rows)
     write_tables(frame, out / "scores", caption="Recognizers on held-out subjects")
-    pd.DataFrame(pred_rows).to_csv(out / "predictions.csv", index=False)
-    pd.DataFrame(loss_rows).to_csv(out / "losses.csv", index=False)
+    write_csv_atomic(pd.DataFrame(pred_rows), out / "predictions.csv", index=False)
+    write_csv_atomic(pd.DataFrame(loss_rows), out / "losses.csv", index=False)
     options = {k: v for k, v in vars(args).items() if k != "func"}
-    (out / "config.json").write_text(
-        json.dumps({"options": options, "config": asdict(config)}, indent=1, default=str)
+    write_text_atomic(
+        out / "config.json",
+        json.dumps({"options": options, "config": asdict(config)}, indent=1, default=str),
     )
     _loss_figure(pd.DataFrame(loss_rows), out / "losses.html")
     print((out / "scores.md").read_text())
@@ -422,4 +450,5 @@ def _loss_figure(losses, path: Path) -> None:
         line_group="fold",
         title="Recognizer training loss",
     )
-    fig.write_html(path, include_plotlyjs="cdn")
+    with atomic_path(path) as tmp:
+        fig.write_html(tmp, include_plotlyjs="cdn")

@@ -6,7 +6,8 @@ The modules are listed in COMMAND_MODULES and imported lazily (torch is not impo
 to print `fme --help`).
 
 A user's mistake (a bad option value, an FMEError from the command) is one line on stderr
-and exit status 2. Any other exception is a bug: one line saying so and where to report it,
+and exit status 2; so is a full, failing or read-only disk (`fme.core.outputs.storage_error`).
+Any other exception is a bug: one line saying so and where to report it,
 then the traceback, exit status 1.
 """
 
@@ -73,7 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as err:  # not ours: a bug
+    except Exception as err:  # not ours: a bug, unless the disk failed
+        from fme.core.outputs import storage_error
+
+        problem = storage_error(err)
+        if problem is not None:  # a full, failing or read-only disk: the user's to fix
+            print_error(problem)
+            return 2
         print_bug(err)
         return 1
 

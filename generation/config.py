@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from fme.core.errors import ConfigError
+from fme.core.inputs import check_like, typed_fields
+from fme.core.inputs import read_yaml as read_yaml_file
+from fme.core.outputs import write_text_atomic
 from generation.au import AU_SOURCES
 from generation.models import default_config, split_variant
 
@@ -162,10 +165,11 @@ def avd_config(*sections: dict[str, Any] | None, source: str = "<config>") -> AV
                 f"Known keys: {', '.join(sorted(names))}.",
             )
         merged.update({k: v for k, v in section.items() if v is not None})
+    merged = typed_fields(AVDTrainConfig, merged, "avd", source)
     try:
         return AVDTrainConfig(**merged).check()
-    except TypeError as err:
-        raise ConfigError(f"bad avd section ({err})", source) from err
+    except ConfigError as err:
+        raise ConfigError(err.message, source, err.hint) from None
 
 
 @dataclass
@@ -189,9 +193,7 @@ class RunConfig:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-        tmp.replace(path)
+        write_text_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
         return path
 
 
@@ -226,15 +228,14 @@ def default_config_name(size: int, variant: str | None = None) -> str:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    import yaml
-
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"cannot read YAML ({err})", path, "Fix the file.") from err
-    if not isinstance(data, dict):
-        raise ConfigError("a config file must be a mapping", path)
+    """A config file: UTF-8 YAML (see `fme.core.inputs.read_yaml`), a mapping, not empty."""
+    data = read_yaml_file(path, "config file")
+    if not data:
+        raise ConfigError(
+            "the config file is empty",
+            path,
+            "Give a config with the sections to change (or leave --config out for the defaults).",
+        )
     return data
 
 
@@ -308,7 +309,10 @@ def build_run_config(
     scale = data.get("scale", "small")
     if scale not in SCALES:
         raise ConfigError(f"scale {scale!r}: choose 'paper' or 'small'", source)
-    train_data = dict(data.get("train") or {})
+    train_data = data.get("train") or {}
+    if not isinstance(train_data, dict):
+        raise ConfigError("the train section must be a mapping (key: value lines)", source)
+    train_data = dict(train_data)
     names = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(train_data) - names)
     if unknown:
@@ -318,15 +322,17 @@ def build_run_config(
             f"Known keys: {', '.join(sorted(names))}.",
         )
     train_data.update({k: v for k, v in (train_overrides or {}).items() if v is not None})
+    train_data = typed_fields(TrainConfig, train_data, "train", source)
     try:
         train = TrainConfig(**train_data).check()
-    except TypeError as err:
-        raise ConfigError(f"bad train section ({err})", source) from err
+    except ConfigError as err:
+        raise ConfigError(err.message, source, err.hint) from None
     reference = default_config(variant, scale)
     changes = data.get("model") or {}
     if not isinstance(changes, dict):
         raise ConfigError("the model section must be a mapping", source)
     _check_model_keys(changes, reference, "model.", source)
+    changes = check_like(changes, reference, "model", source)
     model = merge(reference, changes)
     model["image_size"] = train.size
     return RunConfig(variant=variant, scale=scale, train=train, model=model)
@@ -352,7 +358,8 @@ def run_config_from_dict(data: dict[str, Any], source: str = "<checkpoint>") -> 
     """Rebuild a saved RunConfig (a complete model section is taken as it is)."""
     try:
         variant = data["variant"]
-        train = TrainConfig(**dict(data.get("train") or {})).check()
+        values = typed_fields(TrainConfig, dict(data.get("train") or {}), "train", source)
+        train = TrainConfig(**values).check()
     except (KeyError, TypeError) as err:
         raise ConfigError(f"not a saved run config ({err})", source) from err
     return RunConfig(variant, data.get("scale", "small"), train, dict(data.get("model") or {}))

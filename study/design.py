@@ -468,12 +468,20 @@ def create_study(
                 )
             )
         session.commit()
-    except Exception:
+    except Exception as err:
         session.rollback()
         if media is not media_root:  # this study's own folder: nothing else is in it
             import shutil
 
             shutil.rmtree(media, ignore_errors=True)
+        if isinstance(err, IntegrityError) and any(
+            t in str(err.orig) for t in ("studies.name", "Key (name)=")
+        ):
+            # another `fme study create` of this name committed first, just now
+            raise DataError(
+                f"a study named {name!r} already exists (another run created it just now)",
+                hint="Choose another name, or use the study the other run made.",
+            ) from None
         raise
     return StudyCreated(
         study_id=study.id,

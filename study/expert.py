@@ -20,9 +20,12 @@ The functions take a pandas frame with columns expert, method, video, upper, low
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from fme.core.errors import DataError
+from fme.core.inputs import read_csv
 
 SCORE_ITEMS = ("upper", "lower", "noise")
 MAX_ITEM = 3
@@ -76,7 +79,12 @@ def expert_totals(
     """
     df = check_ratings(ratings, source)
     if df.empty:
-        raise DataError("no expert ratings", path=source)
+        raise DataError(
+            "no expert ratings",
+            path=source,
+            hint="Add experts (`fme study add-expert STUDY NAME`) and let them rate the videos, "
+            "or give --ratings CSV.",
+        )
     if require_complete:
         counts = df.groupby(["expert", "method"]).size().unstack("method")
         for expert, row in counts.iterrows():
@@ -133,9 +141,6 @@ def expert_table(
 
 def read_ratings(path: str) -> pd.DataFrame:
     """Ratings from a CSV (the admin page's export); DataError names the file."""
-    try:
-        return pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataError("file not found", path=path) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"not a readable CSV ({err})", path=path) from None
+    if not Path(path).is_file() and not Path(path).is_dir():
+        raise DataError("file not found", path=path)
+    return read_csv(path, "ratings CSV")

@@ -34,6 +34,7 @@ from db.models import (
     Video,
     Vote,
 )
+from fme.core.outputs import output_set, write_csv_atomic
 from study.design import get_study
 
 VOTE_COLUMNS = [
@@ -213,20 +214,26 @@ def participants_frame(session: Session, study_name: str) -> pd.DataFrame:
     )
 
 
+EXPORT_FILES = ("votes.csv", "ratings.csv", "participants.csv")
+
+
 def export_csv(session: Session, study_name: str, out_dir: str | Path) -> dict[str, Path]:
     """Write `votes.csv`, `ratings.csv` and `participants.csv` of the study into `out_dir`;
-    their paths."""
+    their paths.
+
+    The three are read in one transaction and swapped into `out_dir` together (see
+    `fme.core.outputs.output_set`): a re-export killed or failing half-way leaves the
+    earlier export whole, never a `votes.csv` cut at a line end."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "votes": out / "votes.csv",
-        "ratings": out / "ratings.csv",
-        "participants": out / "participants.csv",
+    frames = {
+        "votes": votes_frame(session, study_name),
+        "ratings": ratings_frame(session, study_name),
+        "participants": participants_frame(session, study_name),
     }
-    votes_frame(session, study_name).to_csv(paths["votes"], index=False)
-    ratings_frame(session, study_name).to_csv(paths["ratings"], index=False)
-    participants_frame(session, study_name).to_csv(paths["participants"], index=False)
-    return paths
+    with output_set(out, "fme study export", owns=lambda _: list(EXPORT_FILES)) as stage:
+        for what, frame in frames.items():
+            write_csv_atomic(frame, stage / f"{what}.csv", index=False)
+    return {what: out / f"{what}.csv" for what in frames}
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,13 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from fme.core.errors import DataError
+from fme.core.outputs import (
+    atomic_path,
+    output_set,
+    storage_error,
+    write_csv_atomic,
+    write_text_atomic,
+)
 from study import figures
 from study import stats as st
 from study.checks import screen_votes
@@ -63,6 +70,9 @@ from study.sequential import SequentialPlan
 from study.tables import Column, Table, generic, tex_escape
 
 log = logging.getLogger(__name__)
+
+#: the entries of a report folder that are the report's own (others in it are kept)
+REPORT_ENTRIES = ("tables", "figures", "report.md")
 
 SET = Column("set_name", "Set")
 
@@ -95,12 +105,26 @@ class StudyReport:
         return generic(name, self.tables[name], name.replace("_", " "))
 
     def write(
-        self, out_dir: str | Path, *, png: bool | None = None, figures: bool = True
+        self,
+        out_dir: str | Path,
+        *,
+        png: bool | None = None,
+        figures: bool = True,
+        command: str = "fme study report",
     ) -> list[Path]:
         """Write tables/NAME.{csv,md,tex}, figures/NAME.html (+ .png when kaleido works,
         or never with png=False; no figures with figures=False) and report.md; return the
-        paths written."""
+        paths written.
+
+        The report is built aside and swapped into `out_dir` whole (see
+        `fme.core.outputs.output_set`): a run killed or failing half-way leaves the earlier
+        report, never its `report.md` beside tables of other votes."""
         out = Path(out_dir)
+        with output_set(out, command, owns=lambda _: list(REPORT_ENTRIES)) as stage:
+            written = self._write_into(stage.path, png=png, figures=figures)
+        return [out / p.relative_to(stage.path) for p in written]
+
+    def _write_into(self, out: Path, *, png: bool | None, figures: bool) -> list[Path]:
         (out / "tables").mkdir(parents=True, exist_ok=True)
         shown = self.figures if figures else {}
         if shown:
@@ -112,9 +136,9 @@ class StudyReport:
             base = out / "tables" / name
             layout = self.layout(name)
             md = layout.markdown()
-            table.to_csv(base.with_suffix(".csv"))
-            base.with_suffix(".md").write_text(md + "\n", encoding="utf-8")
-            base.with_suffix(".tex").write_text(layout.latex(), encoding="utf-8")
+            write_csv_atomic(table, base.with_suffix(".csv"))
+            write_text_atomic(base.with_suffix(".md"), md + "\n")
+            write_text_atomic(base.with_suffix(".tex"), layout.latex())
             written += [base.with_suffix(s) for s in (".csv", ".md", ".tex")]
             index += [f"## {layout.caption}", "", md, ""]
         want_png = png is not False and _kaleido_available()
@@ -130,13 +154,16 @@ class StudyReport:
             index.append(f"- [{name}](figures/{name}.html)")
             if want_png:
                 try:
-                    fig.write_image(html.with_suffix(".png"), width=900, height=500, scale=2)
+                    with atomic_path(html.with_suffix(".png")) as tmp:
+                        fig.write_image(tmp, format="png", width=900, height=500, scale=2)
                     written.append(html.with_suffix(".png"))
                 except Exception as err:  # kaleido present but no browser to render with
+                    if storage_error(err) is not None:
+                        raise
                     log.warning("no PNG for %s: %s", name, err)
                     want_png = False
         report = out / "report.md"
-        report.write_text("\n".join(index) + "\n", encoding="utf-8")
+        write_text_atomic(report, "\n".join(index) + "\n")
         written.append(report)
         return written
 

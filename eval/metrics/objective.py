@@ -651,7 +651,7 @@ def run_metrics(args: argparse.Namespace) -> int:
 
     from eval.metrics.published import column_tags
     from eval.table import write_tables
-    from fme.core.outputs import output_dir
+    from fme.core.outputs import output_dir, output_set, write_csv_atomic
     from generation.au.sources import AUSource
 
     for option, folder in (
@@ -671,8 +671,8 @@ def run_metrics(args: argparse.Namespace) -> int:
             f"--fvd-frames {args.fvd_frames}: the I3D needs clips of at least 9 frames"
         )
     out = Path(args.out or Path(args.set[0]) / "metrics")
+    output_dir(out, existing="replace")  # checked before the weights are looked for
     run = _published_run(args, out)
-    output_dir(out, existing="replace")
     frames = []
     set_rows = []
     for folder in args.set:
@@ -694,8 +694,6 @@ def run_metrics(args: argparse.Namespace) -> int:
     for line in run.notes[len(run.nets.notes) :]:
         print(f"note: {line}", file=sys.stderr)
     all_videos = pd.concat(frames, ignore_index=True)
-    out.mkdir(parents=True, exist_ok=True)
-    all_videos.to_csv(out / "metrics_per_video.csv", index=False)
     per_au = [c for c in all_videos.columns if c.startswith(("r_AU", "mae_AU"))]
     numeric = all_videos.drop(columns=["video", *per_au]).groupby("set", sort=False).mean()
     numeric = numeric.dropna(axis=1, how="all").reset_index()
@@ -704,15 +702,25 @@ def run_metrics(args: argparse.Namespace) -> int:
         numeric = numeric.merge(per_set, on="set", how="left")
     rename, notes = column_tags(list(numeric.columns), run.nets.embedder_name)
     notes += [f"not computed: {line}" for line in run.notes]
-    write_tables(
-        numeric.rename(columns=rename),
-        out / "metrics",
-        caption="Objective metrics of generated sets",
-        notes=notes,
-    )
-    numeric.to_csv(out / "metrics.csv", index=False)  # the CSV keeps the plain column names
-    print((out / "metrics.md").read_text())
-    if per_au:
-        write_tables(per_au_table(all_videos), out / "au_fidelity", caption="AU fidelity per AU")
-        print((out / "au_fidelity.md").read_text())
+    own = [
+        "metrics_per_video.csv",
+        *(f"{s}.{x}" for s in ("metrics", "au_fidelity") for x in ("csv", "md", "tex")),
+    ]
+    # the tables are swapped into --out together, or not at all
+    with output_set(out, "fme eval metrics", owns=lambda _: own) as stage:
+        write_csv_atomic(all_videos, stage / "metrics_per_video.csv", index=False)
+        write_tables(
+            numeric.rename(columns=rename),
+            stage / "metrics",
+            caption="Objective metrics of generated sets",
+            notes=notes,
+        )
+        # the CSV keeps the plain column names
+        write_csv_atomic(numeric, stage / "metrics.csv", index=False)
+        print((stage / "metrics.md").read_text())
+        if per_au:
+            write_tables(
+                per_au_table(all_videos), stage / "au_fidelity", caption="AU fidelity per AU"
+            )
+            print((stage / "au_fidelity.md").read_text())
     return 0

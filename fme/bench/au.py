@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fme.core.outputs import write_csv_atomic, write_text_atomic
+
 #: Why a row's figure means less than it seems, or why it is missing.
 NOTES: dict[str, str] = {
     "AU01": "always with AU02 in the corpus (surprise)",
@@ -124,8 +126,8 @@ def run(argv: list[str]) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out / "au_bench.csv", index=False)
-        (out / "au_bench.md").write_text(markdown(table, digits=3) + "\n")
-        (out / "au_bench.tex").write_text(table.to_latex(index=False, float_format="%.3f"))
-        (out / "au_bench.json").write_text(json.dumps(model.meta, indent=1) + "\n")
+        write_csv_atomic(table, out / "au_bench.csv", index=False)
+        write_text_atomic(out / "au_bench.md", markdown(table, digits=3) + "\n")
+        write_text_atomic(out / "au_bench.tex", table.to_latex(index=False, float_format="%.3f"))
+        write_text_atomic(out / "au_bench.json", json.dumps(model.meta, indent=1) + "\n")
     return 0

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from fme.bench.common import markdown
+from fme.core.outputs import write_csv_atomic, write_text_atomic
 from generation.face.tracking import lk_track_video, scale_box, upsample_gray
 from generation.models import TRAINABLE_VARIANTS
 
@@ -241,6 +242,90 @@ def beats(scores: Scores, base: Scores, margin: float = 0.01) -> bool:
     return bool(np.mean(scores.motion) < np.mean(base.motion) - margin)
 
 
+def _run_configs(args: argparse.Namespace, variants: list[str]) -> list:
+    """The run config of each variant, every option checked (ConfigError naming it)."""
+    import yaml
+
+    from fme.core.errors import ConfigError
+    from generation.config import build_run_config, config_path, default_config_name, read_yaml
+
+    if not variants:
+        raise ConfigError("--variants names no variant")
+    try:
+        milestones = tuple(float(m) for m in args.milestones.split(",") if m.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--milestones: expected comma-separated fractions of the run, got {args.milestones!r}",
+            hint="E.g. --milestones 0.6,0.9 (or 1.0 for none).",
+        ) from None
+    changes = {}
+    if args.model_changes:
+        try:
+            changes = yaml.safe_load(args.model_changes)
+        except yaml.YAMLError as err:
+            reason = " ".join(str(err).split())
+            raise ConfigError(f"--model-changes: not YAML ({reason})") from None
+        if changes is None:
+            changes = {}
+        if not isinstance(changes, dict):
+            raise ConfigError(
+                f"--model-changes: expected a YAML mapping, got {args.model_changes!r}",
+                hint="E.g. --model-changes '{prior: {grouping: sequential}}'.",
+            )
+    overrides = {
+        "iterations": args.iterations,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "milestones": milestones,
+        "holdout": args.holdout,
+        "seed": args.seed,
+        "sample_every": 0,
+        "checkpoint_every": 0,
+        "log_every": 10,
+        "size": args.size,
+    }
+    if args.driving_jitter is not None:
+        overrides["driving_jitter"] = args.driving_jitter
+    made = []
+    for variant in variants:
+        path = config_path(default_config_name(args.size, variant))
+        data = read_yaml(path)
+        data["model"] = {**(data.get("model") or {})}
+        from generation.config import merge
+
+        data["model"] = merge(data["model"], changes)
+        made.append(build_run_config(variant, data, "--model-changes", overrides))
+    return made
+
+
+def _same_run(out: Path, run_cfg) -> None:
+    """ConfigError when --work already holds a run of this variant made with another model
+    config (a rerun would resume it and ignore --model-changes)."""
+    from fme.core.errors import ConfigError
+    from generation.checkpoints.checkpoint import read_checkpoint
+
+    ckpt = out / "checkpoint.pt"
+    if not ckpt.is_file():
+        return
+    saved = read_checkpoint(ckpt)["config"].get("model") or {}
+
+    def leaves(data, prefix=""):
+        if isinstance(data, dict):
+            for key, value in data.items():
+                yield from leaves(value, f"{prefix}{key}.")
+        else:
+            yield prefix, list(data) if isinstance(data, tuple) else data
+
+    before = dict(leaves(saved))
+    if any(before.get(key, value) != value for key, value in leaves(run_cfg.model)):
+        raise ConfigError(
+            f"--work holds a {run_cfg.variant} run made with another model config "
+            "(e.g. other --model-changes), which this bench would resume unchanged",
+            out,
+            "Give a new --work, or remove that run folder.",
+        )
+
+
 def run(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="fme bench generation", description=__doc__.split("\n")[0])
     p.add_argument(
@@ -288,12 +373,13 @@ def run(argv: list[str]) -> int:
     import torch
 
     from generation.checkpoints.checkpoint import load_model
-    from generation.config import load_run_config
     from generation.face.prepare import PrepareConfig, prepare_dataset
     from generation.synth import SynthConfig, write_corpus
     from generation.training.train import train
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    # every option is checked before the corpus is made and a variant trained
+    run_configs = _run_configs(args, variants)
     tmp = None
     if args.work:
         work = Path(args.work)
@@ -329,30 +415,11 @@ def run(argv: list[str]) -> int:
         floor.motion.append(motion_error(pair, truth_tracked))
         au_scores(pair, truth_tracked, floor)
         floor.motion_dlib.append(motion_error(pair, dlib_track(pair.truth, pair.face_rect)))
-    for variant in variants:
+    for variant, run_cfg in zip(variants, run_configs):
         torch.manual_seed(args.seed)
         t0 = time.perf_counter()
-        overrides = {
-            "iterations": args.iterations,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "milestones": tuple(float(m) for m in args.milestones.split(",") if m),
-            "holdout": args.holdout,
-            "seed": args.seed,
-            "sample_every": 0,
-            "checkpoint_every": 0,
-            "log_every": 10,
-        }
-        if args.driving_jitter is not None:
-            overrides["driving_jitter"] = args.driving_jitter
-        run_cfg = load_run_config(variant, size=args.size, train_overrides=overrides)
-        if args.model_changes:
-            import yaml
-
-            from generation.config import merge
-
-            run_cfg.model = merge(run_cfg.model, yaml.safe_load(args.model_changes) or {})
         out = work / "runs" / variant
+        _same_run(out, run_cfg)
         result = train(
             run_cfg, prepared, out, device=args.device, resume=out.exists(), progress=False
         )
@@ -394,11 +461,10 @@ def run(argv: list[str]) -> int:
     print(markdown(table))
     if args.out:
         out_dir = Path(args.out)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out_dir / "generation_bench.csv", index=False)
-        (out_dir / "generation_bench.md").write_text(markdown(table) + "\n")
-        (out_dir / "generation_bench.tex").write_text(
-            table.to_latex(index=False, float_format="%.4f")
+        write_csv_atomic(table, out_dir / "generation_bench.csv", index=False)
+        write_text_atomic(out_dir / "generation_bench.md", markdown(table) + "\n")
+        write_text_atomic(
+            out_dir / "generation_bench.tex", table.to_latex(index=False, float_format="%.4f")
         )
     if tmp is not None:
         tmp.cleanup()

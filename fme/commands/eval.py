@@ -13,6 +13,7 @@ from eval.train import run_training
 from fme.core.options import (
     device_name,
     int_list,
+    int_range,
     non_negative_float,
     positive_float,
     positive_int,
@@ -33,10 +34,16 @@ def add_training_options(p: argparse.ArgumentParser, iterations: int = 150) -> N
         help="channel width multiplier (1.0 = published network; e.g. 0.25 on CPU)",
     )
     p.add_argument(
-        "--frames", type=positive_int, default=FRAMES, help="frames per clip (onset..offset)"
+        "--frames",
+        type=int_range(2, 512),
+        default=FRAMES,
+        help="frames per clip (onset..offset; a 3D CNN needs two or more)",
     )
     p.add_argument(
-        "--size", type=positive_int, default=SIZE, help="frame size (112 as in the paper)"
+        "--size",
+        type=int_range(16, 1024),
+        default=SIZE,
+        help="frame size (112 as in the paper; 16 or more: the networks halve it four times)",
     )
     p.add_argument("--iterations", type=positive_int, default=iterations)
     p.add_argument("--batch-size", type=positive_int, default=32)

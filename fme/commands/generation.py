@@ -380,9 +380,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_import)
 
 
+def _run_lock(out: str | Path):
+    """The lock of a run folder (only the first process of a distributed run takes it)."""
+    import contextlib
+    import os
+
+    from fme.core.locks import locked
+
+    return locked(out) if os.environ.get("RANK", "0") in ("", "0") else contextlib.nullcontext()
+
+
 def run_train_avd(args: argparse.Namespace) -> int:
     from fme.core.errors import ConfigError
-    from fme.core.outputs import output_dir
+    from fme.core.outputs import not_an_input, output_dir
     from generation.checkpoints.checkpoint import read_checkpoint
     from generation.config import avd_config, config_path, read_yaml
     from generation.training.avd_stage import train_avd
@@ -391,6 +401,13 @@ def run_train_avd(args: argparse.Namespace) -> int:
         raise ConfigError(
             "--stage avd needs --resume-from CHECKPOINT", hint="Give a trained MRAA checkpoint."
         )
+    for option, value in (("--variant", args.variant), ("--init", args.init)):
+        if value:
+            raise ConfigError(
+                f"{option} does not apply to --stage avd, which trains the AVD network of the "
+                "--resume-from checkpoint (its variant and weights)",
+                hint=f"Leave {option} off.",
+            )
     saved = read_checkpoint(args.resume_from)["config"].get("avd")
     from_file = None
     if args.config:
@@ -405,9 +422,11 @@ def run_train_avd(args: argparse.Namespace) -> int:
     }
     cfg = avd_config(saved, from_file, overrides, source=args.config or args.resume_from)
     output_dir(args.out, existing="reuse")
-    result = train_avd(
-        args.resume_from, args.data, args.out, cfg, device=args.device, progress=not args.quiet
-    )
+    not_an_input(args.out, data=args.data)
+    with _run_lock(args.out):
+        result = train_avd(
+            args.resume_from, args.data, args.out, cfg, device=args.device, progress=not args.quiet
+        )
     first = result.first_losses.get("total", float("nan"))
     last = result.losses.get("total", float("nan"))
     print(
@@ -419,7 +438,7 @@ def run_train_avd(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from fme.core.errors import ConfigError
-    from fme.core.outputs import output_dir
+    from fme.core.outputs import not_an_input, output_dir
     from generation.config import load_run_config
     from generation.training.train import train
 
@@ -427,7 +446,14 @@ def run_train(args: argparse.Namespace) -> int:
         return run_train_avd(args)
     if args.variant is None:
         raise ConfigError("fme train needs --variant", hint=f"Choose one of {VARIANT_HELP}.")
+    if args.resume_from:
+        raise ConfigError(
+            "--resume-from is the starting checkpoint of --stage avd",
+            hint="Add --stage avd to train an AVD network; to continue a run use --resume "
+            "(same --out), to start a new run from weights use --init CHECKPOINT.",
+        )
     output_dir(args.out, existing="reuse")  # train refuses a finished run unless --resume
+    not_an_input(args.out, data=args.data)
     overrides = {
         "iterations": args.iterations,
         "batch_size": args.batch_size,
@@ -443,17 +469,32 @@ def run_train(args: argparse.Namespace) -> int:
     if args.no_mixed_precision:
         overrides["mixed_precision"] = False
     run = load_run_config(args.variant, args.config, args.size, overrides)
-    result = train(
-        run,
-        args.data,
-        args.out,
-        device=args.device,
-        resume=args.resume,
-        compile=args.compile,
-        progress=not args.quiet,
-        vgg_weights=args.vgg_weights,
-        init=args.init,
-    )
+    if run.model.get("stage") == "avd" and not (args.init or args.resume):
+        raise ConfigError(
+            "this config trains the AVD stage (model.stage: avd) on a trained model, which "
+            "needs --init CHECKPOINT",
+            args.config,
+            f"Start it from a trained {run.variant} run: --init RUN/checkpoint.pt.",
+        )
+    weights = (run.model.get("super_resolution") or {}).get("weights")
+    if weights and not Path(weights).is_file():
+        raise ConfigError(
+            "model.super_resolution.weights: file not found",
+            weights,
+            "Give the RRDBNet x4 weights' path in the config, or set it to null.",
+        )
+    with _run_lock(args.out):
+        result = train(
+            run,
+            args.data,
+            args.out,
+            device=args.device,
+            resume=args.resume,
+            compile=args.compile,
+            progress=not args.quiet,
+            vgg_weights=args.vgg_weights,
+            init=args.init,
+        )
     if result.rank == 0:
         first = result.first_losses.get("total", float("nan"))
         last = result.losses.get("total", float("nan"))
@@ -470,11 +511,12 @@ def run_animate(args: argparse.Namespace) -> int:
     import torch
 
     from fme import api
+    from fme.core.locks import locked
     from fme.core.outputs import output_file
     from generation.animation.animate import describe_faces
     from generation.au.sources import AUSource
 
-    output_file(args.out)
+    output_file(args.out, suffixes=(".mp4",))
     source = AUSource(args.au_source or "landmarks", args.au_csv)
     torch.manual_seed(args.seed)
     model = api.load(args.checkpoint, args.device, args.super_resolution)
@@ -510,7 +552,8 @@ def run_animate(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     if args.side_by_side:
         video = video.side_by_side()
-    out = video.write(args.out)
+    with locked(args.out):
+        out = video.write(args.out)
     colour = "colour" if args.color else "grayscale"
     print(
         f"wrote {out} ({len(video)} frames at {video.fps:g} fps, {video.fps_note}; "
@@ -619,20 +662,22 @@ def run_import(args: argparse.Namespace) -> int:
     import torch
 
     from fme.api import import_reference
+    from fme.core.locks import locked
     from fme.core.outputs import output_file
 
-    output_file(args.out)
+    output_file(args.out, suffixes=(".pt", ".pth"))
     output_file(f"{args.out}.import.csv", "--out")
     torch.manual_seed(args.seed)
-    report = import_reference(
-        args.family,
-        args.file,
-        args.out,
-        args.variant,
-        scale=args.scale,
-        config=args.config,
-        size=args.size,
-    )
+    with locked(args.out):
+        report = import_reference(
+            args.family,
+            args.file,
+            args.out,
+            args.variant,
+            scale=args.scale,
+            config=args.config,
+            size=args.size,
+        )
     print(report.summary())
     print(f"wrote {args.out} and {args.out}.import.csv")
     return 0

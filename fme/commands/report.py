@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fme.commands.study import study_subparsers
-from fme.core.errors import DataError
+from fme.core.errors import ConfigError, DataError
 from fme.core.options import (
+    int_range,
     non_negative_float,
     non_negative_int,
-    positive_int,
     probability,
     unit_interval,
     voting_rate,
@@ -48,15 +48,16 @@ def _database_url(arg: str | None) -> str:
 
 
 def _read_csv(path: str) -> pd.DataFrame:
-    import pandas as pd
+    from fme.core.inputs import read_csv
 
     p = Path(path)
+    if p.is_dir():
+        raise DataError(
+            "is a folder, expected a CSV file", p, "Give the CSV the admin page exported."
+        )
     if not p.is_file():
         raise DataError("file not found", path=p, hint="Give the CSV the admin page exported.")
-    try:
-        return pd.read_csv(p)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"not a readable CSV ({err})", path=p) from None
+    return read_csv(p, "CSV file")
 
 
 def _open_session(url: str) -> Session:
@@ -134,6 +135,11 @@ def _report(args: argparse.Namespace) -> int:
         source = "--max-catch-failures"
     elif args.min_catch_pass_rate is not None:
         source = "--min-catch-pass-rate"
+    if args.votes and args.name:
+        raise ConfigError(
+            "give a study NAME or --votes CSV, not both",
+            hint="The report is made from one of them; leave the other out.",
+        )
     if args.votes:
         votes = _read_csv(args.votes)
         title = f"Study report: {Path(args.votes).name}"
@@ -200,12 +206,17 @@ def _expert(args: argparse.Namespace) -> int:
 
     if args.out:
         output_dir(args.out, existing="replace")
+    if args.ratings and args.study:
+        raise ConfigError(
+            "give --ratings CSV or --study NAME, not both",
+            hint="The table is made from one of them; leave the other out.",
+        )
     if args.ratings:
         ratings = _read_csv(args.ratings)
         source = args.ratings
     elif args.study:
         ratings = _from_database(args.study, _database_url(args.db), "ratings")
-        source = None
+        source = f"study {args.study!r}"
     else:
         raise DataError("give --ratings CSV or --study NAME")
     table = expert_table(
@@ -221,7 +232,9 @@ def _expert(args: argparse.Namespace) -> int:
         report = StudyReport(title="Expert scores")
         report.add(layout)
         report.figures["expert"] = figures.expert_figure(table)
-        written = report.write(args.out, png=False if args.no_png else None)
+        written = report.write(
+            args.out, png=False if args.no_png else None, command="fme expert-table"
+        )
         print(f"\nwrote {len(written)} files to {args.out}", file=sys.stderr)
     return 0
 
@@ -327,13 +340,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         )
         p.add_argument(
             "--calibration",
-            type=non_negative_int,
+            type=int_range(0, 1_000_000),
             default=2000,
             metavar="N_SIM",
             help="simulated sets per scenario for the level/power table (2000; 0: none)",
         )
         p.add_argument(
-            "--boot", type=non_negative_int, default=200, help="bootstrap resamples for BT (200)"
+            "--boot",
+            type=int_range(0, 1_000_000),
+            default=200,
+            help="bootstrap resamples for BT (200)",
         )
         p.add_argument("--no-png", action="store_true", help="HTML figures only")
         p.add_argument("--no-figures", action="store_true", help="tables and report.md only")
@@ -382,7 +398,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             default=[0.55, 0.6, 0.65, 0.7],
             help="true voting rate(s) of the better method",
         )
-        w.add_argument("--pairs", type=positive_int, default=18, help="pairs per set (18)")
+        w.add_argument("--pairs", type=int_range(1, 10_000), default=18, help="pairs per set (18)")
         w.add_argument(
             "--pair-sd",
             type=non_negative_float,
@@ -394,7 +410,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         w.add_argument("--power", type=probability, default=0.8)
         w.add_argument(
             "--simulate",
-            type=non_negative_int,
+            type=int_range(0, 1_000_000),
             default=0,
             metavar="N_SIM",
             help="also simulate the test this many times at the N found",

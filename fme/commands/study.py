@@ -30,6 +30,7 @@ from pathlib import Path
 
 from fme.core.errors import ConfigError
 from fme.core.options import (
+    int_range,
     non_negative_float,
     non_negative_int,
     port_number,
@@ -93,7 +94,9 @@ def _create(args: argparse.Namespace) -> int:
 def _hosting_options(p: argparse.ArgumentParser) -> None:
     """The options of `create` and `configure` that host a study on a recruitment platform."""
     p.add_argument(
-        "--target", type=positive_int, help="stop enrolment after N finished participants"
+        "--target",
+        type=int_range(1, 1_000_000),
+        help="stop enrolment after N finished participants",
     )
     p.add_argument("--no-target", action="store_true", help="remove the target")
     p.add_argument("--consent", metavar="FILE", help="consent text (Markdown file)")
@@ -131,13 +134,9 @@ def _hosting_settings(args: argparse.Namespace) -> dict:
     elif getattr(args, "target", None) is not None:
         settings["target_finished"] = args.target
     if getattr(args, "consent", None):
-        path = Path(args.consent)
-        try:
-            settings["consent_text"] = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise ConfigError(
-                f"cannot read the consent text ({err.strerror})", path, "Give a Markdown file."
-            ) from err
+        from fme.core.inputs import read_text
+
+        settings["consent_text"] = read_text(args.consent, "consent text")
     if getattr(args, "min_view_s", None) is not None:
         settings["min_view_s"] = args.min_view_s
     if getattr(args, "min_view_loop", None) is not None:
@@ -291,11 +290,32 @@ def serve_command(
     ]
 
 
+def _port_free(host: str, port: int) -> None:
+    """ConfigError naming --port when another program listens there (Streamlit would say
+    only "Port N is not available" and exit 1)."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            if err.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise ConfigError(
+                    f"--port {port}: {'in use by another program' if err.errno == errno.EADDRINUSE else 'not allowed here'} on {host}",
+                    hint="Give another --port (or stop the program that listens there).",
+                ) from None
+            raise ConfigError(f"--host {host}: cannot listen there ({err.strerror})") from None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from db.engine import database_url
     from db.migrate import upgrade
 
     url = database_url(args.db)
+    _port_free(args.host, args.port)
     upgrade(url)
     env = dict(os.environ, FME_DATABASE_URL=url)
     prefix = url_prefix(args.base_url_path)
@@ -414,7 +434,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         )
         p.add_argument("name", help="study name")
         if command == "open":
-            p.add_argument("--target", type=positive_int, help="stop enrolment after N finished")
+            p.add_argument(
+                "--target", type=int_range(1, 1_000_000), help="stop enrolment after N finished"
+            )
             p.add_argument("--no-target", action="store_true", help="remove the target")
         _common(p)
         p.set_defaults(func=_set_open, open_study=command == "open")

@@ -17,6 +17,7 @@ class FMEError(Exception):
 
     def __init__(self, message: str, path: str | Path | None = None, hint: str | None = None):
         self.path = Path(path) if path is not None else None
+        self.message = message
         self.hint = hint
         parts = [f"{path}: {message}" if path is not None else message]
         if hint:
@@ -40,8 +41,23 @@ class ConfigError(FMEError):
     """A configuration file or option that is not valid."""
 
 
+class StorageError(FMEError):
+    """A disk that is full, over its quota, failing or read-only (see
+    `fme.core.outputs.storage_error`)."""
+
+
 #: Where a bug is reported (the README says the same).
 REPORT_TO = "the FME Studio issue tracker"
+
+
+def brief(err: BaseException) -> str:
+    """A short reason for a library's error in a message: its first line (at most 160
+    characters), without torch.load's advice to load untrusted files unsafely."""
+    text = str(err).strip()
+    if "Weights only load failed" in text or "weights_only" in text:
+        return "not a file of tensors that torch.load reads safely"
+    first = text.splitlines()[0].strip() if text else type(err).__name__
+    return first if len(first) <= 160 else first[:157] + "..."
 
 
 def one_line(err: BaseException) -> str:

@@ -57,7 +57,11 @@ positive_int = _ranged(int, "a whole number >= 1", lambda v: v >= 1)
 non_negative_int = _ranged(int, "a whole number >= 0", lambda v: v >= 0)
 positive_float = _ranged(float, "a number > 0", lambda v: v > 0)
 non_negative_float = _ranged(float, "a number >= 0", lambda v: v >= 0)
-frame_rate = _ranged(float, "frames per second > 0", lambda v: v > 0)
+#: 1000 fps is the fastest camera of the micro-expression datasets' kind; more gives
+#: videos of zero length
+frame_rate = _ranged(
+    float, "frames per second, more than 0 and at most 1000", lambda v: 0 < v <= 1000
+)
 probability = _ranged(float, "a number strictly between 0 and 1", lambda v: 0 < v < 1)
 fraction = _ranged(float, "a number from 0 up to (not including) 1", lambda v: 0 <= v < 1)
 unit_interval = _ranged(float, "a number from 0 to 1", lambda v: 0 <= v <= 1)

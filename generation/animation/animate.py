@@ -209,6 +209,13 @@ def load_driving(
                 path,
                 "Run `fme prepare` again.",
             )
+        if lms.size and not np.isfinite(lms).all():
+            bad = int((~np.isfinite(lms)).any(axis=(1, 2)).sum()) if lms.ndim == 3 else len(lms)
+            raise DataError(
+                f"the prepared clip's landmarks.npz holds NaN or infinite points ({bad} frames)",
+                path / "landmarks.npz",
+                "Run `fme prepare` again on this clip (delete its folder first).",
+            )
         frames, scales = zip(*(load_frame(f, size) for f in files)) if files else ((), ())
         lms = np.stack([rescale_landmarks(lm, s) for lm, s in zip(lms, scales)]) if files else lms
         present, warnings = _prepared_presence(path / "landmarks.npz", len(files))
@@ -395,7 +402,10 @@ def animate_clip(
         # a non-square target or clip changes its shapes there
         onset_index = best_frame(target_lm[0], drive_lm, present)
     if not 0 <= onset_index < len(driving):
-        raise DataError(f"onset index {onset_index} outside the {len(driving)} driving frames")
+        raise DataError(
+            f"--onset {onset_index} is outside the {len(driving)} driving frames",
+            hint=f"Give --onset a frame index from 0 to {len(driving) - 1}.",
+        )
     scale = float(motion_scale)
     if magnify is not None or scale != 1.0:
         if mode != "relative":

@@ -21,9 +21,12 @@ folder, which states none); `fps` sets one rate for all. The manifest's `fps` co
 each video's rate and `MegcResult.fps_note` which rule gave it.
 
 An `out` that already holds a set is checked before anything is rendered: a set of the
-same checkpoint is written again in place; a set of another checkpoint (or videos without
-a manifest, from an unfinished run) is refused unless `replace=True` (`--replace`), and
-then its videos are removed first, so a folder never mixes two models' videos.
+same checkpoint is written again; a set of another checkpoint is refused unless
+`replace=True` (`--replace`). The new set is built aside and swapped in whole when every
+video is rendered (`fme.core.outputs.output_set`), so a run killed or failing half-way
+leaves the earlier set as it was, and a folder never mixes two models' videos. Replacing
+removes only the files the earlier set's manifest lists: other videos in `out` (a user's
+own) are kept, and one whose name the new set would take is refused before rendering.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ import numpy as np
 
 from fme.core.digest import sha256_file
 from fme.core.errors import ConfigError, DataError
-from fme.core.outputs import output_dir
+from fme.core.inputs import read_text
+from fme.core.outputs import not_an_input, output_dir, output_set
 from generation.animation.animate import (
     animate_clip,
     load_driving,
@@ -142,7 +146,7 @@ def read_driver_list(path: str | Path) -> list[DriverSpec]:
             "driver list not found", path, "Give a text file of clip keys/paths, or megc2021."
         )
     specs = []
-    for line in path.read_text().splitlines():
+    for line in read_text(path, "driver list").splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             specs.append(DriverSpec(line))
@@ -169,13 +173,18 @@ def resolve_driver(spec: DriverSpec, size: int, data: Path | None, no_face: str 
     if data is not None and not path.is_absolute():
         candidates.insert(0, data / spec.text)
     for cand in candidates:
-        if cand.exists():
+        try:
+            found = cand.exists()
+        except OSError:  # a name too long for a path: not a clip (a CSV given as the list?)
+            found = False
+        if found:
             clip = load_driving(cand, size, no_face=no_face)
             break
     else:
         where = f" under {data}" if data is not None else ""
+        shown = spec.text if len(spec.text) <= 80 else spec.text[:77] + "..."
         raise DataError(
-            f"driving clip {spec.text!r} not found{where}",
+            f"driving clip {shown!r} not found{where}",
             data,
             "Prepare it with `fme prepare` and pass the prepared folder with --data, or list "
             "a video / frame folder path.",
@@ -219,33 +228,40 @@ def difference_image(generated: np.ndarray, target: np.ndarray, gain: float = 4.
     return np.clip(diff, 0, 255).astype(np.uint8)
 
 
-def _old_set(out: Path, checkpoint_sha: str, replace: bool) -> list[Path]:
-    """The files of a set already in `out` that this run removes (ConfigError when it is
-    another checkpoint's set and `replace` is false)."""
+def _old_set(out: Path, checkpoint_sha: str, replace: bool, new_names: set[str]) -> list[str]:
+    """The entries of the set already in `out` (its manifest's videos, the manifest and
+    the contact sheet), which the new set replaces. ConfigError when it is another
+    checkpoint's set and `replace` is false, or when a file the manifest does not list
+    (a user's video) has a name the new set would take."""
     if not out.is_dir():
         return []
-    videos = sorted(out.glob("*.mp4"))
     manifest = out / "manifest.csv"
     rows = read_csv_rows(manifest) if manifest.is_file() else []
+    own = [r["path"] for r in rows if r.get("path")]
+    if rows:
+        own += ["manifest.csv", "contact_sheet.png"]
+    taken = sorted(n for n in new_names if (out / n).exists() and n not in own)
+    if taken:
+        raise ConfigError(
+            f"--out holds {taken[0]}"
+            + (f" and {len(taken) - 1} more file(s)" if len(taken) > 1 else "")
+            + " that no set's manifest lists, with a name this set would write",
+            out,
+            "Move those files away (they may be your own videos), or choose another --out.",
+        )
     made_by = {r.get("checkpoint_sha256") or "" for r in rows}
-    if not videos and not rows:
-        return []
-    if made_by == {checkpoint_sha}:
-        return [out / r["path"] for r in rows if r.get("path")] + [manifest]
-    if not replace:
-        if not rows:
-            what = f"{len(videos)} video(s) without a manifest (an unfinished or other set)"
-        elif made_by == {""}:
+    if rows and made_by != {checkpoint_sha} and not replace:
+        if made_by == {""}:
             what = "a set whose manifest does not record its checkpoint"
         else:
             what = f"the set of another checkpoint (sha256 {sorted(made_by)[0][:12]}...)"
         raise ConfigError(
             f"--out already holds {what}",
             out,
-            "Pass --replace to remove its videos and write this checkpoint's set, or choose "
-            "another --out.",
+            "Pass --replace to replace that set (only the files its manifest lists) with "
+            "this checkpoint's, or choose another --out.",
         )
-    return [*videos, manifest, out / "contact_sheet.png"]
+    return own
 
 
 def make_megc_set(
@@ -298,7 +314,8 @@ def make_megc_set(
             "--data: prepared folder not found", data, "Give the folder `fme prepare` wrote."
         )
     checkpoint_sha = sha256_file(checkpoint)
-    stale = _old_set(out, checkpoint_sha, replace)
+    not_an_input(out, templates=templates_dir, data=data)
+    _old_set(out, checkpoint_sha, replace, set())  # another model's set: refused at once
     dev = resolve_device(device)
     model = load_model(checkpoint, str(dev))
     use_super_resolution(model, super_resolution)  # read before anything is written
@@ -320,68 +337,72 @@ def make_megc_set(
     names = [c.name for c in clips]
     if len(set(names)) != len(names):
         raise ConfigError(f"the driver list names a clip twice: {names}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "manifest.csv").unlink(missing_ok=True)
-    for path in stale:
-        path.unlink(missing_ok=True)
+    new_names = {f"{c.name}-{t[0]}.mp4" for c in clips for t in targets}
+    own = _old_set(out, checkpoint_sha, replace, new_names | {"manifest.csv", "contact_sheet.png"})
     result = MegcResult(out, fps_note=fps_note)
     result.warnings = [w for c in clips for w in c.warnings]
-    sheet_rows, labels = [], []
-    bar = tqdm(total=len(clips) * len(targets), desc="megc", unit="video", disable=not progress)
-    for clip in clips:
-        apex = int(np.argmax(np.abs(clip.landmarks - clip.landmarks[clip.onset_index]).sum((1, 2))))
-        for name, image, lms in targets:
-            frames = animate_clip(
-                model,
-                image,
-                lms,
-                clip.frames,
-                clip.landmarks,
-                mode=mode,
-                batch_size=batch_size,
-                device=str(dev),
-                onset_index=clip.onset_index,
-                find_best_frame=find_best_frame,
-                present=clip.present,
-                magnify=magnify,
-                motion_scale=motion_scale,
-                au_track=clip.au_track,
+    # built aside and swapped in whole: a killed or failing run leaves the earlier set
+    with output_set(out, "fme megc", owns=lambda _: own) as staged:
+        stage = staged.path
+        sheet_rows, labels = [], []
+        bar = tqdm(total=len(clips) * len(targets), desc="megc", unit="video", disable=not progress)
+        for clip in clips:
+            apex = int(
+                np.argmax(np.abs(clip.landmarks - clip.landmarks[clip.onset_index]).sum((1, 2)))
             )
-            rate = fixed_fps or clip.fps or MEGC_FPS
-            video = write_mp4(out / f"{clip.name}-{name}.mp4", frames, fps=rate)
-            result.videos.append(video)
-            result.frames += len(frames)
-            result.rows.append(
-                {
-                    "driving": clip.name,
-                    "template": name,
-                    "dataset": clip.dataset,
-                    "emotion": clip.emotion,
-                    "label": clip.label,
-                    "path": video.name,
-                    "fps": f"{rate:g}",
-                    "checkpoint_sha256": checkpoint_sha,
-                    "super_resolution_sha256": sr_sha,
-                }
-            )
-            shown = frames[apex]
-            if shown.shape != image.shape:  # 4x larger with super-resolution
-                shown = np.asarray(
-                    Image.fromarray(shown).resize(image.shape[1::-1], Image.Resampling.BILINEAR)
-                )
-            sheet_rows.append(
-                [
+            for name, image, lms in targets:
+                frames = animate_clip(
+                    model,
                     image,
-                    clip.frames[clip.onset_index],
-                    clip.frames[apex],
-                    shown,
-                    difference_image(shown, image),
-                ]
-            )
-            labels.append(f"{clip.name}-{name}")
-            bar.update(1)
-    bar.close()
-    contact_sheet(out / "contact_sheet.png", sheet_rows, labels)
-    write_csv(out / "manifest.csv", MANIFEST_COLUMNS, result.rows)
+                    lms,
+                    clip.frames,
+                    clip.landmarks,
+                    mode=mode,
+                    batch_size=batch_size,
+                    device=str(dev),
+                    onset_index=clip.onset_index,
+                    find_best_frame=find_best_frame,
+                    present=clip.present,
+                    magnify=magnify,
+                    motion_scale=motion_scale,
+                    au_track=clip.au_track,
+                )
+                rate = fixed_fps or clip.fps or MEGC_FPS
+                video = write_mp4(stage / f"{clip.name}-{name}.mp4", frames, fps=rate)
+                result.videos.append(out / video.name)
+                result.frames += len(frames)
+                result.rows.append(
+                    {
+                        "driving": clip.name,
+                        "template": name,
+                        "dataset": clip.dataset,
+                        "emotion": clip.emotion,
+                        "label": clip.label,
+                        "path": video.name,
+                        "fps": f"{rate:g}",
+                        "checkpoint_sha256": checkpoint_sha,
+                        "super_resolution_sha256": sr_sha,
+                    }
+                )
+                shown = frames[apex]
+                if shown.shape != image.shape:  # 4x larger with super-resolution
+                    shown = np.asarray(
+                        Image.fromarray(shown).resize(image.shape[1::-1], Image.Resampling.BILINEAR)
+                    )
+                sheet_rows.append(
+                    [
+                        image,
+                        clip.frames[clip.onset_index],
+                        clip.frames[apex],
+                        shown,
+                        difference_image(shown, image),
+                    ]
+                )
+                labels.append(f"{clip.name}-{name}")
+                bar.update(1)
+        bar.close()
+        contact_sheet(stage / "contact_sheet.png", sheet_rows, labels)
+        # the manifest last: a set with a manifest is complete
+        write_csv(stage / "manifest.csv", MANIFEST_COLUMNS, result.rows)
     result.seconds = time.perf_counter() - start
     return result

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from fme.core.errors import DataError
+from fme.core.outputs import write_text_atomic
 from generation.au import AU_NAMES, AUTrack, geometry
 from generation.au.features import AU_REGIONS, displacements, region_features
 from generation.data.prepared import MANIFEST, PreparedClip, load_prepared
@@ -99,7 +100,7 @@ class LandmarkAUModel:
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        write_text_atomic(path, json.dumps(self.to_json(), indent=1) + "\n")
         return path
 
     @classmethod

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fme.core.errors import ConfigError
+from fme.core.outputs import atomic_open
 from generation.checkpoints.upstream import (
     EPOCH_KEYS,
     is_upstream_yaml,
@@ -82,9 +83,8 @@ def save_checkpoint(
         "schedulers": {k: s.state_dict() for k, s in (schedulers or {}).items()},
         "extra": extra or {},
     }
-    tmp = path.with_name(path.name + ".part")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with atomic_open(path, "wb") as fh:  # ENOSPC: one line naming the file, no .part left
+        torch.save(state, fh)
     return path
 
 
@@ -108,7 +108,36 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         if isinstance(state, dict) and any(k in state for k in ("kp_detector", "region_predictor")):
             hint = "It looks like an upstream checkpoint: convert it with `fme import-checkpoint`."
         raise ConfigError("not an FME Studio checkpoint", path, hint)
+    model = state.get("model")
+    if not isinstance(model, dict):
+        raise ConfigError(
+            "the checkpoint holds no model weights", path, "Train one with `fme train`."
+        )
+    refuse_nonfinite(model, path)
     return state
+
+
+def refuse_nonfinite(weights: dict[str, Any], path: str | Path) -> None:
+    """ConfigError naming the tensors of `weights` that hold NaN or infinite values (the
+    weights of a run that diverged: animating with them gives black videos)."""
+    import torch
+
+    bad = [
+        name
+        for name, tensor in weights.items()
+        if isinstance(tensor, torch.Tensor)
+        and tensor.is_floating_point()
+        and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise ConfigError(
+            f"{len(bad)} weight tensor(s) hold NaN or infinite values ({shown}): the run that "
+            "saved them diverged",
+            path,
+            "Use an earlier checkpoint of that run (checkpoints/step_*.pt), or train again with "
+            "a lower learning rate.",
+        )
 
 
 def load_model(
@@ -375,6 +404,13 @@ def import_checkpoint(
         if theirs is None:
             report.missing_modules.append(key)
             continue
+        if not isinstance(theirs, dict):
+            raise ConfigError(
+                f"'{key}' in this file holds a {type(theirs).__name__}, not the network's "
+                "weights (a dict of tensors)",
+                file,
+                "Is it a checkpoint of the reference FOMM, MRAA or TPSMM code?",
+            )
         ours = module.state_dict()
         new_state = {}
         for name, tensor in ours.items():
@@ -389,6 +425,7 @@ def import_checkpoint(
                     mismatched.append(f"{full} {tuple(up.shape)} vs {tuple(tensor.shape)}")
         report.unused += [f"{key}.{n}" for n in theirs if n not in ours]
         module.load_state_dict(new_state)
+    refuse_nonfinite(model.state_dict(), file)  # a diverged reference run
     report.taken = [n for n in ours_all if n in filled]
     report.initialised = [n for n in ours_all if n not in filled]
     if prior is None:
@@ -422,7 +459,7 @@ def import_checkpoint(
         run_config={"variant": variant, "scale": scale, "model": model.config, **extra_sections},
         extra={"imported_from": str(file), "source_family": family},
     )
-    with out.with_name(out.name + ".import.csv").open("w", newline="") as fh:
+    with atomic_open(out.with_name(out.name + ".import.csv"), "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["tensor", "status", "detail"])
         writer.writeheader()
         writer.writerows(report.rows())

@@ -206,8 +206,9 @@ def yaml_family(data: dict[str, Any]) -> str | None:
 
 
 def is_upstream_yaml(data: dict[str, Any]) -> bool:
-    """True for a config in the reference code's format (a `model_params` section)."""
-    return isinstance(data.get("model_params"), dict)
+    """True for a config in the reference code's format (a `model_params` section, which
+    `translate_upstream_config` then checks)."""
+    return "model_params" in data
 
 
 def _leaves(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -234,6 +235,12 @@ def translate_upstream_config(
     (otherwise they are reported as not taken). The epoch milestones become fractions of
     training; `frame_shape` (when given) the image size.
     """
+    if not isinstance(data.get("model_params"), dict):
+        raise ConfigError(
+            f"model_params must be a mapping (key: value lines), got {data.get('model_params')!r}",
+            source,
+            "Give the config.yaml the reference code trained the checkpoint with.",
+        )
     found = yaml_family(data)
     if found is None:
         raise ConfigError("not a config of the reference code (no model_params)", source)
@@ -248,8 +255,15 @@ def translate_upstream_config(
     train_epochs = (data.get("train_params") or {}).get("num_epochs")
     avd_epochs = (data.get("train_avd_params") or {}).get("num_epochs")
     sections = {"model": out.model, "train": out.train, "avd": out.avd}
+    sections_of = {k.rsplit(".", n)[0] for k in mapping for n in range(1, k.count(".") + 1)}
     for key, value in _leaves(data):
         ours = mapping.get(key)
+        if key in sections_of and value is not None and not isinstance(value, dict):
+            raise ConfigError(
+                f"{key} must be a mapping (key: value lines), got {value!r}"[:200],
+                source,
+                "Fix the section, or give the config.yaml the checkpoint was trained with.",
+            )
         if ours is None:
             out.not_taken.append((key, _NOTED.get(key, "no counterpart here")))
             continue

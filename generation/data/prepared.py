@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fme.core.errors import DataError
+from fme.core.outputs import atomic_open
 from generation.data.clip import dataset_fps
 from generation.data.video import read_image
 
@@ -185,14 +186,11 @@ def load_prepared(root: str | Path) -> list[PreparedClip]:
 
 def write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, object]]) -> Path:
     """Write rows atomically (a temporary file renamed over the old one)."""
-    tmp = path.with_name(path.name + ".part")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tmp.open("w", newline="") as fh:
+    with atomic_open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow({c: ("" if row.get(c) is None else row.get(c)) for c in columns})
-    tmp.replace(path)
     return path
 
 

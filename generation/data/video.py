@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from fme.core.errors import VideoError
+from fme.core.outputs import atomic_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v")
@@ -64,16 +65,32 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def upright(im: Image.Image) -> Image.Image:
+    """`im` turned as its EXIF orientation says (a phone photo taken sideways), as viewers
+    show it; an image without the tag is returned as it is."""
+    from PIL import ImageOps
+
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # a damaged EXIF block: show the pixels as stored
+        return im
+    if orientation in (None, 1):
+        return im
+    return ImageOps.exif_transpose(im)
+
+
 def read_image(path: str | Path) -> np.ndarray:
-    """One image as (H, W, 3) uint8; grayscale is replicated to 3 channels."""
+    """One image as (H, W, 3) uint8, turned upright by its EXIF orientation; grayscale is
+    replicated to 3 channels."""
     path = Path(path)
     if path.is_dir():
         raise VideoError("is a folder, expected an image file", path, "Give one face photo.")
     if not path.is_file():
         raise VideoError("image not found", path)
     try:
-        with Image.open(path) as im:
-            im.load()
+        with Image.open(path) as opened:
+            opened.load()
+            im = upright(opened)
             if im.mode.startswith("I"):  # 16/32-bit grayscale: convert("RGB") would clip it white
                 wide = np.asarray(im, dtype=np.float64)
                 top = 65535.0 if im.mode.startswith("I;16") or wide.max(initial=0) > 255 else 255.0
@@ -139,7 +156,7 @@ def iter_video(path: str | Path, start: int = 0) -> Iterator[np.ndarray]:
                     raise VideoError(f"cannot decode video ({err})", path) from err
                 break  # a damaged tail: the frames before it are the clip
             if k >= start:
-                yield frame.to_ndarray(format="rgb24")
+                yield upright_frame(frame)
             k += 1
     if k == 0:
         raise VideoError("video has no frames", path)
@@ -164,6 +181,13 @@ def frame_rate(path: str | Path) -> float | None:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     return float(rate) if rate else None
+
+def upright_frame(frame) -> np.ndarray:
+    """A decoded PyAV frame as (H, W, 3) uint8, turned as the video's display matrix says
+    (phones store portrait video as landscape frames with a rotation)."""
+    image = frame.to_ndarray(format="rgb24")
+    turns = int(round(getattr(frame, "rotation", 0) or 0)) // 90 % 4
+    return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -213,8 +237,11 @@ def write_mp4(
     clip = _even(_as_clip(frames, path))
     path.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps).limit_denominator(1001)
-    tmp = path.with_name(path.name + ".part")
-    with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+    # never a half-written video under the final name (a full disk: one line, no .part)
+    with (
+        atomic_path(path) as tmp,
+        av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out,
+    ):
         stream = out.add_stream("libx264", rate=rate)
         stream.width, stream.height = clip.shape[2], clip.shape[1]
         stream.pix_fmt = "yuv420p"
@@ -224,7 +251,6 @@ def write_mp4(
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
-    tmp.replace(path)  # never leave a half-written video under the final name
     return path
 
 
@@ -235,16 +261,23 @@ def write_gif(
     clip = _as_clip(frames, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     images = [Image.fromarray(f) for f in clip]
-    images[0].save(
-        path, save_all=True, append_images=images[1:], duration=max(1, round(1000 / fps)), loop=0
-    )
+    with atomic_path(path) as tmp:
+        images[0].save(
+            tmp,
+            format="GIF",
+            save_all=True,
+            append_images=images[1:],
+            duration=max(1, round(1000 / fps)),
+            loop=0,
+        )
     return path
 
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(to_rgb(image)).save(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(to_rgb(image)).save(tmp, format="PNG")
     return path
 
 
@@ -277,6 +310,6 @@ def contact_sheet(
             draw.text((4, y + cell_h // 2 - 6), str(labels[r]), fill=(0, 0, 0))
         for c, im in enumerate(row):
             sheet.paste(Image.fromarray(im), (label_w + pad + c * (cell_w + pad), y))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
+    with atomic_path(path) as tmp:
+        sheet.save(tmp, format="PNG")
     return path

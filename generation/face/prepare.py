@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fme.core.errors import ConfigError, FMEError
+from fme.core.errors import ConfigError, FMEError, StorageError
+from fme.core.locks import locked
 from generation.data.clip import Clip
 from generation.data.prepared import (
     MANIFEST,
@@ -453,11 +454,16 @@ def prepare_clips(
     The manifest and report keep the rows of datasets not in `clips`, so several datasets
     can share one output folder.
     """
-    from tqdm import tqdm
-
     config = config or PrepareConfig()
     config.check()
     out = Path(out)
+    with locked(out, "OUT"):  # one run per prepared folder
+        return _prepare_clips(clips, out, config, left_out, progress)
+
+
+def _prepare_clips(clips, out: Path, config: PrepareConfig, left_out, progress: bool):
+    from tqdm import tqdm
+
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     result = PrepareResult(out=out, n_clips=len(clips))
@@ -475,6 +481,8 @@ def prepare_clips(
             continue
         try:
             written, track = prepare_clip(clip, out, config, result.timings)
+        except StorageError:
+            raise  # a full disk is not the clip's fault: stop, with the one line
         except FMEError as err:
             stage = "face" if err.__class__.__name__ == "FaceNotFoundError" else "frames"
             path = str(err.path) if err.path else str(clip.frames[0].parent)

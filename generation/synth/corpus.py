@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from fme.core.errors import ConfigError, DataError
+from fme.core.outputs import write_text_atomic
 from generation.data.clip import LABELS
 from generation.synth.aus import AU_NAMES, CLASS_EMOTIONS, EMOTIONS, au_string
 from generation.synth.identities import Identity, make_identities, subject_name
@@ -224,7 +225,7 @@ def write_corpus(out: str | Path, config: SynthConfig, progress: bool = True) ->
     sheet = pd.DataFrame([c.sheet_row() for c in clips], columns=list(SHEET_COLUMNS))
     sheet.to_excel(out / SHEET_NAME, index=False)
     settings = asdict(config) | {"au_names": list(AU_NAMES), "n_clips": len(clips)}
-    (out / "synth.json").write_text(json.dumps(settings, indent=2) + "\n")
+    write_text_atomic(out / "synth.json", json.dumps(settings, indent=2) + "\n")
     return clips
 
 

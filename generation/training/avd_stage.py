@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from fme.core.errors import ConfigError
+from fme.core.outputs import atomic_open
 from generation.checkpoints.checkpoint import load_model, read_checkpoint, save_checkpoint
 from generation.config import AVDTrainConfig
 from generation.data.frame_pairs import FramePairs
@@ -118,7 +119,7 @@ def train_avd(
     out.mkdir(parents=True, exist_ok=True)
     result = AVDResult(out, 0, model=model)
     start = time.perf_counter()
-    with (out / LOG).open("w", newline="") as fh:
+    with atomic_open(out / LOG, "w", newline="") as fh:  # whole or not at all
         writer = csv.DictWriter(fh, fieldnames=["step", "rec_shift", "rec_affine", "total"])
         writer.writeheader()
         bar = tqdm(loader, total=cfg.iterations, desc="avd", disable=not progress)

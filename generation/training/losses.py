@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fme.core.errors import ConfigError
+from fme.core.errors import ConfigError, brief
 from generation.models.blocks import AntiAliasInterpolation2d, grid_sample, make_coordinate_grid
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,9 @@ class Vgg19(nn.Module):
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
             raise ConfigError(
-                f"cannot read VGG19 weights ({err})", path, f"use torchvision's {VGG19_FILE}"
+                f"cannot read VGG19 weights ({brief(err)})",
+                path,
+                f"Use torchvision's {VGG19_FILE}.",
             ) from err
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]

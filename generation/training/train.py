@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from fme.core.errors import ConfigError
+from fme.core.outputs import atomic_open, copy_atomic
 from generation.animation.animate import animate_clip, load_driving, side_by_side
 from generation.checkpoints.checkpoint import read_checkpoint, save_checkpoint
 from generation.config import RunConfig, run_config_from_dict, set_everywhere
@@ -221,12 +222,10 @@ class _CsvLog:
         if missing:
             self.columns += missing
         self.rows.append({k: row.get(k, "") for k in self.columns})
-        tmp = self.path.with_name(self.path.name + ".part")
-        with tmp.open("w", newline="") as fh:
+        with atomic_open(self.path, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(self.rows)
-        tmp.replace(self.path)
 
 
 def _sample_pair(held, train_clips, frames: int):
@@ -416,7 +415,7 @@ def train(
         ckpt = save_checkpoint(out / CHECKPOINT, model, step_now, run.to_dict(), **kw)
         named = out / "checkpoints" / f"step_{step_now:06d}.pt"
         named.parent.mkdir(exist_ok=True)
-        named.write_bytes(ckpt.read_bytes())
+        copy_atomic(ckpt, named)
 
     result = TrainResult(out=out, step=step, start_step=start_step, rank=rank, world_size=world)
     bar = tqdm(

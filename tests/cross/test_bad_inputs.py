@@ -706,3 +706,226 @@ def test_option_types_accept_what_they_should():
             options.device_name(bad)
     parsed = main(["study", "power", "--effect", "0.6", "--pairs", "18", "--pair-sd", "0"])
     assert parsed == 0  # good values still go through
+
+
+# ---- the third audit: inputs read as their format says, options that cannot work --------
+
+
+def _upstream_variant(src: Path, dst: Path, change) -> Path:
+    """A copy of a reference checkpoint with `change(state)` applied."""
+    import torch
+
+    state = torch.load(src, map_location="cpu", weights_only=True)
+    change(state)
+    torch.save(state, dst)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def work3(work):
+    """`work` plus the files of the third audit's cases (in `work/a3`)."""
+    import torch
+
+    up = Path(__file__).resolve().parents[1] / "data" / "upstream"
+    a3 = work / "a3"
+    (a3 / "yaml").mkdir(parents=True)
+    (a3 / "ckpt").mkdir()
+
+    def generator_tensor(state):
+        state["generator"] = torch.zeros(3)
+
+    def nan_generator(state):
+        for tensor in state["generator"].values():
+            if tensor.is_floating_point():
+                tensor.fill_(float("nan"))
+
+    fomm = up / "fomm" / "checkpoint.pth.tar"
+    _upstream_variant(fomm, a3 / "ckpt" / "gen_tensor.pth.tar", generator_tensor)
+    _upstream_variant(fomm, a3 / "ckpt" / "nan.pth.tar", nan_generator)
+    shutil.copy(up / "fomm" / "config.yaml", a3 / "yaml" / "ref_fomm.yaml")
+    reference = (up / "fomm" / "config.yaml").read_text()
+    (a3 / "yaml" / "ref_model_null.yaml").write_text(
+        reference.split("model_params:")[0] + "model_params: null\n"
+    )
+    gen_list = reference.replace("generator_params:", "generator_params: [1, 2]\n  unused_x:")
+    (a3 / "yaml" / "ref_generator_list.yaml").write_text(gen_list)
+    yamls = {
+        "empty.yaml": "",
+        "train_lr_word.yaml": "train:\n  lr: fast\n",
+        "train_betas_scalar.yaml": "train:\n  betas: 0.9\n",
+        "train_batch_str.yaml": "train:\n  batch_size: many\n",
+        "model_numkp_str.yaml": "model:\n  common:\n    num_kp: ten\n",
+        "model_numkp_0.yaml": "model:\n  common:\n    num_kp: 0\n",
+        "model_width_neg.yaml": "model:\n  kp_detector:\n    temperature: -0.1\n",
+        "avd_str.yaml": "avd:\n  lr: fast\n",
+        "famgan_sr_missing.yaml": "model:\n  super_resolution:\n    weights: nope/RealESRGAN.pth\n",
+        "latin1.yaml": None,
+    }
+    for name, text in yamls.items():
+        if text is not None:
+            (a3 / "yaml" / name).write_text(text)
+    (a3 / "yaml" / "latin1.yaml").write_bytes(
+        "train:\n  # réglage\n  lr: 0.001\n".encode("latin-1")
+    )
+    (a3 / "consent_binary.md").write_bytes(b"\xf8\x00\x01\x02consent")
+    (a3 / "consent_latin1.md").write_bytes("Je consens à participer.\n".encode("latin-1"))
+    (a3 / "drivers_latin1.txt").write_bytes("casme2/sub01/EP01_01 # clé\n".encode("latin-1"))
+    header = "frame, timestamp, confidence, success, " + ", ".join(f"x_{i}" for i in range(68))
+    (a3 / "drivers.csv").write_text(header + "\n" + ",".join("0" * 72) + "\n")
+    (a3 / "votes_dir").mkdir()
+    from generation.checkpoints.checkpoint import save_checkpoint
+    from generation.models import build_model
+
+    save_checkpoint(a3 / "ckpt" / "mraa.pt", build_model("mraa", small_model_config("mraa")), 0)
+    nan_clip = shutil.copytree(work / D, a3 / "nan_clip")
+    with np.load(nan_clip / "landmarks.npz") as data:
+        arrays = dict(data)
+    arrays["landmarks"] = np.full_like(arrays["landmarks"], np.nan)
+    np.savez(nan_clip / "landmarks.npz", **arrays)
+    return work
+
+
+A3 = "a3"
+IMP3 = ["import-checkpoint", "--out", "a3/x.pt"]
+TRAIN3 = ["train", "--data", P, "--out", "a3/run", "--iterations", "1"]
+AVD3 = [*TRAIN3, "--stage", "avd", "--resume-from", "a3/ckpt/mraa.pt"]
+BENCH3 = ["bench", "generation", "--variants", "fomm", "--iterations", "1", "--work", "a3/bw"]
+
+# (case id of the third audit, argv, text the one-line answer must name)
+# fmt: off
+CASES3: list[tuple[str, list[str], str]] = [
+    # -- fme import-checkpoint
+    ("i3_07_gen_tensor", [*IMP3[:1], "a3/ckpt/gen_tensor.pth.tar", *IMP3[1:], "--config", "a3/yaml/ref_fomm.yaml"], "'generator'"),
+    ("i3_11_nan_weights", [*IMP3[:1], "a3/ckpt/nan.pth.tar", *IMP3[1:], "--config", "a3/yaml/ref_fomm.yaml"], "NaN"),
+    ("i3_15_cfg_empty", [*IMP3[:1], "a3/ckpt/nan.pth.tar", *IMP3[1:], "--config", "a3/yaml/empty.yaml"], "empty"),
+    ("i3_20_cfg_model_null", [*IMP3[:1], "a3/ckpt/nan.pth.tar", *IMP3[1:], "--config", "a3/yaml/ref_model_null.yaml"], "model_params"),
+    ("i3_21_cfg_gen_list", [*IMP3[:1], "a3/ckpt/nan.pth.tar", *IMP3[1:], "--config", "a3/yaml/ref_generator_list.yaml"], "generator_params"),
+    ("i3_30_out_suffix_yaml", ["import-checkpoint", "a3/ckpt/nan.pth.tar", "--out", "a3/model.yaml"], "--out"),
+    ("i3_cfg_latin1", [*IMP3[:1], "a3/ckpt/nan.pth.tar", *IMP3[1:], "--config", "a3/yaml/latin1.yaml"], "UTF-8"),
+    # -- fme train
+    ("t3_07_avd_cfg_str", [*AVD3, "--config", "a3/yaml/avd_str.yaml"], "avd.lr"),
+    ("t3_08_avd_with_variant", [*AVD3, "--variant", "fomm"], "--variant"),
+    ("t3_10_resume_from_without_avd", [*TRAIN3, "--variant", "fomm", "--resume-from", CK], "--resume-from"),
+    ("t3_17_tpsmm_avd_no_init", [*TRAIN3, "--variant", "tpsmm", "--config", "tpsmm-avd-64"], "--init"),
+    ("t3_21_famgan_sr_missing", [*TRAIN3, "--variant", "famgan", "--config", "a3/yaml/famgan_sr_missing.yaml"], "super_resolution"),
+    ("t3_25_cfg_lr_word", [*TRAIN3, "--variant", "fomm", "--config", "a3/yaml/train_lr_word.yaml"], "train.lr"),
+    ("t3_26_cfg_betas_scalar", [*TRAIN3, "--variant", "fomm", "--config", "a3/yaml/train_betas_scalar.yaml"], "train.betas"),
+    ("t3_27_cfg_batch_str", [*TRAIN3, "--variant", "fomm", "--config", "a3/yaml/train_batch_str.yaml"], "train.batch_size"),
+    ("t3_28_cfg_numkp_str", [*TRAIN3, "--variant", "fomm", "--config", "a3/yaml/model_numkp_str.yaml"], "model.common.num_kp"),
+    ("t3_cfg_numkp_0", [*TRAIN3, "--variant", "fomm", "--config", "a3/yaml/model_numkp_0.yaml"], "model.common.num_kp"),
+    ("t3_cfg_negative", [*TRAIN3, "--variant", "fomm", "--config", "a3/yaml/model_width_neg.yaml"], "model.kp_detector.temperature"),
+    ("t3_36_out_is_data_folder", ["train", "--variant", "fomm", "--data", P, "--out", P, "--iterations", "1"], "--out"),
+    # -- fme animate
+    ("a3_32_out_no_suffix", [*ANIMATE, "--out", "a3/result"], "--out"),
+    ("a3_out_gif", [*ANIMATE, "--out", "a3/o.gif"], ".mp4"),
+    ("a3_fps_huge", [*ANIMATE, "--out", "a3/o.mp4", "--fps", "1000000"], "--fps"),
+    ("a3_26_driving_nan_landmarks", [*ANIMATE[:-1], "a3/nan_clip", "--out", "a3/o.mp4"], "NaN"),
+    ("a3_30_onset_beyond_video", [*ANIMATE, "--out", "a3/o.mp4", "--onset", "500"], "--onset"),
+    # -- fme megc
+    ("m3_drivers_latin1", [*MEGC[:-1], "a3/drivers_latin1.txt", "--data", P, "--out", "a3/set"], "UTF-8"),
+    ("m3_11_out_is_templates", [*MEGC, "--data", P, "--out", "megc/tpl_good"], "--templates"),
+    ("m3_12_fps_1e6", [*MEGC, "--data", P, "--out", "a3/set", "--fps", "1e6"], "--fps"),
+    ("m3_13_drivers_openface_csv", [*MEGC[:-1], "a3/drivers.csv", "--data", P, "--out", "a3/set"], "not found"),
+    # -- fme study
+    ("s3_25_consent_binary", [*STUDY[:2], "c3", *STUDY[3:], "--consent", "a3/consent_binary.md", "--db", DB], "consent"),
+    ("s3_consent_latin1", ["study", "configure", "ok", "--consent", "a3/consent_latin1.md", "--db", DB], "UTF-8"),
+    ("s3_target_huge", ["study", "configure", "ok", "--target", "10000000000", "--db", DB], "--target"),
+    ("r3_votes_dir", [*REPORT[:2], "--votes", "a3/votes_dir", "--out", "a3/rep"], "folder"),
+    ("r3_votes_and_name", [*REPORT[:2], "ok", "--votes", "csv/votes_good.csv", "--out", "a3/rep", "--db", DB], "not both"),
+    ("e3_expert_table_both", ["expert-table", "--ratings", "csv/ratings_incomplete.csv", "--study", "ok", "--db", DB, "--out", "a3/exp", "--no-png"], "not both"),
+    ("e3_expert_table_no_ratings", ["expert-table", "--study", "ok", "--db", DB, "--out", "a3/exp", "--no-png"], "study 'ok'"),
+    ("w3_simulate_huge", [*POWER, "--effect", "0.6", "--simulate", "1000000000"], "--simulate"),
+    ("w3_pairs_huge", [*POWER, "--effect", "0.6", "--pairs", "100000000"], "--pairs"),
+    # -- fme eval
+    ("x3_08_size_4", [*REC[:-1], "4", "--frames", "4"], "--size"),
+    ("x3_09_frames_1", [*REC, "--frames", "1"], "--frames"),
+    ("x3_10_backbones_dup", [*REC, "--backbones", "r3d_18,r3d_18"], "twice"),
+    ("x3_auto_out_is_recognizers", ["eval", "auto", "--recognizers", "rec", "--set", "FOMM=sets/fomm", "--out", "rec"], "--recognizers"),
+    # -- fme bench generation: every option checked before the corpus is made
+    ("b3_03_changes_not_yaml", [*BENCH3, "--model-changes", "prior: [unclosed"], "--model-changes"),
+    ("b3_04_changes_list", [*BENCH3, "--model-changes", "[1, 2]"], "--model-changes"),
+    ("b3_05_changes_type", [*BENCH3, "--model-changes", "{common: {num_kp: ten}}"], "model.common.num_kp"),
+    ("b3_09_milestones_text", [*BENCH3, "--milestones", "half"], "--milestones"),
+]
+# fmt: on
+
+
+def _command(argv: list[str]) -> str:
+    return " ".join(argv[:2]) if argv[0] in ("eval", "study", "bench") else argv[0]
+
+
+@pytest.mark.parametrize(("case", "argv", "named"), CASES3, ids=[c[0] for c in CASES3])
+def test_a_bad_input_of_the_third_audit_is_one_line(case, argv, named, work3, monkeypatch, capsys):
+    monkeypatch.chdir(work3)
+    monkeypatch.delenv("FME_DATABASE_URL", raising=False)
+    rc = main(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip() and "WARNING" not in line]
+    assert rc == 2, f"{case}: exit {rc}\n{err}"
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert named in err, err
+    assert not (work3 / A3 / "x.pt").exists() and not (work3 / A3 / "run").exists()
+    assert not (work3 / A3 / "set").exists() and not (work3 / A3 / "bw").exists()
+    assert not (work3 / A3 / "o.mp4").exists() and not (work3 / A3 / "rep").exists()
+
+
+def test_the_bad_input_tables_count_what_they_cover_per_command(capsys):
+    """The cases per command (both audits' tables), printed; every command has some."""
+    from collections import Counter
+
+    counts = Counter(_command(argv) for _, argv, _ in [*CASES, *CASES3])
+    with capsys.disabled():
+        print("\nbad-input cases per command:")
+        for command, n in sorted(counts.items()):
+            print(f"  {command:<28} {n}")
+    for command in ("import-checkpoint", "train", "animate", "megc", "prepare", "demo"):
+        assert counts[command] >= 1, command
+    for command in ("study create", "study report", "study power", "eval auto", "bench generation"):
+        assert counts[command] >= 1, command
+    assert len(CASES3) >= 40 and len({c[0] for c in CASES3}) == len(CASES3)
+
+
+def test_numbers_yaml_reads_as_text_and_a_bom_are_taken(work3, tmp_path):
+    """`lr: 1e-3` (YAML 1.1 reads it as text) is the number; a driver list with a BOM
+    (Windows Notepad) names the clip; an EXIF-rotated photo is turned upright."""
+    from generation.animation.megc import read_driver_list
+    from generation.config import load_run_config
+    from generation.data.video import read_image
+
+    cfg = tmp_path / "lr.yaml"
+    cfg.write_text("train:\n  lr: 1e-3\n  betas: ['0.9', 0.99]\n")
+    run = load_run_config("fomm", str(cfg))
+    assert run.train.lr == 1e-3 and run.train.betas == (0.9, 0.99)
+    drivers = tmp_path / "bom.txt"
+    drivers.write_bytes("\ufeffcasme2/sub01/EP01_01\r\n".encode())
+    assert [d.text for d in read_driver_list(drivers)] == ["casme2/sub01/EP01_01"]
+    face = Image.fromarray(astronaut())
+    exif = face.getexif()
+    exif[0x0112] = 6  # stored turned; shown rotated 90 degrees clockwise
+    turned = face.rotate(90, expand=True)  # what a phone stores for orientation 6
+    turned.save(tmp_path / "exif6.jpg", exif=exif, quality=95)
+    upright = read_image(tmp_path / "exif6.jpg")
+    assert upright.shape == astronaut().shape
+    assert np.abs(upright.astype(int) - astronaut().astype(int)).mean() < 8
+
+
+def test_a_rotated_phone_video_is_read_upright(tmp_path):
+    import av
+
+    from generation.data.video import read_video
+
+    frame = np.zeros((32, 64, 3), np.uint8)
+    frame[:, :8] = 255  # a white bar on the left of the stored frame
+    path = tmp_path / "rot.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        stream.set_display_rotation(-90)  # a phone held upright: shown turned clockwise
+        for _ in range(3):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    clip = read_video(path)
+    assert clip.shape == (3, 64, 32, 3)  # portrait, as a player shows it
+    assert clip[0, :8, :, 0].mean() > 200 and clip[0, -8:, :, 0].mean() < 60  # bar on top

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fme.core.errors import ConfigError
+from fme.core.errors import ConfigError, brief
 
 
 class ResidualDenseBlock(nn.Module):
@@ -80,6 +80,12 @@ def load_rrdbnet(
 ) -> RRDBNet:
     """An RRDBNet in eval mode with the user's weights from `path`, loaded strictly."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(
+            "--super-resolution is a folder, expected the weights file",
+            path,
+            "Give the RRDBNet x4 .pth file (e.g. RealESRGAN_x4plus.pth).",
+        )
     if not path.is_file():
         raise ConfigError(
             "super-resolution weights not found",
@@ -89,7 +95,7 @@ def load_rrdbnet(
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise ConfigError(f"cannot read super-resolution weights ({err})", path) from err
+        raise ConfigError(f"cannot read super-resolution weights ({brief(err)})", path) from err
     if isinstance(state, dict):
         for key in ("params_ema", "params"):
             if isinstance(state.get(key), dict):
