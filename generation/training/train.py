@@ -302,147 +302,207 @@ def train(
     """Train `run.variant` on the prepared data in `data`, writing the run folder `out`.
 
     `init`: a checkpoint of ours whose weights start a new run (e.g. TPSMM's AVD stage
-    on a trained model; see `init_from_checkpoint`)."""
-    from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
-    from tqdm import tqdm
+    on a trained model; see `init_from_checkpoint`). The stages, in order, are the methods
+    of `Trainer`: resume or start, build the model and its optimizers, restore, wrap
+    (compile, DDP, autocast), the loader, the run folder, the loop of `step`s with its
+    logging, checkpoints and samples, and the finish."""
+    trainer = Trainer(run, Path(out), device, progress)
+    trainer.resume_or_start(resume, vgg_weights)
+    trainer.build(data)
+    trainer.restore(init)
+    trainer.wrap(compile)
+    trainer.make_loader()
+    trainer.open_run_folder()
+    return trainer.loop()
 
-    cfg = run.train
-    out = Path(out)
-    dist_info, dev = init_distributed(device)
-    rank, world = dist_info.rank, dist_info.world_size
-    state = _check_resume(out, run, resume)
-    if state is not None:
-        saved = run_config_from_dict(state["config"])
-        run = RunConfig(run.variant, saved.scale, run.train, saved.model)
-    if vgg_weights:
-        if not Path(vgg_weights).is_file():
-            raise ConfigError("VGG19 weights file not found", vgg_weights)
-        if not set_everywhere(run.model, "vgg_weights", str(vgg_weights)):
-            log.warning("the %s model config has no vgg_weights setting", run.variant)
 
-    _seed_everything(cfg.seed)
-    clips = load_prepared(data)
-    train_clips, held = holdout_split(clips, cfg.holdout, cfg.seed)
+class Trainer:
+    """One training run in named stages (see `train`, which calls them in order)."""
 
-    model = build_model(run.variant, run.model).to(dev)
-    dataset = model.training_dataset(train_clips, cfg)
-    model.train()
-    groups = model.param_groups()
-    optimizers = {
-        name: torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
-        for name, params in groups.items()
-        if params
-    }
-    schedulers = {
-        name: torch.optim.lr_scheduler.MultiStepLR(opt, cfg.milestone_steps(), gamma=cfg.gamma)
-        for name, opt in optimizers.items()
-    }
-    step, epoch = 0, 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        for name, opt in optimizers.items():
-            if name in state["optimizers"]:
-                opt.load_state_dict(state["optimizers"][name])
-        for name, sched in schedulers.items():
-            if name in state["schedulers"]:
-                sched.load_state_dict(state["schedulers"][name])
-        step = int(state["step"])
-        epoch = int(state["extra"].get("epoch", 0)) + 1
-        if "torch_rng" in state["extra"]:
-            torch.set_rng_state(state["extra"]["torch_rng"])
-    elif init is not None:
-        init_from_checkpoint(model, init)
-    start_step = step
+    def __init__(self, run: RunConfig, out: Path, device: str, progress: bool) -> None:
+        self.run, self.out, self.progress = run, out, progress
+        self.cfg = run.train
+        self.dist, self.dev = init_distributed(device)
+        self.main = self.dist.is_main
+        self.state: dict[str, Any] | None = None
+        self.step, self.epoch = 0, 0
+        self.amp: Any = contextlib.nullcontext()
 
-    if compile:
-        for module in model.upstream_modules().values():
-            module.compile()
-    steps = TrainingSteps(model)
-    if dist_info.enabled:
-        from torch.nn.parallel import DistributedDataParallel
+    # ---- stages -------------------------------------------------------------------------
+    def resume_or_start(self, resume: bool, vgg_weights: str | None) -> None:
+        """The saved state of a resumed run (its scale and model config win), and the VGG19
+        weights file of the perceptual loss set everywhere the model config takes it."""
+        self.state = _check_resume(self.out, self.run, resume)
+        if self.state is not None:
+            saved = run_config_from_dict(self.state["config"])
+            self.run = RunConfig(self.run.variant, saved.scale, self.run.train, saved.model)
+        if vgg_weights:
+            if not Path(vgg_weights).is_file():
+                raise ConfigError("VGG19 weights file not found", vgg_weights)
+            if not set_everywhere(self.run.model, "vgg_weights", str(vgg_weights)):
+                log.warning("the %s model config has no vgg_weights setting", self.run.variant)
 
-        steps = DistributedDataParallel(
-            steps,
-            device_ids=[dev.index] if dev.type == "cuda" else None,
-            find_unused_parameters=True,
-        )
-    amp = contextlib.nullcontext()
-    if dev.type == "cuda" and cfg.mixed_precision:
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        if dtype == torch.float16:
-            log.warning("this GPU has no bf16: training in fp32")
+    def build(self, data: str | Path) -> None:
+        """The clips (minus the held-out subjects), the model, its dataset, its optimizers
+        (one Adam per parameter group) and their step schedules."""
+        cfg = self.cfg
+        _seed_everything(cfg.seed)
+        clips = load_prepared(data)
+        self.train_clips, self.held = holdout_split(clips, cfg.holdout, cfg.seed)
+        self.model = build_model(self.run.variant, self.run.model).to(self.dev)
+        self.dataset = self.model.training_dataset(self.train_clips, cfg)
+        self.model.train()
+        self.optimizers = {
+            name: torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
+            for name, params in self.model.param_groups().items()
+            if params
+        }
+        self.schedulers = {
+            name: torch.optim.lr_scheduler.MultiStepLR(opt, cfg.milestone_steps(), gamma=cfg.gamma)
+            for name, opt in self.optimizers.items()
+        }
+
+    def restore(self, init: str | Path | None) -> None:
+        """Weights, optimizer and schedule states, step, epoch and RNG of a resumed run, or
+        the weights of `init` for a new one."""
+        state = self.state
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            for name, opt in self.optimizers.items():
+                if name in state["optimizers"]:
+                    opt.load_state_dict(state["optimizers"][name])
+            for name, sched in self.schedulers.items():
+                if name in state["schedulers"]:
+                    sched.load_state_dict(state["schedulers"][name])
+            self.step = int(state["step"])
+            self.epoch = int(state["extra"].get("epoch", 0)) + 1
+            if "torch_rng" in state["extra"]:
+                torch.set_rng_state(state["extra"]["torch_rng"])
+        elif init is not None:
+            init_from_checkpoint(self.model, init)
+        self.start_step = self.step
+
+    def wrap(self, compile: bool) -> None:
+        """torch.compile of the networks, DistributedDataParallel over the training steps on
+        several processes, and bf16 autocast on a CUDA device that has it."""
+        if compile:
+            for module in self.model.upstream_modules().values():
+                module.compile()
+        self.steps: Any = TrainingSteps(self.model)
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.steps = DistributedDataParallel(
+                self.steps,
+                device_ids=[self.dev.index] if self.dev.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
+        if self.dev.type == "cuda" and self.cfg.mixed_precision:
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            if dtype == torch.float16:
+                log.warning("this GPU has no bf16: training in fp32")
+            else:
+                self.amp = torch.autocast(device_type="cuda", dtype=dtype)
+
+    def make_loader(self) -> None:
+        """A seeded sampler (distributed on several processes) and the batch loader."""
+        from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+
+        cfg, world = self.cfg, self.dist.world_size
+        if self.dist.enabled:
+            self.sampler = DistributedSampler(
+                self.dataset, world, self.dist.rank, shuffle=True, seed=cfg.seed
+            )
         else:
-            amp = torch.autocast(device_type="cuda", dtype=dtype)
+            gen = torch.Generator().manual_seed(cfg.seed)
+            self.sampler = RandomSampler(self.dataset, generator=gen)
+        loader_kw: dict[str, Any] = {"num_workers": cfg.num_workers}
+        if cfg.num_workers:
+            loader_kw["persistent_workers"] = False
+        self.loader = DataLoader(
+            self.dataset,
+            batch_size=cfg.batch_size,
+            sampler=self.sampler,
+            drop_last=len(self.dataset) // world >= cfg.batch_size,
+            pin_memory=self.dev.type == "cuda",
+            **loader_kw,
+        )
 
-    if dist_info.enabled:
-        sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=cfg.seed)
-    else:
-        gen = torch.Generator().manual_seed(cfg.seed)
-        sampler = RandomSampler(dataset, generator=gen)
-    loader_kw: dict[str, Any] = {"num_workers": cfg.num_workers}
-    if cfg.num_workers:
-        loader_kw["persistent_workers"] = False
-    loader = DataLoader(
-        dataset,
-        batch_size=cfg.batch_size,
-        sampler=sampler,
-        drop_last=len(dataset) // world >= cfg.batch_size,
-        pin_memory=dev.type == "cuda",
-        **loader_kw,
-    )
-
-    main = dist_info.is_main
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        run.save(out / "config.yaml")
+    def open_run_folder(self) -> None:
+        """config.yaml, holdout.csv and the log (main process only), and the sample pair."""
         from generation.data.prepared import write_csv
 
-        write_csv(out / "holdout.csv", ("subject",), _held_out_rows(held))
-    csv_log = _CsvLog(out / LOG, step) if main else None
-    sample_clips = _sample_pair(held, train_clips, cfg.sample_frames) if main else None
+        out = self.out
+        if self.main:
+            out.mkdir(parents=True, exist_ok=True)
+            self.run.save(out / "config.yaml")
+            write_csv(out / "holdout.csv", ("subject",), _held_out_rows(self.held))
+        self.csv_log = _CsvLog(out / LOG, self.step) if self.main else None
+        self.sample_clips = (
+            _sample_pair(self.held, self.train_clips, self.cfg.sample_frames) if self.main else None
+        )
 
-    def epoch_batches(e: int):
-        dataset.set_epoch(e)
-        if isinstance(sampler, DistributedSampler):
-            sampler.set_epoch(e)
+    def loop(self) -> TrainResult:
+        """`step` until the configured iterations, with the bookkeeping after each; then
+        `finish`."""
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        self.result = TrainResult(
+            out=self.out,
+            step=self.step,
+            start_step=self.start_step,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+        bar = tqdm(
+            total=cfg.iterations,
+            initial=self.step,
+            desc=f"train {self.run.variant}",
+            unit="step",
+            disable=not (self.progress and self.main),
+        )
+        batches = self.epoch_batches(self.epoch)
+        self.t0 = time.perf_counter()
+        self.last_saved = self.step
+        while self.step < cfg.iterations:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                self.epoch += 1
+                batches = self.epoch_batches(self.epoch)
+                continue
+            values = self.train_step(batch)
+            bar.update(1)
+            bar.set_postfix(loss=f"{values['total']:.4f}")
+            self.after_step(values)
+        bar.close()
+        return self.finish()
+
+    # ---- the loop's parts ---------------------------------------------------------------
+    def epoch_batches(self, e: int):
+        """The batches of epoch `e` (the sampler's order reseeded for the epoch)."""
+        from torch.utils.data import DistributedSampler
+
+        self.dataset.set_epoch(e)
+        if isinstance(self.sampler, DistributedSampler):
+            self.sampler.set_epoch(e)
         else:
-            sampler.generator.manual_seed(cfg.seed * 100003 + e)
-        return iter(loader)
+            self.sampler.generator.manual_seed(self.cfg.seed * 100003 + e)
+        return iter(self.loader)
 
-    def save(step_now: int, epoch_now: int) -> None:
-        extra = {"epoch": epoch_now, "torch_rng": torch.get_rng_state(), "world_size": world}
-        kw = {"optimizers": optimizers, "schedulers": schedulers, "extra": extra}
-        ckpt = save_checkpoint(out / CHECKPOINT, model, step_now, run.to_dict(), **kw)
-        named = out / "checkpoints" / f"step_{step_now:06d}.pt"
-        named.parent.mkdir(exist_ok=True)
-        copy_atomic(ckpt, named)
-
-    result = TrainResult(out=out, step=step, start_step=start_step, rank=rank, world_size=world)
-    bar = tqdm(
-        total=cfg.iterations,
-        initial=step,
-        desc=f"train {run.variant}",
-        unit="step",
-        disable=not (progress and main),
-    )
-    batches = epoch_batches(epoch)
-    t0 = time.perf_counter()
-    last_saved = step
-    while step < cfg.iterations:
-        try:
-            batch = next(batches)
-        except StopIteration:
-            epoch += 1
-            batches = epoch_batches(epoch)
-            continue
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One optimisation step (generator, then discriminator, then the schedules); the
+        step's losses as floats. A non-finite loss stops the run with the fix."""
+        model, optimizers, dev = self.model, self.optimizers, self.dev
         inputs = [t.to(dev, non_blocking=True) for t in model.training_inputs(batch)]
         drv = batch["driving"].to(dev, non_blocking=True)
-        model.set_training_progress(step / cfg.iterations)
+        model.set_training_progress(self.step / self.cfg.iterations)
         # the generator learns on one step in `generator_every` (its losses are still logged)
-        train_generator = (step + 1) % max(1, model.generator_every) == 0
+        train_generator = (self.step + 1) % max(1, model.generator_every) == 0
         grad = contextlib.nullcontext() if train_generator else torch.no_grad()
-        with amp, grad:
-            losses, outputs = steps("generator", *inputs)
+        with self.amp, grad:
+            losses, outputs = self.steps("generator", *inputs)
         total = sum(v.float() for v in losses.values())
         if train_generator:
             for name, opt in optimizers.items():
@@ -456,17 +516,17 @@ def train(
         d_losses: dict[str, Any] = {}
         if "discriminator" in optimizers:
             optimizers["discriminator"].zero_grad(set_to_none=True)
-            with amp:
-                d_losses = steps("discriminator", drv, outputs)
+            with self.amp:
+                d_losses = self.steps("discriminator", drv, outputs)
             if d_losses:
                 sum(v.float() for v in d_losses.values()).backward()
                 optimizers["discriminator"].step()
         with warnings.catch_warnings():
             # the schedule runs in trainer steps, also before the generator's first step
             warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
-            for sched in schedulers.values():
+            for sched in self.schedulers.values():
                 sched.step()
-        step += 1
+        self.step += 1
         values = {k: float(v.detach()) for k, v in {**losses, **d_losses}.items()}
         values["total"] = float(total.detach())
         if "l1" in outputs:
@@ -475,49 +535,73 @@ def train(
             values["l1"] = float((outputs["prediction"].detach().float() - drv).abs().mean())
         if not np.isfinite(values["total"]):
             raise ConfigError(
-                f"the loss became {values['total']} at step {step}",
-                out,
+                f"the loss became {values['total']} at step {self.step}",
+                self.out,
                 "Lower train.lr or turn train.mixed_precision off.",
             )
+        return values
+
+    def after_step(self, values: dict[str, float]) -> None:
+        """The step's losses into the result, a checkpoint every `checkpoint_every` steps,
+        a log row every `log_every` and a sample video every `sample_every` (main only)."""
+        cfg, step, result = self.cfg, self.step, self.result
         if not result.first_losses:
             result.first_losses = values
         result.losses = values
-        bar.update(1)
-        bar.set_postfix(loss=f"{values['total']:.4f}")
         if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-            if dist_info.enabled:
-                _sync_buffers(model)  # every rank takes part
-            if main:
-                save(step, epoch)
-            last_saved = step
-        if main:
-            every = max(1, cfg.log_every)
-            if step % every == 0 or step == cfg.iterations or step == start_step + 1:
-                lr = next(iter(optimizers.values())).param_groups[0]["lr"]
-                row = {"step": step, "epoch": epoch, "seconds": time.perf_counter() - t0}
-                csv_log.write({**row, "lr": lr, **values})
-            if cfg.sample_every and step % cfg.sample_every == 0 and sample_clips:
-                write_sample(
-                    model,
-                    *sample_clips,
-                    out / "samples" / f"step_{step:06d}.mp4",
-                    cfg.size,
-                    cfg.sample_frames,
-                    dev,
-                )
-                model.train()
-    bar.close()
-    if dist_info.enabled:
-        _sync_buffers(model)
-    if main and last_saved != step:
-        save(step, epoch)
-    result.step = step
-    result.seconds = time.perf_counter() - t0
-    result.model = model
-    if dist_info.enabled:
-        import torch.distributed as dist
+            if self.dist.enabled:
+                _sync_buffers(self.model)  # every rank takes part
+            if self.main:
+                self.save()
+            self.last_saved = step
+        if not self.main:
+            return
+        every = max(1, cfg.log_every)
+        if step % every == 0 or step == cfg.iterations or step == self.start_step + 1:
+            lr = next(iter(self.optimizers.values())).param_groups[0]["lr"]
+            row = {"step": step, "epoch": self.epoch, "seconds": time.perf_counter() - self.t0}
+            self.csv_log.write({**row, "lr": lr, **values})
+        if cfg.sample_every and step % cfg.sample_every == 0 and self.sample_clips:
+            write_sample(
+                self.model,
+                *self.sample_clips,
+                self.out / "samples" / f"step_{step:06d}.mp4",
+                cfg.size,
+                cfg.sample_frames,
+                self.dev,
+            )
+            self.model.train()
 
-        dist.barrier()
-        if dist_info.started_here:
-            dist.destroy_process_group()
-    return result
+    def save(self) -> None:
+        """checkpoint.pt (atomically) and its copy checkpoints/step_NNNNNN.pt."""
+        extra = {
+            "epoch": self.epoch,
+            "torch_rng": torch.get_rng_state(),
+            "world_size": self.dist.world_size,
+        }
+        kw = {"optimizers": self.optimizers, "schedulers": self.schedulers, "extra": extra}
+        ckpt = save_checkpoint(
+            self.out / CHECKPOINT, self.model, self.step, self.run.to_dict(), **kw
+        )
+        named = self.out / "checkpoints" / f"step_{self.step:06d}.pt"
+        named.parent.mkdir(exist_ok=True)
+        copy_atomic(ckpt, named)
+
+    def finish(self) -> TrainResult:
+        """Buffers synchronised, a last checkpoint if the last step was not saved, the
+        process group closed where this run opened it."""
+        if self.dist.enabled:
+            _sync_buffers(self.model)
+        if self.main and self.last_saved != self.step:
+            self.save()
+        result = self.result
+        result.step = self.step
+        result.seconds = time.perf_counter() - self.t0
+        result.model = self.model
+        if self.dist.enabled:
+            import torch.distributed as dist
+
+            dist.barrier()
+            if self.dist.started_here:
+                dist.destroy_process_group()
+        return result
