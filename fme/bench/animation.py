@@ -1,19 +1,25 @@
-"""`fme bench animation`: animation frames/s and training step time, FOMM, MRAA, and any
-variant named (LivePortrait: animation only, it is not trained here).
+"""`fme bench animation`: animation frames/s and training step time of every family
+(LivePortrait: animation only, it is not trained here).
 
-For each family and size (64 and 128 with the small CPU networks, 256 with the paper
-vox-256 networks), random-weight models animate one target with a driving clip:
+For each variant and size (64 and 128 with the small CPU networks, 256 with the paper
+vox-256 networks; FAMGAN's own famgan-64/-128 configs), random-weight models animate one
+target with a driving clip:
 
 * `per-frame (reference style)`: the source encoded again for every frame, one driving
   frame at a time, fp32, the networks computed as the reference computes them (batch
-  norms after their convolutions, upsampling then convolution: `reference_style`), as
-  the reference demo scripts run it;
+  norms after their convolutions, upsampling then convolution, instance norms as torch's,
+  NCHW: `reference_style`), as the reference demo scripts run it;
 * `ours fp32`: `animate_clip` (source encoded once, frames batched, inference mode);
 * `ours bf16`: the same under bf16 autocast, with the largest absolute difference from
   the fp32 frames (0-255 pixel values).
 
-Then one training step (forward, backward, Adam) at each training size. On CUDA the
-timings synchronise the device.
+AU-driven models (tpsmm-au, famgan) compute their per-frame conditions from the clip
+inside every timed loop, as `animate_clip` does. `famgan+sr` is FAMGAN with its RRDBNet
+x4 super-resolution stage (random weights of the published shape, loaded from a file).
+
+Then one training step at each training size for every trained family, as `fme train`
+takes it (`train_step_seconds`), with the share of its parts (`step_breakdown`). On CUDA
+the timings synchronise the device.
 """
 
 from __future__ import annotations
