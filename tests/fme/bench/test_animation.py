@@ -141,6 +141,7 @@ def test_tpsmm_bf16_frames_are_within_one_level_of_fp32(variant):
     assert (bf16.float() - fp32).abs().max() * 255 < 1.0
 
 
+@pytest.mark.slow  # ~30 s: five models, a training step of two families
 def test_bench_animation_rows_of_every_family_and_the_training_breakdown(capsys, monkeypatch):
     """tpsmm-au (its AU conditions in the timed loops), famgan and famgan with its
     super-resolution stage each get a reference-style row, fp32 and bf16 rows with the
