@@ -94,12 +94,11 @@ def driving_condition(model, face, lms, frames, marks):
     `animate_clip` computes it from the clip (None for the others)."""
     import torch
 
-    if not hasattr(model, "driving_condition"):
-        return None
     from generation.animation.animate import DrivingClip
 
     clip = DrivingClip(np.asarray(frames), np.asarray(marks, np.float32), 0)
-    return torch.from_numpy(model.driving_condition(clip, face, lms, mode="relative"))
+    condition = model.driving_condition(clip, face, lms, mode="relative")
+    return None if condition is None else torch.from_numpy(np.asarray(condition))
 
 
 def per_frame(model, face, lms, frames, marks, device) -> float:
