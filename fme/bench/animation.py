@@ -1,19 +1,25 @@
-"""`fme bench animation`: animation frames/s and training step time, FOMM, MRAA, and any
-variant named (LivePortrait: animation only, it is not trained here).
+"""`fme bench animation`: animation frames/s and training step time of every family
+(LivePortrait: animation only, it is not trained here).
 
-For each family and size (64 and 128 with the small CPU networks, 256 with the paper
-vox-256 networks), random-weight models animate one target with a driving clip:
+For each variant and size (64 and 128 with the small CPU networks, 256 with the paper
+vox-256 networks; FAMGAN's own famgan-64/-128 configs), random-weight models animate one
+target with a driving clip:
 
 * `per-frame (reference style)`: the source encoded again for every frame, one driving
   frame at a time, fp32, the networks computed as the reference computes them (batch
-  norms after their convolutions, upsampling then convolution: `reference_style`), as
-  the reference demo scripts run it;
+  norms after their convolutions, upsampling then convolution, instance norms as torch's,
+  NCHW: `reference_style`), as the reference demo scripts run it;
 * `ours fp32`: `animate_clip` (source encoded once, frames batched, inference mode);
 * `ours bf16`: the same under bf16 autocast, with the largest absolute difference from
   the fp32 frames (0-255 pixel values).
 
-Then one training step (forward, backward, Adam) at each training size. On CUDA the
-timings synchronise the device.
+AU-driven models (tpsmm-au, famgan) compute their per-frame conditions from the clip
+inside every timed loop, as `animate_clip` does. `famgan+sr` is FAMGAN with its RRDBNet
+x4 super-resolution stage (random weights of the published shape, loaded from a file).
+
+Then one training step at each training size for every trained family, as `fme train`
+takes it (`train_step_seconds`), with the share of its parts (`step_breakdown`). On CUDA
+the timings synchronise the device.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import inspect
+import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -76,9 +84,28 @@ def reference_style(model):
                 module.__dict__["fold_batch_norm"] = value
 
 
+#: `--variants` names that are not model variants: FAMGAN with its RRDBNet x4 stage
+#: (random weights of the published shape), animating at 4x the model's side
+SUPER_RESOLUTION_SUFFIX = "+sr"
+
+
+def driving_condition(model, face, lms, frames, marks):
+    """The per-frame condition an AU-driven model (FAMGAN, tpsmm-au) animates from, as
+    `animate_clip` computes it from the clip (None for the others)."""
+    import torch
+
+    from generation.animation.animate import DrivingClip
+
+    clip = DrivingClip(np.asarray(frames), np.asarray(marks, np.float32), 0)
+    condition = model.driving_condition(clip, face, lms, mode="relative")
+    return None if condition is None else torch.from_numpy(np.asarray(condition))
+
+
 def per_frame(model, face, lms, frames, marks, device) -> float:
     """Seconds to animate frame by frame with the source encoded every time (LivePortrait:
-    once, as its pipeline does), computed as the reference does (`reference_style`)."""
+    once, as its pipeline does), computed as the reference does (`reference_style`); an
+    AU-driven model's conditions are computed from the clip inside the timed loop, as
+    `animate_clip` does."""
     import torch
 
     def t(x):
@@ -94,12 +121,15 @@ def per_frame(model, face, lms, frames, marks, device) -> float:
     # the FOMM-style demos encode the source for every frame; LivePortrait's pipeline
     # encodes its source image once and then runs M, the rule, W and G frame by frame
     once = model.family == "liveportrait"
+    condition = driving_condition(model, face, lms, frames, marks)
     with torch.no_grad(), reference_style(model):
         state = model.encode_source(src, src_lm) if once else None
         for k in range(len(frames)):
             if not once:
                 state = model.encode_source(src, src_lm)
             drv_lm = torch.from_numpy(marks[k : k + 1]).to(device)
+            if condition is not None:
+                kwargs["condition"] = condition[k : k + 1].to(device)
             model.animate(
                 state, t(frames[k : k + 1]), drv_lm, init, init_lm, mode="relative", **kwargs
             )
@@ -157,8 +187,41 @@ def batched(model, face, lms, frames, marks, device, autocast=None, batch=16):
     return time.perf_counter() - start, out
 
 
-def train_step_seconds(variant: str, size: int, batch: int, device, steps: int = 2) -> float:
-    """Seconds of one training step (the mean of `steps` after a warm-up step)."""
+def _training_batch(model, size: int, batch: int, device) -> dict:
+    """A training batch of the bench's clip: sources, driving frames, their landmarks and
+    AU vectors (for the AU-driven families: random 0-5 intensities)."""
+    import torch
+
+    from generation.au import AU_NAMES
+
+    face, lms = _landmarks(size)
+    frames, marks = _clip(face, lms, 2 * batch)
+    x = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float() / 255
+    lm = torch.from_numpy(marks).to(device)
+    g = torch.Generator().manual_seed(0)
+    aus = (torch.rand(2 * batch, len(AU_NAMES), generator=g) * 5).to(device)
+    return {
+        "source": x[:batch],
+        "driving": x[batch:],
+        "source_landmarks": lm[:batch],
+        "driving_landmarks": lm[batch:],
+        "source_aus": aus[:batch],
+        "driving_aus": aus[batch:],
+    }
+
+
+#: the parts of a training step `train_step_seconds` times apart
+STEP_PARTS: tuple[str, ...] = ("forward", "backward", "optimiser", "critic")
+
+
+def train_step_seconds(
+    variant: str, size: int, batch: int, device, steps: int = 2, parts: dict | None = None
+) -> float:
+    """Seconds of one training step as `fme train` takes it (the generator's losses,
+    backward, the model's gradient treatment, its optimisers, then the critic's step where
+    the family has one), the mean of `steps` after a warm-up step. `parts` (a dict) gets
+    the mean seconds of each of `STEP_PARTS` and, under "modules", the forward seconds of
+    each top-level sub-network (forward hooks)."""
     import torch
 
     from generation.config import load_run_config
@@ -166,31 +229,107 @@ def train_step_seconds(variant: str, size: int, batch: int, device, steps: int =
 
     run = load_run_config(variant, size=size)
     model = build_model(variant, run.model).to(device).train()
-    opts = [torch.optim.Adam(p, lr=2e-4, betas=(0.5, 0.999)) for p in model.param_groups().values()]
-    face, lms = _landmarks(size)
-    frames, marks = _clip(face, lms, 2 * batch)
-    x = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float() / 255
-    lm = torch.from_numpy(marks).to(device)
+    model.set_training_progress(0.5)  # past the schedules' starts (TPSMM's background)
+    opts = {
+        name: torch.optim.Adam(p, lr=2e-4, betas=(0.5, 0.999))
+        for name, p in model.param_groups().items()
+    }
+    inputs = model.training_inputs(_training_batch(model, size, batch, device))
+    driving = inputs[1]
+    clock: dict[str, float] = {}
+    modules: dict[str, float] = {}
+    started: dict[str, float] = {}
+
+    def before(name):
+        def hook(module, args):
+            _sync(device)
+            started[name] = time.perf_counter()
+
+        return hook
+
+    def after(name):
+        def hook(module, args, output):
+            _sync(device)
+            modules[name] = modules.get(name, 0.0) + time.perf_counter() - started[name]
+
+        return hook
+
+    hooks = []
+    for name, child in model.named_children():
+        hooks.append(child.register_forward_pre_hook(before(name)))
+        hooks.append(child.register_forward_hook(after(name)))
+
+    def lap(key: str, since: float) -> float:
+        _sync(device)
+        now = time.perf_counter()
+        clock[key] = clock.get(key, 0.0) + now - since
+        return now
+
     times = []
-    for k in range(steps + 1):
-        _sync(device)
-        start = time.perf_counter()
-        losses, outputs = model.training_losses(x[:batch], x[batch:], lm[:batch], lm[batch:])
-        for o in opts:
-            o.zero_grad()
-        sum(losses.values()).backward()
-        for o in opts:
-            o.step()
-        _sync(device)
-        if k:
-            times.append(time.perf_counter() - start)
+    try:
+        for k in range(steps + 1):
+            if k == 1:  # the warm-up step is not counted
+                clock.clear()
+                modules.clear()
+            _sync(device)
+            start = t = time.perf_counter()
+            losses, outputs = model.training_losses(*inputs)
+            generator_modules = dict(modules)
+            t = lap("forward", t)
+            for name, o in opts.items():
+                if name != "discriminator":
+                    o.zero_grad()
+            sum(v.float() for v in losses.values()).backward()
+            model.after_backward()
+            t = lap("backward", t)
+            for name, o in opts.items():
+                if name != "discriminator":
+                    o.step()
+            t = lap("optimiser", t)
+            if "discriminator" in opts:
+                opts["discriminator"].zero_grad()
+                d_losses = model.discriminator_losses(driving, outputs)
+                if d_losses:
+                    sum(v.float() for v in d_losses.values()).backward()
+                    opts["discriminator"].step()
+                modules.clear()
+                modules.update(generator_modules)  # the critic's own forward is "critic"
+            t = lap("critic", t)
+            if k:
+                times.append(t - start)
+    finally:
+        for h in hooks:
+            h.remove()
+    if parts is not None:
+        parts.update({key: clock.get(key, 0.0) / steps for key in STEP_PARTS})
+        parts["modules"] = {name: sec / steps for name, sec in modules.items()}
     return float(np.mean(times))
 
 
-def bench_model(variant: str, size: int):
+def step_breakdown(parts: dict, total: float, top: int = 3) -> str:
+    """'forward 31 % (inpainting_network 19 %, ...), backward 58 %, ...': the shares of a
+    training step (`train_step_seconds(parts=...)`), the largest sub-networks' forward."""
+
+    def pct(sec: float) -> str:
+        return f"{100 * sec / total:.0f} %"
+
+    largest = sorted(parts["modules"].items(), key=lambda kv: -kv[1])[:top]
+    inner = ", ".join(f"{name} {pct(sec)}" for name, sec in largest if sec > 0)
+    out = [f"forward {pct(parts['forward'])}" + (f" ({inner})" if inner else "")]
+    out += [f"{key} {pct(parts[key])}" for key in STEP_PARTS[1:] if parts[key] > 0.0005 * total]
+    return ", ".join(out)
+
+
+def bench_model(variant: str, size: int, workdir: str):
     """(random-weight model, network label) of a variant at `size`: the packaged run
     config's; LivePortrait (not trained here): the reference's models.yaml at 256, our
-    small networks below."""
+    small networks below; "famgan+sr": famgan with its super-resolution stage on (RRDBNet
+    weights of the published shape saved to `workdir`, loaded from that path as
+    `fme animate --super-resolution` loads them)."""
+    import os
+
+    import torch
+
     from generation.config import load_run_config
     from generation.models import build_model, default_config
 
@@ -199,14 +338,29 @@ def bench_model(variant: str, size: int):
         config = default_config(variant, scale)
         config["image_size"] = size
         return build_model(variant, config), "paper (models.yaml)" if scale == "paper" else "small"
-    run = load_run_config(variant, size=size)
-    net = "paper (vox-256)" if run.scale == "paper" else "small"
-    return build_model(variant, run.model), net
+    base = variant.removesuffix(SUPER_RESOLUTION_SUFFIX)
+    run = load_run_config(base, size=size)
+    model = build_model(base, run.model)
+    net = "paper (vox-256)" if run.scale == "paper" else run.scale
+    if variant.endswith(SUPER_RESOLUTION_SUFFIX):
+        from generation.models.famgan.rrdbnet import RRDBNet
+
+        sr = model.config["super_resolution"]
+        rrdb = RRDBNet(sr["num_feat"], sr["num_block"], sr["num_grow_ch"])
+        path = os.path.join(workdir, f"rrdbnet-{size}.pth")
+        torch.save(rrdb.state_dict(), path)
+        model.set_super_resolution(path)
+        net += f" + RRDBNet x4 ({sr['num_block']} blocks)"
+    return model, net
 
 
 def run(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="fme bench animation", description=__doc__.split("\n")[0])
-    p.add_argument("--variants", default="fomm,mraa", help="comma-separated variants")
+    p.add_argument(
+        "--variants",
+        default="fomm,mraa",
+        help="comma-separated variants; famgan+sr: famgan with its super-resolution stage",
+    )
     p.add_argument("--sizes", default="64,128,256")
     p.add_argument("--frames", default="48,24,6", help="driving frames per size")
     p.add_argument("--train-sizes", default="64,128", help="sizes of the training-step rows")
@@ -254,11 +408,12 @@ def run(argv: list[str]) -> int:
     n_frames = [int(n) for n in args.frames.split(",") if n]
     n_frames += [n_frames[-1]] * (len(sizes) - len(n_frames))
     rows, memory_rows, profiles = [], [], []
+    workdir = tempfile.mkdtemp(prefix="fme-bench-animation-")
     for size, n in zip(sizes, n_frames):
         face, lms = _landmarks(size)
         frames, marks = _clip(face, lms, n)
         for variant in variants:
-            model, net = bench_model(variant, size)
+            model, net = bench_model(variant, size, workdir)
             model = model.to(device).eval()
             batched(model, face, lms, frames[:2], marks[:2], device)  # warm-up
             if not args.no_bf16:
@@ -328,14 +483,28 @@ def run(argv: list[str]) -> int:
     print(markdown(pd.DataFrame(memory_rows), digits=0))
     for variant, size, text in profiles:
         print(f"\ntorch.profiler, {variant} {size}, ours bf16, one batch\n\n{text}")
+    shutil.rmtree(workdir, ignore_errors=True)
     train_rows = []
+    trained = [v.removesuffix(SUPER_RESOLUTION_SUFFIX) for v in variants]
+    trained = [v for v in dict.fromkeys(trained) if v not in ZERO_SHOT_VARIANTS]
     for size in [int(s) for s in args.train_sizes.split(",") if s]:
-        for variant in [v for v in variants if v not in ZERO_SHOT_VARIANTS]:
-            sec = train_step_seconds(variant, size, args.train_batch, device)
+        for variant in trained:
+            parts: dict = {}
+            sec = train_step_seconds(variant, size, args.train_batch, device, parts=parts)
             train_rows.append(
-                {"variant": variant, "size": size, "batch": args.train_batch, "s/step": sec}
+                {
+                    "variant": variant,
+                    "size": size,
+                    "batch": args.train_batch,
+                    "s/step": sec,
+                    "where the step goes": step_breakdown(parts, sec),
+                }
             )
     if train_rows:
-        print(f"\ntraining step on {device}\n")
+        print(
+            f"\ntraining step on {device} (as `fme train` takes it, at half of training: "
+            "generator forward with the sub-networks' share, backward with the model's "
+            "gradient treatment, its optimisers, the critic's step)\n"
+        )
         print(markdown(pd.DataFrame(train_rows), digits=3))
     return 0

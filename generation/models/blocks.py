@@ -94,22 +94,117 @@ def grid_sample(
     return out if out_dtype == torch.float32 else out.to(out_dtype)
 
 
+def gather_warp(
+    features: torch.Tensor, grid: torch.Tensor, scale: torch.Tensor | None = None
+) -> torch.Tensor:
+    """`grid_sample(features, grid)` (bilinear, zero padding, `align_corners=True`) of one
+    image's features (1, C, H, W) at a batch of grids (B, h, w, 2), times `scale`
+    (B, 1, h, w) when given, in fp32 and channels-last memory: the fast inference path's
+    warp of features that every frame of a batch shares.
+
+    Each output pixel is the weighted sum of four rows of the (H W, C) pixel table (one
+    `embedding_bag`), a read of C contiguous values where `F.grid_sample` reads each
+    channel plane apart and an expanded batch in NCHW; taps outside the image read an
+    appended zero row. `scale` (an occlusion mask) multiplies the four weights. The same
+    arithmetic as `F.grid_sample` in fp32 up to rounding."""
+    _, c, hs, ws = features.shape
+    b, h, w, _ = grid.shape
+    table = features[:1].float().permute(0, 2, 3, 1).reshape(hs * ws, c)
+    table = torch.cat([table, table.new_zeros(1, c)])
+    grid = grid.float()
+    x = (grid[..., 0] + 1) * (0.5 * (ws - 1))
+    y = (grid[..., 1] + 1) * (0.5 * (hs - 1))
+    x0, y0 = x.floor(), y.floor()
+    fx, fy = x - x0, y - y0
+    x0, y0 = x0.long(), y0.long()
+    index, weight = [], []
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            xi, yi = x0 + dx, y0 + dy
+            inside = (xi >= 0) & (xi < ws) & (yi >= 0) & (yi < hs)
+            index.append(torch.where(inside, yi * ws + xi, hs * ws))
+            weight.append(wy * wx)
+    weights = torch.stack(weight, -1)
+    if scale is not None:
+        weights = weights * scale.float().reshape(b, h, w, 1)
+    out = F.embedding_bag(
+        torch.stack(index, -1).view(-1, 4),
+        table,
+        per_sample_weights=weights.view(-1, 4),
+        mode="sum",
+    )
+    return out.view(b, h, w, c).permute(0, 3, 1, 2)
+
+
+#: the most output channels `narrow_conv` computes as one matrix product and shifted sums
+NARROW_CONV_MAX_OUT = 4
+
+
+def narrow_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """`conv(x)` for a conv of few output channels (at most `NARROW_CONV_MAX_OUT`, stride
+    1, "same" zero padding, one group) in x's dtype, NCHW: per image, one matrix product
+    gives every tap's contribution (taps x out channels, H x W) from the channels-last
+    image, then the taps' planes are added at their offsets. oneDNN computes such a conv
+    with its output channels as the vector lanes, 1 or 3 of 16 busy (TPSMM's 7x7 output
+    and occlusion heads at 256 px); here the lanes run along the image rows."""
+    out_ch, in_ch, kh, kw = conv.weight.shape
+    b, _, h, w = x.shape
+    dtype = compute_dtype(x)
+    weight = conv.weight.detach().to(dtype).permute(2, 3, 0, 1).reshape(kh * kw * out_ch, in_ch)
+    ph, pw = conv.padding
+    rows = x.to(dtype).permute(0, 2, 3, 1).reshape(b, h * w, in_ch)  # a view when channels-last
+    out = x.new_empty((b, out_ch, h, w), dtype=dtype)
+    for i in range(b):
+        taps = torch.matmul(weight, rows[i].t()).view(kh, kw, out_ch, h, w)
+        # output (y, x) adds tap (dy, dx) of input (y + oy, x + ox), oy = dy - ph, where inside
+        acc = out[i].copy_(taps[ph, pw])
+        for dy in range(kh):
+            for dx in range(kw):
+                oy, ox = dy - ph, dx - pw
+                if oy or ox:
+                    ya, yb, xa, xb = max(0, -oy), min(h, h - oy), max(0, -ox), min(w, w - ox)
+                    acc[:, ya:yb, xa:xb].add_(taps[dy, dx, :, ya + oy : yb + oy, xa + ox : xb + ox])
+    if conv.bias is not None:
+        out += conv.bias.detach().to(dtype).view(1, -1, 1, 1)
+    return out
+
+
+def narrow_conv_applies(conv: nn.Conv2d) -> bool:
+    """Whether `narrow_conv` computes `conv` (few outputs, stride 1, same padding)."""
+    kh, kw = conv.kernel_size
+    return (
+        conv.out_channels <= NARROW_CONV_MAX_OUT
+        and conv.stride == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and conv.padding == (kh // 2, kw // 2)
+        and kh % 2 == 1
+        and kw % 2 == 1
+        and conv.padding_mode == "zeros"
+    )
+
+
+def head_conv(conv: nn.Conv2d, x: torch.Tensor, fast: bool) -> torch.Tensor:
+    """`conv(x)`, by `narrow_conv` on the fast inference path where it applies."""
+    if fast and narrow_conv_applies(conv):
+        return narrow_conv(conv, x)
+    return conv(x)
+
+
 def to_channels_last(x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """x (4-d) in `dtype` (default its own) and channels-last memory, in one copy at most."""
     return x.to(x.dtype if dtype is None else dtype, memory_format=torch.channels_last)
 
 
 def fast_inference(module: nn.Module) -> bool:
-    """Eval mode without autograd, with batch norms that can be folded into the convs
-    (an instance norm depends on its input, so its blocks take the plain path; a module
-    may turn folding off, see `set_batch_norm_folding`)."""
-    if (
+    """Eval mode without autograd, and the fast path not turned off for `module` (see
+    `set_batch_norm_folding`): batch norms folded into the convolutions, instance norms
+    computed per image by `instance_norm_inference`."""
+    return not (
         module.training
         or torch.is_grad_enabled()
         or not module.__dict__.get("fold_batch_norm", True)
-    ):
-        return False
-    return not any(isinstance(m, nn.InstanceNorm2d) for m in module.children())
+    )
 
 
 def set_batch_norm_folding(module: nn.Module, enabled: bool) -> None:
@@ -136,7 +231,37 @@ def norm_layer(kind: str, features: int) -> nn.Module:
     raise ValueError(f"norm must be one of {', '.join(NORMS)}, not {kind!r}")
 
 
-def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+def instance_norm_inference(
+    norm: nn.InstanceNorm2d, x: torch.Tensor, relu: bool = False
+) -> torch.Tensor:
+    """`norm(x)` (then ReLU, in place on the fresh result) for inference, in x's dtype and
+    memory format: each image's statistics by one batch norm in training mode over that
+    image alone (its per-channel kernel is vectorised over channels-last memory, and it
+    accumulates a bf16 input in fp32 with the norm's fp32 affine), the images stacked by
+    one copy. `F.instance_norm` folds the batch into the channels of an NCHW copy
+    instead, about ten times slower on a channels-last bf16 batch."""
+    weight, bias = norm.weight, norm.bias
+    parts = [
+        F.batch_norm(x[i : i + 1], None, None, weight, bias, True, 0.0, norm.eps)
+        for i in range(x.shape[0])
+    ]
+    out = parts[0] if len(parts) == 1 else torch.cat(parts)
+    return out.relu_() if relu else out
+
+
+def _norm_relu(norm: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
+    """ReLU(norm(x)) on the fast path, for a norm that was not folded into x's conv."""
+    if isinstance(norm, nn.InstanceNorm2d):
+        return instance_norm_inference(norm, x, relu=True)
+    return F.relu(x if norm is None else norm(x), inplace=True)
+
+
+def _foldable(norm: nn.Module | None) -> nn.BatchNorm2d | None:
+    """The norm a convolution's weights can take in (a batch norm in eval mode)."""
+    return norm if isinstance(norm, nn.BatchNorm2d) else None
+
+
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
     """The dtype a convolution runs in here: the autocast dtype when autocast is on."""
     device = x.device.type
     if device in ("cpu", "cuda") and torch.is_autocast_enabled(device):
@@ -203,7 +328,7 @@ def inference_conv(conv: nn.Conv2d, norm: nn.BatchNorm2d | None, x: torch.Tensor
     under autocast), so neither the norm nor a per-call weight cast is paid per frame. The
     cache follows in-place updates of the parameters (their version counters) and moves.
     """
-    dtype = _compute_dtype(x)
+    dtype = compute_dtype(x)
     weight, bias = _folded_weights(conv, norm, dtype, x.device, upsampled=False)
     return F.conv2d(
         to_channels_last(x, dtype),
@@ -223,7 +348,7 @@ def _upsample_conv(conv: nn.Conv2d, norm: nn.BatchNorm2d | None, x: torch.Tensor
     channels, (h+1) x (w+1) pixels of them; output pixel (2i + a, 2j + b) is phase (a, b)
     at (i + a, j + b). In channels-last memory that interleave is one strided view, read
     by a single copy into the channels-last result."""
-    dtype = _compute_dtype(x)
+    dtype = compute_dtype(x)
     weight, bias = _folded_weights(conv, norm, dtype, x.device, upsampled=True)
     b, _, h, w = x.shape
     c = weight.shape[0] // 4
@@ -299,9 +424,12 @@ class ResBlock2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if fast_inference(self):
-            out = inference_conv(self.conv1, self.norm2, F.relu(self.norm1(x), inplace=True))
-            out = inference_conv(self.conv2, None, F.relu(out, inplace=True))
-            return out.add_(x)
+            folded = _foldable(self.norm2)
+            out = inference_conv(self.conv1, folded, _norm_relu(self.norm1, x))
+            out = _norm_relu(None if folded is not None else self.norm2, out)
+            out = inference_conv(self.conv2, None, out)
+            # an fp32 stream under autocast stays fp32: the bf16 branch adds to it
+            return out.add_(x) if out.dtype == x.dtype else x + out
         out = self.conv1(F.relu(self.norm1(x)))
         out = self.conv2(F.relu(self.norm2(out)))
         return out + x
@@ -322,7 +450,9 @@ class _ConvNormBlock(nn.Module):
 
     def conv_norm_relu(self, x: torch.Tensor) -> torch.Tensor:
         if fast_inference(self):
-            return F.relu(inference_conv(self.conv, self.norm, x), inplace=True)
+            folded = _foldable(self.norm)
+            out = inference_conv(self.conv, folded, x)
+            return _norm_relu(None if folded is not None else self.norm, out)
         return F.relu(self.norm(self.conv(x)))
 
 
@@ -342,7 +472,9 @@ class UpBlock2d(_ConvNormBlock):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if fast_inference(self) and _phase_decomposable(self.conv):
-            return F.relu(_upsample_conv(self.conv, self.norm, x), inplace=True)
+            folded = _foldable(self.norm)
+            out = _upsample_conv(self.conv, folded, x)
+            return _norm_relu(None if folded is not None else self.norm, out)
         return self.conv_norm_relu(F.interpolate(x, scale_factor=2.0))
 
 

@@ -17,6 +17,7 @@ Names follow the reference (`down`, `hourglass`, `maps`, `up`, `occlusion`), so 
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -27,7 +28,9 @@ from generation.models.blocks import (
     AntiAliasInterpolation2d,
     Hourglass,
     UpBlock2d,
+    fast_inference,
     grid_sample,
+    head_conv,
     kp2gaussian,
     make_coordinate_grid,
 )
@@ -100,6 +103,14 @@ class DenseMotionNetwork(nn.Module):
             nn.Conv2d(c, 1, kernel_size=(7, 7), padding=(3, 3)) for c in chans
         )
 
+    def _occlusion(self, i: int, features: torch.Tensor, precise: bool) -> torch.Tensor:
+        """Occlusion mask i of `features` (in fp32 under autocast when `precise`)."""
+        fast = fast_inference(self)
+        if not precise:
+            return torch.sigmoid(head_conv(self.occlusion[i], features, fast))
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            return torch.sigmoid(head_conv(self.occlusion[i], features.float(), fast))
+
     def downscale(self, source: torch.Tensor) -> torch.Tensor:
         """The source as this network sees it."""
         return self.down(source) if self.scale_factor != 1 else source
@@ -152,20 +163,28 @@ class DenseMotionNetwork(nn.Module):
         if small.shape[0] != kp_driving.shape[0]:
             small = small.expand(kp_driving.shape[0], c, h, w)
             b = kp_driving.shape[0]
-        # the TPS solve, grids and heatmaps in fp32 even under autocast: a bf16 system
-        # matrix or grid would misplace the control points
-        with torch.autocast(device_type=small.device.type, enabled=False):
+        # In inference the motion is computed in fp32 under autocast (`precise`): a bf16
+        # hourglass, mask or occlusion head moved frames of random weights at 256 px by up
+        # to 2 levels (0-255) beside the rest of the network in bf16 (`fme bench animation`).
+        # The TPS solve, grids and heatmaps are fp32 always: a bf16 system matrix or grid
+        # would misplace the control points.
+        precise = not self.training
+        fp32 = torch.autocast(device_type=small.device.type, enabled=False)
+        with fp32:
             kp_driving, kp_source = kp_driving.float(), kp_source.float()
             bg = None if bg_param is None else bg_param.float()
             heat = self.heatmaps((h, w), kp_driving, kp_source)
             trans = self.transformations((h, w), kp_driving, kp_source, bg)
         k1 = self.num_tps + 1
+        if precise:
+            small = small.float()
         repeated = small.unsqueeze(1).expand(b, k1, c, h, w).reshape(b * k1, c, h, w)
         deformed = grid_sample(repeated, trans.reshape(b * k1, h, w, 2)).view(b, k1, c, h, w)
-        stages = self.hourglass.forward_stages(
-            torch.cat([heat.to(deformed.dtype), deformed.view(b, -1, h, w)], dim=1)
-        )
-        logits = self.maps(stages[-1])
+        with fp32 if precise else contextlib.nullcontext():
+            stages = self.hourglass.forward_stages(
+                torch.cat([heat.to(deformed.dtype), deformed.view(b, -1, h, w)], dim=1)
+            )
+            logits = self.maps(stages[-1])
         if dropout_p is not None:
             contribution = dropout_softmax(logits.float(), dropout_p)
         else:
@@ -174,11 +193,12 @@ class DenseMotionNetwork(nn.Module):
         occlusion: list[torch.Tensor] = []
         n_direct = self.occlusion_num - self.up_nums
         for i in range(n_direct):
-            occlusion.append(torch.sigmoid(self.occlusion[i](stages[len(stages) - n_direct + i])))
+            stage = stages[len(stages) - n_direct + i]
+            occlusion.append(self._occlusion(i, stage, precise))
         out = stages[-1]
         for i in range(self.up_nums):
-            out = self.up[i](out)
-            occlusion.append(torch.sigmoid(self.occlusion[n_direct + i](out)))
+            out = self.up[i](out)  # the caller's autocast: bf16 moved no level here
+            occlusion.append(self._occlusion(n_direct + i, out, precise))
         return {
             "deformed_source": deformed,
             "transformations": trans,

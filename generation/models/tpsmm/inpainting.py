@@ -24,21 +24,49 @@ state dict loads.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generation.models.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, grid_sample
+from generation.models.blocks import (
+    DownBlock2d,
+    ResBlock2d,
+    SameBlock2d,
+    UpBlock2d,
+    compute_dtype,
+    fast_inference,
+    gather_warp,
+    grid_sample,
+    head_conv,
+    to_channels_last,
+)
 
 
-def deform(features: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
-    """Features (B, C, H, W) sampled at the flow (B, h, w, 2), resized to (H, W) first."""
-    h, w = features.shape[2:]
-    if deformation.shape[1:3] != (h, w):
-        flow = deformation.permute(0, 3, 1, 2)
-        flow = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=True)
-        deformation = flow.permute(0, 2, 3, 1)
-    return grid_sample(features, deformation)
+def resize_flow(deformation: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """A flow (B, h, w, 2) bilinearly resized to (height, width) (`align_corners=True`)."""
+    if deformation.shape[1:3] == (height, width):
+        return deformation
+    flow = deformation.permute(0, 3, 1, 2)
+    flow = F.interpolate(flow, size=(height, width), mode="bilinear", align_corners=True)
+    return flow.permute(0, 2, 3, 1)
+
+
+def deform(
+    features: torch.Tensor,
+    deformation: torch.Tensor,
+    channels_last: bool = False,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Features (B, C, H, W) sampled at the flow (B, h, w, 2), resized to (H, W) first;
+    the result in `dtype` (default the features') and, with `channels_last`, in
+    channels-last memory (one copy from the fp32 sample)."""
+    deformation = resize_flow(deformation, *features.shape[2:])
+    if dtype is not None and dtype != features.dtype:
+        out = grid_sample(features, deformation)  # fp32 when the features are
+        return to_channels_last(out, dtype) if channels_last else out.to(dtype)
+    return grid_sample(features, deformation, channels_last=channels_last)
 
 
 def with_condition(features: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
@@ -88,6 +116,30 @@ class InpaintingNetwork(nn.Module):
             )
         return x * occlusion.to(x.dtype)
 
+    def _warp_occluded(
+        self,
+        features: torch.Tensor,
+        deformation: torch.Tensor,
+        occlusion: torch.Tensor,
+        fast: bool,
+        dtype: torch.dtype | None = None,
+    ) -> torch.Tensor:
+        """`_occlude(deform(features, deformation), occlusion)` in `dtype` (None: the
+        features'); on the fast path, features shared by the batch (one image, expanded)
+        by one `gather_warp` with the mask in its weights, channels-last."""
+        dtype = features.dtype if dtype is None else dtype
+        if fast and (features.shape[0] == 1 or features.stride(0) == 0):
+            h, w = features.shape[2:]
+            if occlusion.shape[2:] != (h, w):
+                occlusion = F.interpolate(
+                    occlusion, size=(h, w), mode="bilinear", align_corners=True
+                )
+            out = gather_warp(features, resize_flow(deformation, h, w), occlusion)
+            return out if out.dtype == dtype else to_channels_last(out, dtype)
+        return self._occlude(
+            deform(features, deformation, channels_last=fast, dtype=dtype), occlusion
+        )
+
     def encode(self, source: torch.Tensor) -> list[torch.Tensor]:
         """The encoder features, finest first (done once per video in animation)."""
         out = [self.first(source)]
@@ -115,20 +167,34 @@ class InpaintingNetwork(nn.Module):
         if encoder[0].shape[0] != b:
             encoder = [f.expand(b, *f.shape[1:]) for f in encoder]
             source = source.expand(b, *source.shape[1:])
+        # In inference (`precise`) under autocast the deepest level's residual blocks, the
+        # last level's blend and the output convolution run in fp32, on fp32 warps of the
+        # source features (`TPSMM.encode_source` encodes them in fp32): their bf16 rounding
+        # moved frames of random weights at 256 px by 2 levels (0-255). The other levels
+        # take their warps in the compute dtype. `fast` (`fast_inference`): shared source
+        # features are warped and occluded by one `gather_warp`, channels-last.
+        precise = not self.training
+        fast = fast_inference(self)
+        fp32 = torch.autocast(device_type=deformation.device.type, enabled=False)
+        island = fp32 if precise else contextlib.nullcontext()
+        compute = compute_dtype(deformation)
         warped: list[torch.Tensor] = []
         out = encoder[-1]
         if warped_maps:
             warped.append(self._occlude(deform(out.detach(), deformation), occlusion[0].detach()))
-        out = self._occlude(deform(out, deformation), occlusion[0])
+        out = self._warp_occluded(
+            out, deformation, occlusion[0], fast, torch.float32 if precise else None
+        )
         skip = out
         if self.num_cond_channels:
             if condition is None:
                 condition = out.new_zeros(b, self.num_cond_channels)
-            condition = condition.to(out.dtype).expand(b, self.num_cond_channels)
+            condition = condition.expand(b, self.num_cond_channels)
         for i in range(self.num_down_blocks):
             if self.num_cond_channels:
-                out = with_condition(out, condition)
-            out = self.resblock[2 * i + 1](self.resblock[2 * i](out))
+                out = with_condition(out, condition.to(out.dtype))
+            with island if i == 0 else contextlib.nullcontext():
+                out = self.resblock[2 * i + 1](self.resblock[2 * i](out))
             out = self.up_blocks[i](out)
             level = encoder[-(i + 2)]
             k = i + 1 if self.multi_mask else 0
@@ -136,18 +202,25 @@ class InpaintingNetwork(nn.Module):
                 warped.append(
                     self._occlude(deform(level.detach(), deformation), occlusion[k].detach())
                 )
-            skip = self._occlude(deform(level, deformation), occlusion[k])
-            if i == self.num_down_blocks - 1:
+            last_level = i == self.num_down_blocks - 1
+            dtype = None if not precise else torch.float32 if last_level else compute
+            skip = self._warp_occluded(level, deformation, occlusion[k], fast, dtype)
+            if last_level:
                 break
             out = torch.cat([out, skip], 1)
         deformed = deform(source, deformation)
         last = occlusion[-1]
         if not self.multi_mask:
             last = F.interpolate(last, size=out.shape[2:], mode="bilinear", align_corners=True)
-        last = last.to(out.dtype)
-        out = out * (1 - last) + skip
-        out = torch.sigmoid(self.final(out))
-        prediction = out * (1 - last) + deformed.to(out.dtype) * last
+        with island:
+            if precise:  # fp32: skip + out (1 - last) in one pass
+                last = last.float()
+                out = torch.addcmul(skip.float(), out, 1 - last)
+            else:
+                last = last.to(out.dtype)
+                out = out * (1 - last) + skip
+            out = torch.sigmoid(head_conv(self.final, out, fast))
+            prediction = out * (1 - last) + deformed.to(out.dtype) * last
         result = {
             "prediction": prediction,
             "deformed": deformed,

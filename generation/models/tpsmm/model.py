@@ -269,6 +269,12 @@ class TPSMM(AnimationModel):
         taken = prior_kp[:, self.slots.clamp(min=0)].to(learned.dtype)
         return torch.where(fixed[None, :, None], taken, learned)
 
+    def fp32_keypoints(self, image: torch.Tensor, landmarks: torch.Tensor | None) -> torch.Tensor:
+        """`keypoints` in fp32 even under autocast (animation): the TPS solve of nearby
+        control points magnifies a keypoint's bf16 rounding into the whole flow."""
+        with torch.autocast(device_type=image.device.type, enabled=False):
+            return self.keypoints(image.float(), landmarks).float()
+
     # ---- training --------------------------------------------------------------------
     def set_training_progress(self, fraction: float) -> None:
         """The fraction of training done (the trainer calls this before each step)."""
@@ -426,9 +432,12 @@ class TPSMM(AnimationModel):
     ) -> TPSMMSource:
         """Source keypoints, inpainting encoder features and the downscaled source."""
         with self._eval_mode(), self._autocast(source.device):
-            kp = self.keypoints(source, source_landmarks).float()
-            features = self.inpainting_network.encode(source)
-            small = self.dense_motion_network.downscale(source)
+            kp = self.fp32_keypoints(source, source_landmarks)
+            # once per video, in fp32 even under autocast: the decoder's fp32 parts (see
+            # `inpainting.InpaintingNetwork.forward`) warp these features as they are
+            with torch.autocast(device_type=source.device.type, enabled=False):
+                features = self.inpainting_network.encode(source.float())
+                small = self.dense_motion_network.downscale(source.float())
         return TPSMMSource(image=source, small=small, features=features, kp=kp)
 
     @torch.no_grad()
@@ -451,7 +460,7 @@ class TPSMM(AnimationModel):
             adapt_movement_scale = bool(self.config["animation"]["adapt_movement_scale"])
         t = driving.shape[0]
         with self._eval_mode(), self._autocast(driving.device):
-            kp_d = self.keypoints(driving, driving_landmarks).float()
+            kp_d = self.fp32_keypoints(driving, driving_landmarks)
             kp_s = state.kp.expand(t, *state.kp.shape[1:])
             if mode == "relative":
                 kp_0 = self._initial_keypoints(state, initial, initial_landmarks)
@@ -493,7 +502,7 @@ class TPSMM(AnimationModel):
             image, lms, kp = cached
             if self.same_frame(image, lms, initial, landmarks):
                 return kp
-        kp = self.keypoints(initial, landmarks).float()
+        kp = self.fp32_keypoints(initial, landmarks)
         lms = None if landmarks is None else torch.as_tensor(landmarks).detach().float().clone()
         state.cache["initial"] = (initial.detach().clone(), lms, kp)
         state.cache["scale"] = movement_scale(state.kp, kp)

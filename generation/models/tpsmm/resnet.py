@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from generation.models.blocks import fast_inference, inference_conv
+
 #: BasicBlocks per stage of ResNet-18
 RESNET18_LAYERS: tuple[int, ...] = (2, 2, 2, 2)
 
@@ -37,6 +39,13 @@ class BasicBlock(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if fast_inference(self):  # batch norms folded, channels-last (blocks.inference_conv)
+            identity = x
+            if self.downsample is not None:
+                identity = inference_conv(self.downsample[0], self.downsample[1], x)
+            out = inference_conv(self.conv1, self.bn1, x).relu_()
+            out = inference_conv(self.conv2, self.bn2, out).add_(identity)
+            return out.relu_()
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
@@ -70,6 +79,9 @@ class ResNet18(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        if fast_inference(self):
+            x = self.maxpool(inference_conv(self.conv1, self.bn1, x).relu_())
+        else:
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
