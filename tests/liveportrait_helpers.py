@@ -8,6 +8,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from eval.metrics.random_weights import recipe_fill
+
 
 def fill_rule(key: str, shape: tuple[int, ...], dtype: torch.dtype, sd: dict) -> str:
     if not dtype.is_floating_point:
@@ -43,28 +45,9 @@ def spectral_vectors(weight: torch.Tensor, iterations: int = 30):
 
 def fill(module: torch.nn.Module, seed: int) -> list[tuple[str, str]]:
     """Fill `module` by the recipe; returns (key, rule) in draw order."""
-    g = torch.Generator().manual_seed(seed)
     sd = module.state_dict()
-    new, rules = {}, []
-    f32 = torch.float32
-    for key, t in sorted(sd.items()):
-        shape = tuple(t.shape)
-        rule = fill_rule(key, shape, t.dtype, sd)
-        rules.append((key, rule))
-        if rule == "unchanged":
-            new[key] = t.clone()
-        elif rule == "fan_in":
-            new[key] = torch.randn(shape, generator=g, dtype=f32) * (
-                1.0 / math.sqrt(math.prod(shape[1:]))
-            )
-        elif rule == "bias":
-            new[key] = torch.randn(shape, generator=g, dtype=f32) * 0.02
-        elif rule == "norm_weight":
-            new[key] = 1.0 + 0.1 * torch.randn(shape, generator=g, dtype=f32)
-        elif rule in ("norm_bias", "running_mean"):
-            new[key] = 0.1 * torch.randn(shape, generator=g, dtype=f32)
-        elif rule == "running_var":
-            new[key] = 0.5 + 1.5 * torch.rand(shape, generator=g, dtype=f32)
+    rules = [(key, fill_rule(key, tuple(t.shape), t.dtype, sd)) for key, t in sorted(sd.items())]
+    new = recipe_fill(sd, seed, rule=fill_rule)
     for key in sorted(sd):
         if key.endswith(".weight_u"):
             base = key[: -len("_u")]

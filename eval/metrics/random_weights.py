@@ -33,29 +33,35 @@ def recipe_rule(key: str, shape: tuple[int, ...], dtype, sd: dict) -> str:
     raise KeyError(f"no recipe rule for {key}")
 
 
-def recipe_fill(sd: dict, seed: int) -> dict:
-    """A new state dict with every key of `sd` drawn by the recipe (same names, shapes)."""
+def recipe_fill(sd: dict, seed: int, rule=recipe_rule) -> dict:
+    """A new state dict with every key of `sd` drawn by the recipe (same names, shapes).
+
+    `rule(key, shape, dtype, sd)` names each key's rule (default `recipe_rule`); a fixture
+    with rules of its own (LivePortrait's spectral-norm vectors, TPSMM's untouched buffers)
+    passes its function. A key whose rule draws nothing and is not "unchanged" is left out
+    of the result, for the caller to set."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
+    f32 = torch.float32
     out = {}
     for key, t in sorted(sd.items()):
         shape = tuple(t.shape)
-        rule = recipe_rule(key, shape, t.dtype, sd)
-        if rule == "unchanged":
+        name = rule(key, shape, t.dtype, sd)
+        if name == "unchanged":
             out[key] = t.clone()
-        elif rule == "fan_in":
-            out[key] = torch.randn(shape, generator=g, dtype=torch.float32) * (
+        elif name == "fan_in":
+            out[key] = torch.randn(shape, generator=g, dtype=f32) * (
                 1.0 / math.sqrt(math.prod(shape[1:]))
             )
-        elif rule == "bias":
-            out[key] = torch.randn(shape, generator=g, dtype=torch.float32) * 0.02
-        elif rule == "norm_weight":
-            out[key] = 1.0 + 0.1 * torch.randn(shape, generator=g, dtype=torch.float32)
-        elif rule in ("norm_bias", "running_mean"):
-            out[key] = 0.1 * torch.randn(shape, generator=g, dtype=torch.float32)
-        else:  # running_var
-            out[key] = 0.5 + 1.5 * torch.rand(shape, generator=g, dtype=torch.float32)
+        elif name == "bias":
+            out[key] = torch.randn(shape, generator=g, dtype=f32) * 0.02
+        elif name == "norm_weight":
+            out[key] = 1.0 + 0.1 * torch.randn(shape, generator=g, dtype=f32)
+        elif name in ("norm_bias", "running_mean"):
+            out[key] = 0.1 * torch.randn(shape, generator=g, dtype=f32)
+        elif name == "running_var":
+            out[key] = 0.5 + 1.5 * torch.rand(shape, generator=g, dtype=f32)
     return out
 
 

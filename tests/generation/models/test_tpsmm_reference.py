@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from eval.metrics.random_weights import recipe_fill
 from generation.models import build_model, default_config
 from generation.models.tpsmm.model import relative_keypoints
 from generation.models.tpsmm.tps import KeypointTPS
@@ -47,28 +48,13 @@ def fill_rule(key: str, shape: tuple[int, ...], dtype: torch.dtype, untouched, s
 
 def fill(module: torch.nn.Module, seed: int, untouched) -> list[tuple[str, str]]:
     """Fill `module` by the recipe; returns the (key, rule) pairs in draw order."""
-    g = torch.Generator().manual_seed(seed)
     sd = module.state_dict()
-    new, rules = {}, []
-    for key, t in sorted(sd.items()):
-        shape = tuple(t.shape)
-        rule = fill_rule(key, shape, t.dtype, untouched, sd)
-        rules.append((key, rule))
-        f32 = torch.float32
-        if rule == "unchanged":
-            new[key] = t.clone()
-        elif rule == "fan_in":
-            new[key] = torch.randn(shape, generator=g, dtype=f32) * (
-                1.0 / math.sqrt(math.prod(shape[1:]))
-            )
-        elif rule == "bias":
-            new[key] = torch.randn(shape, generator=g, dtype=f32) * 0.02
-        elif rule == "norm_weight":
-            new[key] = 1.0 + 0.1 * torch.randn(shape, generator=g, dtype=f32)
-        elif rule in ("norm_bias", "running_mean"):
-            new[key] = 0.1 * torch.randn(shape, generator=g, dtype=f32)
-        elif rule == "running_var":
-            new[key] = 0.5 + 1.5 * torch.rand(shape, generator=g, dtype=f32)
+
+    def rule(key, shape, dtype, sd):
+        return fill_rule(key, shape, dtype, untouched, sd)
+
+    rules = [(key, rule(key, tuple(t.shape), t.dtype, sd)) for key, t in sorted(sd.items())]
+    new = recipe_fill(sd, seed, rule=rule)
     module.load_state_dict(new, strict=True)
     return rules
 
