@@ -644,7 +644,14 @@ def _published_run(args: argparse.Namespace, out: Path):
 
 
 def run_metrics(args: argparse.Namespace) -> int:
-    """`fme eval metrics`."""
+    """`fme eval metrics`, without autograd (a context, so a caller in-process keeps it)."""
+    import torch
+
+    with torch.no_grad():
+        return _run_metrics(args)
+
+
+def _run_metrics(args: argparse.Namespace) -> int:
     import sys
 
     import pandas as pd

@@ -155,9 +155,6 @@ class Nets:
 
 
 def load_nets(w: WeightPaths) -> Nets:
-    import torch
-
-    torch.set_grad_enabled(False)
     n = Nets()
     if w.get("inception"):
         n.inception = fidm.load_inception(w.get("inception"))

@@ -25,10 +25,7 @@ def _time(fn, repeat: int = 1) -> float:
 
 
 def run(argv: list[str]) -> int:
-    import pandas as pd
     import torch
-
-    from eval.metrics import fid, fvd, identity, lpips
 
     p = argparse.ArgumentParser(prog="fme bench metrics")
     p.add_argument("--size", type=int, default=128, help="frame size in pixels (square)")
@@ -38,7 +35,15 @@ def run(argv: list[str]) -> int:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    torch.set_grad_enabled(False)
+    with torch.no_grad():  # a context, never the global switch: callers in-process keep autograd
+        return _table(args)
+
+
+def _table(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from eval.metrics import fid, fvd, identity, lpips
+
     rng = np.random.default_rng(0)
     n = args.frames
     frames = rng.integers(0, 256, size=(n, args.size, args.size, 3), dtype=np.uint8)
