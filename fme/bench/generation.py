@@ -31,6 +31,7 @@ import numpy as np
 
 from fme.bench.common import markdown
 from fme.core.outputs import write_csv_atomic, write_text_atomic
+from generation.animation.magnify import Magnification
 from generation.face.tracking import lk_track_video, scale_box, upsample_gray
 from generation.models import TRAINABLE_VARIANTS
 
@@ -203,7 +204,9 @@ def make_pairs(corpus: Path, prepared: Path, size: int, holdout: float, seed: in
     return pairs
 
 
-def evaluate(model, pairs: list[Pair], scores: Scores) -> None:
+def evaluate(model, pairs: list[Pair], scores: Scores, magnify=None) -> None:
+    """Every pair animated by `model` (the driving clip magnified first where `magnify`, a
+    `generation.animation.magnify.Magnification`, is given), scored into `scores`."""
     from generation.animation.animate import animate_clip, resize_frames
 
     for pair in pairs:
@@ -216,6 +219,7 @@ def evaluate(model, pairs: list[Pair], scores: Scores) -> None:
             driving,
             driving_lm,
             onset_index=pair.onset,
+            magnify=magnify,
         )
         l1, ssim = frame_scores(pred, pair.truth)
         scores.l1.append(l1)
@@ -326,6 +330,28 @@ def _same_run(out: Path, run_cfg) -> None:
         )
 
 
+def _alphas(text: str) -> list[float]:
+    """`--magnify`'s ALPHAs, each checked (ConfigError naming the option)."""
+    from fme.core.errors import ConfigError
+
+    alphas = []
+    for part in (t.strip() for t in text.split(",")):
+        if not part:
+            continue
+        try:
+            alpha = float(part)
+        except ValueError:
+            alpha = float("nan")
+        if not np.isfinite(alpha) or alpha <= 0:
+            raise ConfigError(
+                f"--magnify {text}: {part!r} is not a positive number",
+                None,
+                "Give positive ALPHAs separated by commas, e.g. --magnify 2,4.",
+            )
+        alphas.append(alpha)
+    return alphas
+
+
 def run(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="fme bench generation", description=__doc__.split("\n")[0])
     p.add_argument(
@@ -361,6 +387,12 @@ def run(argv: list[str]) -> int:
         help="YAML mapping merged into every variant's model config, e.g. "
         "'{prior: {grouping: sequential}}' for the TPSMM prior variants",
     )
+    p.add_argument(
+        "--magnify",
+        default="",
+        help="comma-separated ALPHAs: each trained variant is also driven by the clips "
+        "magnified by ALPHA (as `fme animate --magnify`), one row each",
+    )
     p.add_argument("--work", default=None, help="folder for corpus, data and runs (kept)")
     p.add_argument("--out", default=None, help="write generation_bench.csv/.md/.tex here")
     p.add_argument("--seed", type=int, default=0)
@@ -378,6 +410,7 @@ def run(argv: list[str]) -> int:
     from generation.training.train import train
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    alphas = _alphas(args.magnify)
     # every option is checked before the corpus is made and a variant trained
     run_configs = _run_configs(args, variants)
     tmp = None
@@ -401,6 +434,7 @@ def run(argv: list[str]) -> int:
         return 1
     setup_s = time.perf_counter() - start
     results: dict[str, Scores] = {}
+    magnified_rows: dict[str, Scores] = {}
     base = Scores()
     floor = Scores()
     for pair in pairs:
@@ -428,9 +462,15 @@ def run(argv: list[str]) -> int:
         evaluate(model, pairs, scores)
         scores.seconds = time.perf_counter() - t0
         results[variant] = scores
+        for alpha in alphas:
+            magnified = Scores(final_loss=scores.final_loss)
+            t1 = time.perf_counter()
+            evaluate(model, pairs, magnified, Magnification(alpha))
+            magnified.seconds = time.perf_counter() - t1
+            magnified_rows[f"{variant}, magnify {alpha:g}"] = magnified
 
     rows = []
-    for name, s in [(BASELINE, base), *results.items()]:
+    for name, s in [(BASELINE, base), *results.items(), *magnified_rows.items()]:
         rows.append(
             {
                 "method": name,

@@ -846,6 +846,8 @@ CASES3: list[tuple[str, list[str], str]] = [
     ("b3_04_changes_list", [*BENCH3, "--model-changes", "[1, 2]"], "--model-changes"),
     ("b3_05_changes_type", [*BENCH3, "--model-changes", "{common: {num_kp: ten}}"], "model.common.num_kp"),
     ("b3_09_milestones_text", [*BENCH3, "--milestones", "half"], "--milestones"),
+    ("b3_magnify_text", [*BENCH3, "--magnify", "2,four"], "--magnify"),
+    ("b3_magnify_zero", [*BENCH3, "--magnify", "0"], "--magnify"),
 ]
 # fmt: on
 
