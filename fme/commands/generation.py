@@ -239,7 +239,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--super-resolution",
         default=None,
         metavar="WEIGHTS",
-        help="famgan: RRDBNet x4 weights (Real-ESRGAN names) to upsample the frames; off by default",
+        help="famgan: RRDBNet x4 weights (Real-ESRGAN names) to upsample the frames; 'none': "
+        "off; default: the checkpoint's own setting (off unless its config names weights)",
     )
     add_motion_options(p)
     p.add_argument("--device", type=device_name, default="auto")
@@ -290,8 +291,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--super-resolution",
         default=None,
         metavar="WEIGHTS",
-        help="famgan: RRDBNet x4 weights (Real-ESRGAN names) to upsample the videos; off by "
-        "default",
+        help="famgan: RRDBNet x4 weights (Real-ESRGAN names) to upsample the videos; 'none': "
+        "off; default: the checkpoint's own setting (off unless its config names weights)",
     )
     p.add_argument("--device", type=device_name, default="auto")
     p.add_argument("--seed", type=int, default=0)

@@ -520,9 +520,27 @@ def set_animation_options(
 
 def use_super_resolution(model, weights: str | Path | None) -> None:
     """Turn the model's super-resolution stage on with the user's weights file (`fme
-    animate` and `fme megc --super-resolution`); None leaves the model as it is. A model
-    without such a stage (every variant but famgan) is a ConfigError."""
+    animate` and `fme megc --super-resolution`), or off with "none". None keeps the
+    checkpoint's own setting, whose weights file is then loaded now, before any frame is
+    animated (a path that no longer exists is one line naming it and the option that
+    replaces it). A model without such a stage (every variant but famgan) refuses a file."""
     if weights is None:
+        own = (getattr(model, "config", {}).get("super_resolution") or {}).get("weights")
+        if own and hasattr(model, "set_super_resolution"):
+            try:
+                model.set_super_resolution(own)
+            except ConfigError as err:
+                raise ConfigError(
+                    f"the checkpoint's super-resolution weights (model.super_resolution."
+                    f"weights) cannot be used: {err.message}",
+                    own,
+                    "Give --super-resolution WEIGHTS (an RRDBNet x4 file), or "
+                    "--super-resolution none to animate without that stage.",
+                ) from err
+        return
+    if str(weights).lower() == "none":
+        if hasattr(model, "set_super_resolution"):
+            model.set_super_resolution(None)
         return
     if not hasattr(model, "set_super_resolution"):
         raise ConfigError(

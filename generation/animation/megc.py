@@ -320,7 +320,8 @@ def make_megc_set(
     model = load_model(checkpoint, str(dev))
     use_super_resolution(model, super_resolution)  # read before anything is written
     set_animation_options(model, **(animation or {}))
-    sr_sha = sha256_file(super_resolution) if super_resolution is not None else ""
+    sr_path = (getattr(model, "config", {}).get("super_resolution") or {}).get("weights")
+    sr_sha = sha256_file(sr_path) if sr_path else ""  # the stage in use, whoever named it
     mode = model.check_mode(mode)
     size = int(model.config["image_size"])
     fixed_fps, fps_note = fps_policy(drivers, fps)

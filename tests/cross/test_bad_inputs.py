@@ -777,6 +777,9 @@ def work3(work):
     from generation.models import build_model
 
     save_checkpoint(a3 / "ckpt" / "mraa.pt", build_model("mraa", small_model_config("mraa")), 0)
+    famgan_cfg = small_model_config("famgan")
+    famgan_cfg["super_resolution"]["weights"] = "nope/RealESRGAN_x4plus.pth"
+    save_checkpoint(a3 / "ckpt" / "famgan_sr.pt", build_model("famgan", famgan_cfg), 0)
     nan_clip = shutil.copytree(work / D, a3 / "nan_clip")
     with np.load(nan_clip / "landmarks.npz") as data:
         arrays = dict(data)
@@ -846,6 +849,9 @@ CASES3: list[tuple[str, list[str], str]] = [
     ("b3_04_changes_list", [*BENCH3, "--model-changes", "[1, 2]"], "--model-changes"),
     ("b3_05_changes_type", [*BENCH3, "--model-changes", "{common: {num_kp: ten}}"], "model.common.num_kp"),
     ("b3_09_milestones_text", [*BENCH3, "--milestones", "half"], "--milestones"),
+    # -- fme animate / fme megc: the checkpoint's own super-resolution file, read before a frame
+    ("a3_39_ckpt_cfg_sr_missing", ["animate", "--checkpoint", "a3/ckpt/famgan_sr.pt", *ANIMATE[3:], "--out", "a3/o.mp4"], "--super-resolution none"),
+    ("a3_39_megc_ckpt_cfg_sr_missing", ["megc", "--checkpoint", "a3/ckpt/famgan_sr.pt", *MEGC[3:], "--out", "a3/set"], "model.super_resolution.weights"),
     ("b3_magnify_text", [*BENCH3, "--magnify", "2,four"], "--magnify"),
     ("b3_magnify_zero", [*BENCH3, "--magnify", "0"], "--magnify"),
 ]
