@@ -22,6 +22,32 @@ from db.engine import (
 from fme.core.errors import DataError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+log = logging.getLogger(__name__)
+
+
+def _empty_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL when it exists with 0 bytes (a database lost to a full disk
+    or a truncation looks like that), else None."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:":
+        return None
+    path = Path(parsed.database)
+    return path if path.is_file() and path.stat().st_size == 0 else None
+
+
+def _say_if_empty(url: str) -> None:
+    """A warning line when a SQLite file of 0 bytes is about to become a new database."""
+    empty = _empty_sqlite_file(url)
+    if empty is not None:
+        log.warning(
+            "%s is an empty file (0 bytes): set up as a new study database with no studies; "
+            "if it held studies, restore it from a backup",
+            empty,
+        )
 
 
 @contextmanager
@@ -61,6 +87,8 @@ def upgrade(url: str | None = None, revision: str = "head", engine: Engine | Non
             url = engine.url.render_as_string(hide_password=False)
         url = database_url(url)
         own = engine is None
+        if own:
+            _say_if_empty(url)
         engine = open_engine(url) if own else engine
         try:
             with database_errors(url):
@@ -79,6 +107,7 @@ def upgrade(url: str | None = None, revision: str = "head", engine: Engine | Non
 def migrated_sessions(url: str | None = None, **engine_kwargs) -> sessionmaker[Session]:
     """Migrate `url` to the newest schema and return sessions on it (one engine for both;
     `engine_kwargs` go to `make_engine`)."""
+    _say_if_empty(database_url(url))
     engine = open_engine(url, **engine_kwargs)
     upgrade(url, engine=engine)
     return session_factory(engine)

@@ -36,6 +36,7 @@ from fme.core.options import (
     port_number,
     positive_int,
     probability,
+    web_address,
 )
 from study.presets import PRESETS, describe
 from study.specs import parse_method, parse_set
@@ -454,7 +455,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = study.add_parser("add-expert", help="add an expert and print their rating link")
     p.add_argument("name", help="study name")
     p.add_argument("expert", help="the expert's name or code (shown in the expert table)")
-    p.add_argument("--base-url", default=f"http://localhost:{DEFAULT_PORT}")
+    p.add_argument(
+        "--base-url",
+        type=web_address,
+        default=f"http://localhost:{DEFAULT_PORT}",
+        help="the app's address as participants and experts reach it (behind a proxy: the "
+        "proxy's address and prefix)",
+    )
     _common(p)
     p.set_defaults(func=_add_expert)
 

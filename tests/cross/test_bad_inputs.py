@@ -322,6 +322,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("study_serve_port", ["study", "serve", "--db", DB, "--port", "70000"], "--port"),
     ("study_export_unknown", ["study", "export", "nope", "--out", "exp", "--db", DB], "nope"),
     ("study_expert_unknown", ["study", "add-expert", "nope", "E1", "--db", DB], "nope"),
+    ("s3_31_expert_base_url", ["study", "add-expert", "ok", "E2", "--base-url", "not a url", "--db", DB], "--base-url"),
     ("study_list_db_is_dir", ["study", "list", "--db", "sqlite:///empty_root"], "folder"),
     (
         "study_pg_driver_name",

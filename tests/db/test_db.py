@@ -135,3 +135,17 @@ def test_stopping_rule_is_fixed_at_creation_and_migrated_for_old_studies(tmp_pat
             create_study(s, "bad", dirs, sets=[("A", "B")], planned_n=40, looks="0.7,0.5")
         assert s.scalar(select(Study).where(Study.name == "bad")) is None
     engine2.dispose()
+
+
+def test_a_zero_byte_database_file_is_said_when_it_is_set_up_anew(tmp_path, caplog, capsys):
+    from fme.cli import main
+
+    empty = tmp_path / "fme.db"
+    empty.write_bytes(b"")
+    with caplog.at_level("WARNING", logger="db.migrate"):
+        assert main(["study", "list", "--db", f"sqlite:///{empty}"]) == 0
+    said = [r.getMessage() for r in caplog.records if r.name == "db.migrate"]
+    assert len(said) == 1 and "0 bytes" in said[0] and str(empty) in said[0], said
+    caplog.clear()
+    upgrade(f"sqlite:///{empty}")  # now a database: no second word about it
+    assert not [r for r in caplog.records if r.name == "db.migrate"]
