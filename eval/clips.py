@@ -167,6 +167,12 @@ class VideoItem:
             original = (len(self.frame_paths), *images.shape[1:3])
         else:
             video = read_video(self.path)
+            if len(video) < 2:
+                raise DataError(
+                    f"{len(video)} frame(s): a clip needs two or more to be recognised",
+                    self.path,
+                    "Render it again, or take it out of the set.",
+                )
             original = video.shape[:3]
             lo, hi = 0, len(video) - 1
             if self.span is not None and self.span[2] == len(video):

@@ -352,60 +352,57 @@ def _find_template(folder: Path | None, name: str) -> Path | None:
     return None
 
 
-def _driving_landmarks(source: Path | None, driving: str, cache: dict) -> np.ndarray | None:
-    """Landmarks of a whole driving clip from prepared data or a video/frame folder named
-    after it; None when it cannot be found."""
+def _find_driving(source: Path | None, driving: str, cache: dict):
+    """The prepared clip (`generation.data.prepared`) named `driving` in a prepared
+    `source`, or the video or frame folder `source/<driving>[.*]`; None when absent."""
     if source is None or not driving:
         return None
-    if driving in cache:
-        return cache[driving]
-
-    result = None
-    if is_prepared_root(source):
-        from generation.data.prepared import load_prepared
-
-        if "prepared" not in cache:
-            cache["prepared"] = load_prepared(source)
-        for clip in cache["prepared"]:
-            if driving in (clip.clip_id, f"{clip.subject}_{clip.clip_id}"):
-                result = clip.landmarks()  # the whole clip, as `fme megc` drives with it
-                break
-    else:
-        from generation.data.video import read_video
-
-        candidates = [source / driving] + sorted(source.glob(f"{driving}.*"))
-        for c in candidates:
-            if c.exists():
-                result = track_landmarks(read_video(c))
-                break
-    cache[driving] = result
-    return result
-
-
-def _driving_frames(source: Path | None, driving: str, cache: dict) -> np.ndarray | None:
-    """Frames of a driving clip (prepared clip or video named after it); None if absent."""
-    if source is None or not driving:
-        return None
-    key = ("frames", driving)
+    key = ("where", driving)
     if key not in cache:
-        result = None
         if is_prepared_root(source):
             from generation.data.prepared import load_prepared
 
             if "prepared" not in cache:
                 cache["prepared"] = load_prepared(source)
-            for clip in cache["prepared"]:
-                if driving in (clip.clip_id, f"{clip.subject}_{clip.clip_id}"):
-                    result = clip.frames()
-                    break
+            names = lambda clip: (clip.clip_id, f"{clip.subject}_{clip.clip_id}")  # noqa: E731
+            found = next((c for c in cache["prepared"] if driving in names(c)), None)
         else:
+            candidates = [source / driving, *sorted(source.glob(f"{driving}.*"))]
+            found = next((c for c in candidates if c.exists()), None)
+        cache[key] = found
+    return cache[key]
+
+
+def _driving_landmarks(source: Path | None, driving: str, cache: dict) -> np.ndarray | None:
+    """Landmarks of a whole driving clip (a prepared clip's, as `fme megc` drives with them,
+    or tracked on a video named after it); None when it cannot be found."""
+    key = ("landmarks", driving)
+    if key not in cache:
+        where = _find_driving(source, driving, cache)
+        if where is None:
+            cache[key] = None
+        elif isinstance(where, Path):
             from generation.data.video import read_video
 
-            for c in [source / driving] + sorted(source.glob(f"{driving}.*")):
-                if c.exists():
-                    result = read_video(c)
-                    break
-        cache[key] = result
+            cache[key] = track_landmarks(read_video(where))
+        else:
+            cache[key] = where.landmarks()
+    return cache[key]
+
+
+def _driving_frames(source: Path | None, driving: str, cache: dict) -> np.ndarray | None:
+    """Frames of a driving clip (prepared clip or video named after it); None if absent."""
+    key = ("frames", driving)
+    if key not in cache:
+        where = _find_driving(source, driving, cache)
+        if where is None:
+            cache[key] = None
+        elif isinstance(where, Path):
+            from generation.data.video import read_video
+
+            cache[key] = read_video(where)
+        else:
+            cache[key] = where.frames()
     return cache[key]
 
 
@@ -417,42 +414,70 @@ def _driving_au(source: Path | None, driving: str, cache: dict, au_source=None):
     from generation.au.sources import as_source
 
     src = as_source(au_source)
-    if source is None or not driving:
-        return None, 0
     key = ("au", driving)
-    if key in cache:
-        return cache[key]
+    if key not in cache:
+        where = _find_driving(source, driving, cache)
+        if where is None:
+            cache[key] = (None, 0)
+        elif isinstance(where, Path):
+            if src.from_csv:
+                from generation.data.video import probe
 
-    result = (None, 0)
-    if is_prepared_root(source):
-        from generation.au.estimator import clip_au_track
-        from generation.data.prepared import load_prepared
+                cache[key] = (src.csv_track(where, probe(where).n_frames), 0)
+            else:
+                from generation.data.video import read_video
 
-        if "prepared" not in cache:
-            cache["prepared"] = load_prepared(source)
-        for clip in cache["prepared"]:
-            if driving in (clip.clip_id, f"{clip.subject}_{clip.clip_id}"):
-                if src.from_csv:
-                    result = (src.csv_track(clip.dir, clip.n_frames, clip), clip.onset_index)
-                else:
-                    result = (clip_au_track(clip), clip.onset_index)
-                break
-    else:
-        from generation.data.video import read_video
+                cache[key] = (video_au_track(read_video(where)), 0)
+        elif src.from_csv:
+            cache[key] = (src.csv_track(where.dir, where.n_frames, where), where.onset_index)
+        else:
+            from generation.au.estimator import clip_au_track
 
-        candidates = [source / driving] + sorted(source.glob(f"{driving}.*"))
-        for c in candidates:
-            if c.exists():
-                if src.from_csv:
-                    from generation.data.video import probe
+            cache[key] = (clip_au_track(where), where.onset_index)
+    return cache[key]
 
-                    n_frames = probe(c).n_frames
-                    result = (src.csv_track(c, n_frames), 0)
-                else:
-                    result = (video_au_track(read_video(c)), 0)
-                break
-    cache[key] = result
-    return result
+
+def _check_matches(folder: Path, rows: dict, tdir: Path | None, dsrc: Path | None, cache) -> None:
+    """Every video the manifest lists is in the set, and the videos' driving clips and
+    templates are found in `--driving` and `--templates`: none found is a DataError naming
+    the option, some missing one warning line with their number (their metrics are left
+    out); never silent."""
+    listed = [name for name in rows if name and not (folder / name).is_file()]
+    if listed:
+        raise DataError(
+            f"{len(listed)} video(s) the manifest lists are missing, e.g. {listed[0]}",
+            folder,
+            "Render the set again (fme megc), or give a complete set.",
+        )
+    for option, where, key, find in (
+        ("--driving", dsrc, "driving", lambda name: _find_driving(dsrc, name, cache)),
+        ("--templates", tdir, "template", lambda name: _find_template(tdir, name)),
+    ):
+        what = "driving clip" if key == "driving" else "template"
+        if where is None:
+            continue
+        names = sorted({row.get(key, "") for row in rows.values() if row.get(key)})
+        missing = [name for name in names if find(name) is None]
+        if missing and len(missing) == len(names):
+            raise DataError(
+                f"{option}: none of the set's {len(names)} {what} name(s) is found there "
+                f"(e.g. {missing[0]!r})",
+                where,
+                f"Give {option} the folder of the {what}s the set was made from "
+                f"({'a prepared folder or videos' if key == 'driving' else 'images'} named "
+                f"as in the videos' names or manifest.csv).",
+            )
+        if missing:
+            log.warning(
+                "%s %s: %d of %d %s name(s) not found (e.g. %r): their videos' metrics that "
+                "need them are left out",
+                option,
+                where,
+                len(missing),
+                len(names),
+                what,
+                missing[0],
+            )
 
 
 def _truth(corpus: Path | None, row: dict[str, str]) -> np.ndarray | None:
@@ -469,6 +494,57 @@ def _truth(corpus: Path | None, row: dict[str, str]) -> np.ndarray | None:
 
     frames, _ = render_cross(corpus, identity, clip_key)
     return frames
+
+
+def check_set(
+    folder: str | Path,
+    templates: str | Path | None = None,
+    driving: str | Path | None = None,
+    synth: str | Path | None = None,
+    cache: dict | None = None,
+) -> tuple[list[Path], dict[str, dict[str, str]]]:
+    """The videos of a generated set and each one's row (`driving`, `template`, ...: from
+    manifest.csv or the name `<driving>-<template>.mp4`), checked against `templates` and
+    `driving` (`_check_matches`) before any metric is computed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError("generated set folder not found", folder)
+    rows: dict[str, dict[str, str]] = {}
+    manifest = folder / "manifest.csv"
+    if manifest.is_file():
+        with manifest.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                rows[Path(row.get("path") or row.get("video") or "").name] = row
+    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    if not videos:
+        raise DataError("no videos in generated set", folder)
+    tdir = Path(templates) if templates else None
+    dsrc = Path(driving) if driving else None
+    from generation.data.video import probe
+
+    video_rows = {}
+    for video in videos:
+        n_frames = probe(video).n_frames  # packets counted, nothing decoded
+        if n_frames < 2:
+            raise DataError(
+                f"{video.name} has {n_frames} frame(s); a generated clip needs two or more",
+                folder,
+                "Render the set again, or take that video out of the folder.",
+            )
+        row = dict(rows.get(video.name, {}))
+        if not row.get("driving"):
+            parsed = parse_video_name(video.stem)
+            if parsed is None and (tdir or dsrc or synth):
+                raise DataError(
+                    f"cannot tell the driving clip and template of {video.name}",
+                    folder,
+                    "Name videos `<driving>-<template>.mp4` or add a manifest.csv with "
+                    "`path`, `driving` and `template` columns.",
+                )
+            row["driving"], row["template"] = parsed or ("", "")
+        video_rows[video.name] = row
+    _check_matches(folder, {**rows, **video_rows}, tdir, dsrc, {} if cache is None else cache)
+    return videos, video_rows
 
 
 def set_metrics(
@@ -494,34 +570,14 @@ def set_metrics(
 
     from generation.data.video import read_image, read_video
 
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError("generated set folder not found", folder)
-    rows: dict[str, dict[str, str]] = {}
-    manifest = folder / "manifest.csv"
-    if manifest.is_file():
-        with manifest.open(newline="") as fh:
-            for row in csv.DictReader(fh):
-                rows[Path(row.get("path") or row.get("video") or "").name] = row
-    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-    if not videos:
-        raise DataError("no videos in generated set", folder)
     tdir = Path(templates) if templates else None
     dsrc = Path(driving) if driving else None
     cache: dict = {}
+    videos, video_rows = check_set(folder, tdir, dsrc, synth, cache)
+    folder = Path(folder)
     out = []
     for video in tqdm(videos, desc=f"metrics {folder.name}", unit="video", disable=not progress):
-        row = dict(rows.get(video.name, {}))
-        if not row.get("driving"):
-            parsed = parse_video_name(video.stem)
-            if parsed is None and (tdir or dsrc or synth):
-                raise DataError(
-                    f"cannot tell the driving clip and template of {video.name}",
-                    folder,
-                    "Name videos `<driving>-<template>.mp4` or add a manifest.csv with "
-                    "`path`, `driving` and `template` columns.",
-                )
-            row["driving"], row["template"] = parsed or ("", "")
+        row = video_rows[video.name]
         frames = read_video(video)
         tpath = _find_template(tdir, row.get("template", ""))
         target = read_image(tpath) if tpath is not None else None
@@ -594,13 +650,11 @@ def per_au_table(all_videos):
     return pd.DataFrame(rows, columns=["set", "AU", "videos", "r", "MAE"])
 
 
-def _published_run(args: argparse.Namespace, out: Path):
-    """The published-table metrics' run (weights, real-set features), and its notes."""
-    import sys
-
+def _weights(args: argparse.Namespace):
+    """The weight files the options and `--weights` name (ConfigError for one not found)."""
     from eval.metrics import published as pm
 
-    weights = pm.resolve_weights(
+    return pm.resolve_weights(
         {
             "inception": args.inception,
             "alexnet": args.alexnet,
@@ -612,6 +666,14 @@ def _published_run(args: argparse.Namespace, out: Path):
         },
         args.weights,
     )
+
+
+def _published_run(args: argparse.Namespace, weights):
+    """The published-table metrics' run (networks, real-set features), and its notes."""
+    import sys
+
+    from eval.metrics import published as pm
+
     nets = pm.load_nets(weights)
     real: dict = {}
     real_dir = args.real or (args.driving if args.driving else None)
@@ -679,7 +741,10 @@ def _run_metrics(args: argparse.Namespace) -> int:
         )
     out = Path(args.out or Path(args.set[0]) / "metrics")
     output_dir(out, existing="replace")  # checked before the weights are looked for
-    run = _published_run(args, out)
+    weights = _weights(args)
+    for folder in args.set:  # every set matched to --templates/--driving before any work
+        check_set(folder, args.templates, args.driving, args.synth)
+    run = _published_run(args, weights)
     frames = []
     set_rows = []
     for folder in args.set:

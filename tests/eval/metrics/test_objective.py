@@ -126,3 +126,40 @@ def test_metrics_command_ranks_ground_truth_above_still(tmp_path, corpus):
     assert table.loc["truth", "psnr"] > table.loc["still", "psnr"]
     assert table.loc["truth", "identity_cosine"] > 0.98
     assert (out / "metrics.md").read_text().startswith("| set |")
+
+
+def _one_line(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def test_what_a_set_does_not_match_is_refused_in_one_line_before_any_metric(
+    tmp_path, corpus, capsys
+):
+    """Driving clips or templates that match none of the set's names, a video the manifest
+    lists but the folder lacks, and a one-frame video: exit 2, one line, no output."""
+    name = "sub02_EP01_01-sub01.mp4"
+    good = tmp_path / "good"
+    write_mp4(good / name, corpus["cross"][:6], fps=30)
+    templates, other = tmp_path / "templates", tmp_path / "other"
+    templates.mkdir()
+    shutil.copy(corpus["dir"] / "identities" / "sub01.png", templates / "sub01.png")
+    write_mp4(other / "clip_a.mp4", corpus["driving"][:4], fps=30)  # no clip of the set's name
+    listed = shutil.copytree(good, tmp_path / "listed")
+    (listed / "manifest.csv").write_text(
+        f"path,driving,template\n{name},sub02_EP01_01,sub01\ngone.mp4,sub02_EP01_01,sub02\n"
+    )
+    short = tmp_path / "short"
+    write_mp4(short / name, corpus["cross"][:1], fps=30)
+    out = tmp_path / "m"
+    cases = [
+        (["--set", str(good), "--driving", str(other)], "--driving"),
+        (["--set", str(good), "--templates", str(other)], "--templates"),
+        (["--set", str(listed)], "gone.mp4"),
+        (["--set", str(short)], "1 frame(s)"),
+    ]
+    for argv, named in cases:
+        assert main(["eval", "metrics", *argv, "--out", str(out), "--quiet"]) == 2, argv
+        assert named in _one_line(capsys), argv
+        assert not out.exists()
