@@ -34,4 +34,6 @@ def _autograd_left_on():
         return
     if not torch.is_grad_enabled():
         torch.set_grad_enabled(True)
-        pytest.fail("autograd was left switched off (torch.set_grad_enabled(False) outside a context)")
+        pytest.fail(
+            "autograd was left switched off (torch.set_grad_enabled(False) outside a context)"
+        )
