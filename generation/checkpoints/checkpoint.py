@@ -31,9 +31,10 @@ from fme.core.errors import ConfigError
 from fme.core.outputs import atomic_open
 from generation.checkpoints.upstream import (
     EPOCH_KEYS,
+    FAMILY_KEYS,
     is_upstream_yaml,
     translate_upstream_config,
-    upstream_family,
+    upstream_families,
 )
 from generation.config import build_run_config, config_path, merge, read_yaml
 from generation.models import build_model, default_config, split_variant
@@ -259,7 +260,15 @@ def _upstream_file(path: Path) -> dict[str, Any]:
 def _family_of_file(file: Path, upstream: Any, source_family: str | None) -> str:
     """The family of an upstream checkpoint: recognised from its keys, checked against
     `source_family` (--from) when given."""
-    found = upstream_family(upstream)
+    families = upstream_families(upstream)
+    if len(families) > 1:
+        held = "; ".join(f"{f.upper()}: {', '.join(dict(FAMILY_KEYS)[f])}" for f in families)
+        raise ConfigError(
+            f"this file holds the networks of more than one reference family ({held})",
+            file,
+            "Give the checkpoint one reference code saved, unchanged.",
+        )
+    found = families[0] if families else None
     if found is None:
         wanted = source_family or "fomm, mraa or tpsmm"
         keys = ", ".join(UPSTREAM_KEYS.get(source_family or "", ())) or (

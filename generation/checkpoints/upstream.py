@@ -180,14 +180,19 @@ class UpstreamConfig:
         return rows
 
 
-def upstream_family(state: Any) -> str | None:
-    """The reference family ("fomm", "mraa", "tpsmm") whose checkpoint `state` is."""
+def upstream_families(state: Any) -> list[str]:
+    """Every reference family ("tpsmm", "mraa", "fomm") whose distinctive keys `state` has:
+    one for a checkpoint the reference code saved, more for a file mixing families."""
     if not isinstance(state, dict):
-        return None
-    for family, keys in FAMILY_KEYS:
-        if all(k in state for k in keys):
-            return family
-    return None
+        return []
+    return [family for family, keys in FAMILY_KEYS if all(k in state for k in keys)]
+
+
+def upstream_family(state: Any) -> str | None:
+    """The reference family ("fomm", "mraa", "tpsmm") whose checkpoint `state` is (the
+    first of `upstream_families`)."""
+    found = upstream_families(state)
+    return found[0] if found else None
 
 
 def yaml_family(data: dict[str, Any]) -> str | None:

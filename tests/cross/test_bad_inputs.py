@@ -740,7 +740,11 @@ def work3(work):
             if tensor.is_floating_point():
                 tensor.fill_(float("nan"))
 
+    def mixed_families(state):
+        state["region_predictor"] = {"down_blocks.0.conv.weight": torch.zeros(1)}
+
     fomm = up / "fomm" / "checkpoint.pth.tar"
+    _upstream_variant(fomm, a3 / "ckpt" / "mixed.pth.tar", mixed_families)
     _upstream_variant(fomm, a3 / "ckpt" / "gen_tensor.pth.tar", generator_tensor)
     _upstream_variant(fomm, a3 / "ckpt" / "nan.pth.tar", nan_generator)
     shutil.copy(up / "fomm" / "config.yaml", a3 / "yaml" / "ref_fomm.yaml")
@@ -799,6 +803,7 @@ BENCH3 = ["bench", "generation", "--variants", "fomm", "--iterations", "1", "--w
 # fmt: off
 CASES3: list[tuple[str, list[str], str]] = [
     # -- fme import-checkpoint
+    ("i3_09_mixed_families", [*IMP3[:1], "a3/ckpt/mixed.pth.tar", *IMP3[1:], "--config", "a3/yaml/ref_fomm.yaml"], "more than one reference family"),
     ("i3_07_gen_tensor", [*IMP3[:1], "a3/ckpt/gen_tensor.pth.tar", *IMP3[1:], "--config", "a3/yaml/ref_fomm.yaml"], "'generator'"),
     ("i3_11_nan_weights", [*IMP3[:1], "a3/ckpt/nan.pth.tar", *IMP3[1:], "--config", "a3/yaml/ref_fomm.yaml"], "NaN"),
     ("i3_15_cfg_empty", [*IMP3[:1], "a3/ckpt/nan.pth.tar", *IMP3[1:], "--config", "a3/yaml/empty.yaml"], "empty"),
