@@ -241,6 +241,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def _check_model_keys(config: Any, reference: Any, where: str, source: str) -> None:
     """Unknown keys of the model section raise ConfigError (a None default takes anything)."""
+    if isinstance(reference, dict) and reference and not isinstance(config, dict):
+        raise ConfigError(
+            f"{where.rstrip('.')} must be a mapping (key: value lines), got {config!r}"[:200],
+            source,
+            f"Give its keys ({', '.join(sorted(reference))}) or leave the section out.",
+        )
     if not isinstance(reference, dict) or not isinstance(config, dict):
         return
     unknown = sorted(set(config) - set(reference))

@@ -188,8 +188,21 @@ def load_driving(
     """A driving clip from a prepared clip folder (frames/ + landmarks.npz, grayscale as
     `fme prepare` wrote them), or from a video or frame folder, which is prepared here
     (`prepare_video`: the face searched from frame `onset` on, checked on every frame;
-    `no_face` says what a frame without one gets; `color` keeps the video's colour)."""
-    path = Path(path)
+    `no_face` says what a frame without one gets; `color` keeps the video's colour). A clip
+    of fewer than two frames is a DataError naming it."""
+    clip = _read_driving(Path(path), size, margin, onset, no_face, color)
+    if len(clip.frames) < 2:
+        raise DataError(
+            f"the driving clip has {len(clip.frames)} frame(s); a clip needs two or more",
+            path,
+            "Drive with a video or frame folder of at least two frames.",
+        )
+    return clip
+
+
+def _read_driving(
+    path: Path, size: int, margin: float, onset: int, no_face: str, color: bool
+) -> DrivingClip:
     if (path / "landmarks.npz").is_file() and (path / "frames").is_dir():
         from generation.data.video import list_frames
 

@@ -763,6 +763,7 @@ def work3(work):
         "model_numkp_0.yaml": "model:\n  common:\n    num_kp: 0\n",
         "model_width_neg.yaml": "model:\n  kp_detector:\n    temperature: -0.1\n",
         "avd_str.yaml": "avd:\n  lr: fast\n",
+        "model_section_null.yaml": "model:\n  kp_detector: null\n",
         "famgan_sr_missing.yaml": "model:\n  super_resolution:\n    weights: nope/RealESRGAN.pth\n",
         "latin1.yaml": None,
     }
@@ -790,6 +791,12 @@ def work3(work):
         arrays = dict(data)
     arrays["landmarks"] = np.full_like(arrays["landmarks"], np.nan)
     np.savez(nan_clip / "landmarks.npz", **arrays)
+    one_clip = shutil.copytree(work / D, a3 / "one_frame_clip")
+    for frame in sorted((one_clip / "frames").iterdir())[1:]:
+        frame.unlink()
+    with np.load(one_clip / "landmarks.npz") as data:
+        arrays = {k: (v[:1] if k == "landmarks" else v) for k, v in data.items()}
+    np.savez(one_clip / "landmarks.npz", **arrays)
     return work
 
 
@@ -858,6 +865,8 @@ CASES3: list[tuple[str, list[str], str]] = [
     # -- fme animate / fme megc: the checkpoint's own super-resolution file, read before a frame
     ("a3_39_ckpt_cfg_sr_missing", ["animate", "--checkpoint", "a3/ckpt/famgan_sr.pt", *ANIMATE[3:], "--out", "a3/o.mp4"], "--super-resolution none"),
     ("a3_39_megc_ckpt_cfg_sr_missing", ["megc", "--checkpoint", "a3/ckpt/famgan_sr.pt", *MEGC[3:], "--out", "a3/set"], "model.super_resolution.weights"),
+    ("a3_19_driving_one_frame", ["animate", "--checkpoint", CK, "--target", "img/face.png", "--driving", "a3/one_frame_clip", "--out", "a3/o.mp4"], "a3/one_frame_clip"),
+    ("t3_30_cfg_section_null", [*TRAIN3, "--variant", "fomm", "--config", "a3/yaml/model_section_null.yaml"], "model_section_null.yaml"),
     ("b3_magnify_text", [*BENCH3, "--magnify", "2,four"], "--magnify"),
     ("b3_magnify_zero", [*BENCH3, "--magnify", "0"], "--magnify"),
 ]
