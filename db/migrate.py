@@ -29,8 +29,12 @@ def _empty_sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL when it exists with 0 bytes (a database lost to a full disk
     or a truncation looks like that), else None."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:  # not a URL: `open_engine` answers it in one line
+        return None
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return None
     if parsed.database == ":memory:":

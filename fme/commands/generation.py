@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from fme.core.errors import ConfigError
 from fme.core.options import (
     device_name,
     fraction,
@@ -392,7 +393,6 @@ def _run_lock(out: str | Path):
 
 
 def run_train_avd(args: argparse.Namespace) -> int:
-    from fme.core.errors import ConfigError
     from fme.core.outputs import not_an_input, output_dir
     from generation.checkpoints.checkpoint import read_checkpoint
     from generation.config import avd_config, config_path, read_yaml
@@ -438,7 +438,6 @@ def run_train_avd(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from fme.core.errors import ConfigError
     from fme.core.outputs import not_an_input, output_dir
     from generation.config import load_run_config
     from generation.training.train import train
@@ -477,13 +476,7 @@ def run_train(args: argparse.Namespace) -> int:
             args.config,
             f"Start it from a trained {run.variant} run: --init RUN/checkpoint.pt.",
         )
-    weights = (run.model.get("super_resolution") or {}).get("weights")
-    if weights and not Path(weights).is_file():
-        raise ConfigError(
-            "model.super_resolution.weights: file not found",
-            weights,
-            "Give the RRDBNet x4 weights' path in the config, or set it to null.",
-        )
+    _weight_files_exist(run.model, args.vgg_weights)
     with _run_lock(args.out):
         result = train(
             run,
@@ -505,6 +498,32 @@ def run_train(args: argparse.Namespace) -> int:
             f"loss {first:.4f} -> {last:.4f}; checkpoint {result.checkpoint}"
         )
     return 0
+
+
+def _weight_files_exist(model: dict, vgg_weights: str | None) -> None:
+    """Every weights file a training run will read (`--vgg-weights`, the config's
+    `vgg_weights` and `super_resolution.weights`) exists, checked before the data is read."""
+    if vgg_weights and not Path(vgg_weights).expanduser().is_file():
+        raise ConfigError(
+            "--vgg-weights: file not found",
+            vgg_weights,
+            "Give torchvision's vgg19-dcbb9e9d.pth, or leave the option out.",
+        )
+
+    def walk(node, where):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from walk(value, f"{where}{key}.")
+            elif key in ("vgg_weights", "weights") and isinstance(value, str) and value:
+                yield f"{where}{key}", value
+
+    for key, value in walk(model, "model."):
+        if not Path(value).expanduser().is_file():
+            raise ConfigError(
+                f"{key}: file not found",
+                value,
+                "Give the weights file's path in the config, or set it to null.",
+            )
 
 
 def run_animate(args: argparse.Namespace) -> int:

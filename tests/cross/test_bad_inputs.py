@@ -764,6 +764,7 @@ def work3(work):
         "model_width_neg.yaml": "model:\n  kp_detector:\n    temperature: -0.1\n",
         "avd_str.yaml": "avd:\n  lr: fast\n",
         "model_section_null.yaml": "model:\n  kp_detector: null\n",
+        "vgg_missing.yaml": "model:\n  loss:\n    vgg_weights: nope/vgg19.pth\n",
         "famgan_sr_missing.yaml": "model:\n  super_resolution:\n    weights: nope/RealESRGAN.pth\n",
         "latin1.yaml": None,
     }
@@ -866,6 +867,8 @@ CASES3: list[tuple[str, list[str], str]] = [
     ("a3_39_ckpt_cfg_sr_missing", ["animate", "--checkpoint", "a3/ckpt/famgan_sr.pt", *ANIMATE[3:], "--out", "a3/o.mp4"], "--super-resolution none"),
     ("a3_39_megc_ckpt_cfg_sr_missing", ["megc", "--checkpoint", "a3/ckpt/famgan_sr.pt", *MEGC[3:], "--out", "a3/set"], "model.super_resolution.weights"),
     ("a3_19_driving_one_frame", ["animate", "--checkpoint", CK, "--target", "img/face.png", "--driving", "a3/one_frame_clip", "--out", "a3/o.mp4"], "a3/one_frame_clip"),
+    ("t3_vgg_option_missing", [*TRAIN3, "--variant", "fomm", "--vgg-weights", "a3/nope_vgg19.pth"], "--vgg-weights"),
+    ("t3_vgg_config_missing", [*TRAIN3, "--variant", "fomm", "--config", "a3/yaml/vgg_missing.yaml"], "vgg_weights"),
     ("t3_30_cfg_section_null", [*TRAIN3, "--variant", "fomm", "--config", "a3/yaml/model_section_null.yaml"], "model_section_null.yaml"),
     ("b3_magnify_text", [*BENCH3, "--magnify", "2,four"], "--magnify"),
     ("b3_magnify_zero", [*BENCH3, "--magnify", "0"], "--magnify"),
