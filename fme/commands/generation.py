@@ -108,8 +108,7 @@ def animation_options(args: argparse.Namespace) -> dict:
     }
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-
+def _register_train(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a motion-transfer model on prepared clips",
@@ -168,6 +167,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
 
+
+def _register_animate(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "animate",
         help="drive a target face with a driving clip",
@@ -248,6 +249,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_animate)
 
+
+def _register_megc(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "megc",
         help="make a MEGC generation set: every template x every driving clip",
@@ -306,6 +309,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_motion_options(p)
     p.set_defaults(func=run_megc)
 
+
+def _register_au(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "au",
         help="write a clip's AU track (any AU source) as an OpenFace-style CSV",
@@ -342,6 +347,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=run_au)
 
+
+def _register_import_checkpoint(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "import-checkpoint",
         help="convert an upstream FOMM, MRAA, TPSMM checkpoint or LivePortrait weights into ours",
@@ -380,6 +387,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the initialised layers")
     p.set_defaults(func=run_import)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """The generation commands: train, animate, megc, au, import-checkpoint."""
+    _register_train(subparsers)
+    _register_animate(subparsers)
+    _register_megc(subparsers)
+    _register_au(subparsers)
+    _register_import_checkpoint(subparsers)
 
 
 def _run_lock(out: str | Path):

@@ -303,86 +303,90 @@ def _add_expert_options(p: argparse.ArgumentParser, out_required: bool) -> None:
     p.set_defaults(func=_expert)
 
 
+def _register_report(study: argparse._SubParsersAction) -> None:
+    p = study.add_parser(
+        "report",
+        help="tables and figures of a study (from the database or a votes CSV)",
+        description="The paper's Tables IV and V and voting rates, the Z test with "
+        "Student's t beside it, sign/Wilcoxon and per-pair exact tests, a crossed "
+        "random-effects analysis (participants and samples), Bradley-Terry ranking, "
+        "position bias, agreement, power from the data, simulated level and power, "
+        "expert table; CSV, Markdown and LaTeX tables and plotly HTML figures under --out.",
+    )
+    p.add_argument("name", nargs="?", help="study name in the database")
+    p.add_argument("--db", help=f"SQLAlchemy URL (default $FME_DATABASE_URL or {DEFAULT_DB})")
+    p.add_argument("--votes", help="votes CSV exported by the admin page (instead of NAME)")
+    p.add_argument("--ratings", help="expert ratings CSV (adds the expert table)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--alpha", type=probability, default=0.05, help="significance level (0.05)")
+    p.add_argument(
+        "--keep-failed-catch",
+        action="store_true",
+        help="keep participants who failed catch trials",
+    )
+    p.add_argument(
+        "--max-catch-failures",
+        type=non_negative_int,
+        help="exclude participants with more failed catch trials than this "
+        "(default: the study's own rule from the database; 0 for a votes CSV)",
+    )
+    p.add_argument(
+        "--min-catch-pass-rate",
+        type=unit_interval,
+        help="or: exclude participants whose catch pass rate is below this "
+        "(default 1.0: any failure excludes)",
+    )
+    p.add_argument(
+        "--calibration",
+        type=int_range(0, 1_000_000),
+        default=2000,
+        metavar="N_SIM",
+        help="simulated sets per scenario for the level/power table (2000; 0: none)",
+    )
+    p.add_argument(
+        "--boot",
+        type=int_range(0, 1_000_000),
+        default=200,
+        help="bootstrap resamples for BT (200)",
+    )
+    p.add_argument("--no-png", action="store_true", help="HTML figures only")
+    p.add_argument("--no-figures", action="store_true", help="tables and report.md only")
+    p.add_argument("--title", help="title of report.md (default: the study or CSV name)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument(
+        "--study",
+        help="with --votes: report this study of a CSV that holds several (its study column)",
+    )
+    p.add_argument(
+        "--equivalence-margin",
+        type=probability,
+        default=0.05,
+        metavar="D",
+        help="TOST bounds 1/2 +- D on P(M_b) for sets that are not significant (0.05)",
+    )
+    p.add_argument(
+        "--fast-ms",
+        type=non_negative_float,
+        default=1000.0,
+        help="the sensitivity table drops votes answered faster than this (1000 ms)",
+    )
+    p.add_argument(
+        "--looks",
+        help="a sequential plan's looks as fractions of N, e.g. 0.5,0.75,1 (default: the "
+        "study's own plan from the database): adds the stopping-rule calibration table",
+    )
+    p.add_argument(
+        "--spending",
+        choices=["obrien-fleming", "pocock"],
+        help="the plan's alpha-spending rule (obrien-fleming)",
+    )
+    p.set_defaults(func=_report)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     study = study_subparsers(sub)
     if "report" not in study.choices:
-        p = study.add_parser(
-            "report",
-            help="tables and figures of a study (from the database or a votes CSV)",
-            description="The paper's Tables IV and V and voting rates, the Z test with "
-            "Student's t beside it, sign/Wilcoxon and per-pair exact tests, a crossed "
-            "random-effects analysis (participants and samples), Bradley-Terry ranking, "
-            "position bias, agreement, power from the data, simulated level and power, "
-            "expert table; CSV, Markdown and LaTeX tables and plotly HTML figures under --out.",
-        )
-        p.add_argument("name", nargs="?", help="study name in the database")
-        p.add_argument("--db", help=f"SQLAlchemy URL (default $FME_DATABASE_URL or {DEFAULT_DB})")
-        p.add_argument("--votes", help="votes CSV exported by the admin page (instead of NAME)")
-        p.add_argument("--ratings", help="expert ratings CSV (adds the expert table)")
-        p.add_argument("--out", required=True, help="output folder")
-        p.add_argument("--alpha", type=probability, default=0.05, help="significance level (0.05)")
-        p.add_argument(
-            "--keep-failed-catch",
-            action="store_true",
-            help="keep participants who failed catch trials",
-        )
-        p.add_argument(
-            "--max-catch-failures",
-            type=non_negative_int,
-            help="exclude participants with more failed catch trials than this "
-            "(default: the study's own rule from the database; 0 for a votes CSV)",
-        )
-        p.add_argument(
-            "--min-catch-pass-rate",
-            type=unit_interval,
-            help="or: exclude participants whose catch pass rate is below this "
-            "(default 1.0: any failure excludes)",
-        )
-        p.add_argument(
-            "--calibration",
-            type=int_range(0, 1_000_000),
-            default=2000,
-            metavar="N_SIM",
-            help="simulated sets per scenario for the level/power table (2000; 0: none)",
-        )
-        p.add_argument(
-            "--boot",
-            type=int_range(0, 1_000_000),
-            default=200,
-            help="bootstrap resamples for BT (200)",
-        )
-        p.add_argument("--no-png", action="store_true", help="HTML figures only")
-        p.add_argument("--no-figures", action="store_true", help="tables and report.md only")
-        p.add_argument("--title", help="title of report.md (default: the study or CSV name)")
-        p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
-        p.add_argument(
-            "--study",
-            help="with --votes: report this study of a CSV that holds several (its study column)",
-        )
-        p.add_argument(
-            "--equivalence-margin",
-            type=probability,
-            default=0.05,
-            metavar="D",
-            help="TOST bounds 1/2 +- D on P(M_b) for sets that are not significant (0.05)",
-        )
-        p.add_argument(
-            "--fast-ms",
-            type=non_negative_float,
-            default=1000.0,
-            help="the sensitivity table drops votes answered faster than this (1000 ms)",
-        )
-        p.add_argument(
-            "--looks",
-            help="a sequential plan's looks as fractions of N, e.g. 0.5,0.75,1 (default: the "
-            "study's own plan from the database): adds the stopping-rule calibration table",
-        )
-        p.add_argument(
-            "--spending",
-            choices=["obrien-fleming", "pocock"],
-            help="the plan's alpha-spending rule (obrien-fleming)",
-        )
-        p.set_defaults(func=_report)
+        _register_report(study)
     if "power" not in study.choices:
         w = study.add_parser(
             "power",

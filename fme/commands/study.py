@@ -363,8 +363,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    study = study_subparsers(sub)
+def _register_create(study: argparse._SubParsersAction) -> None:
     p = study.add_parser(
         "create",
         help="create a study from folders of generated videos",
@@ -416,6 +415,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     _hosting_options(p)
     _common(p)
     p.set_defaults(func=_create)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    study = study_subparsers(sub)
+    _register_create(study)
 
     p = study.add_parser(
         "configure",
