@@ -213,3 +213,53 @@ def test_fme_import_then_animate_on_random_weights_in_the_reference_layout(tmp_p
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) >= 1 and "stitching_retargeting_module.pth" in err[0]
     assert not (tmp_path / "bad.pt").exists()
+
+
+@pytest.mark.slow  # ~1 min: a LivePortrait MEGC set, its metrics and a study of it
+def test_a_liveportrait_set_goes_through_the_metrics_and_a_liveportrait_study(tmp_path, capsys):
+    """The protocols, on random weights: `fme megc` with a LivePortrait checkpoint, the set
+    scored by `fme eval metrics` (motion and identity against its drivers and templates),
+    and `fme study create --preset liveportrait` pairing it with the trained families."""
+    import shutil
+
+    import pandas as pd
+    from engine_helpers import make_prepared, write_templates
+
+    from fme.cli import main
+    from generation.checkpoints.checkpoint import save_checkpoint
+
+    prep = make_prepared(tmp_path / "prep", subjects=2, clips_per_subject=1, n_frames=5)
+    write_templates(tmp_path / "tpl")
+    ckpt = save_checkpoint(tmp_path / "lp.pt", small_model(3), step=0)
+    (tmp_path / "drivers.txt").write_text("casme2/sub01/EP01_01\ncasme2/sub02/EP01_01\n")
+    lp = tmp_path / "sets" / "lp"
+    megc = ["megc", "--checkpoint", str(ckpt), "--templates", str(tmp_path / "tpl"),
+            "--drivers", str(tmp_path / "drivers.txt"), "--data", str(prep), "--out", str(lp),
+            "--quiet", "--device", "cpu"]  # fmt: skip
+    assert main(megc) == 0
+    manifest = pd.read_csv(lp / "manifest.csv")
+    assert len(manifest) == 4 and all((lp / p).is_file() for p in manifest["path"])
+
+    out = tmp_path / "metrics"
+    metrics = ["eval", "metrics", "--set", str(lp), "--driving", str(prep), "--templates",
+               str(tmp_path / "tpl"), "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(metrics) == 0
+    table = pd.read_csv(out / "metrics.csv").set_index("set")
+    assert list(table.index) == ["lp"]
+    assert len(pd.read_csv(out / "metrics_per_video.csv")) == 4
+    for column in ("identity_cosine", "motion_correlation", "jitter"):
+        assert np.isfinite(table.loc["lp", column]), column
+
+    for label in ("fomm_awp", "tpsmm_awp"):  # stand-ins for the trained families' sets
+        shutil.copytree(lp, tmp_path / "sets" / label)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    capsys.readouterr()
+    create = ["study", "create", "lp", "--preset", "liveportrait",
+              "--method", f"LivePortrait={lp}",
+              "--method", f"FOMM+AWP={tmp_path / 'sets' / 'fomm_awp'}",
+              "--method", f"TPSMM+AWP={tmp_path / 'sets' / 'tpsmm_awp'}", "--db", url]  # fmt: skip
+    assert main(create) == 0
+    said = capsys.readouterr().out
+    assert (
+        "LivePortrait vs FOMM+AWP: 4 pairs" in said and "LivePortrait vs TPSMM+AWP: 4 pairs" in said
+    )
