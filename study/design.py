@@ -298,6 +298,128 @@ def _safe_dirname(name: str) -> str:
     return re.sub(r"[^\w.+-]+", "_", name).strip("._") or "study"
 
 
+def _shared_samples(
+    scanned: dict[str, list[VideoFile]], pairs_of: list[tuple[str, str]]
+) -> tuple[dict[str, list[str]], dict[tuple[str, str], list[str]]]:
+    """(the samples each method lacks, warned about; the samples both methods of each set
+    have, a DataError where a set would be empty)."""
+    by_sample = {label: {v.sample: v for v in vids} for label, vids in scanned.items()}
+    all_samples = set().union(*(set(s) for s in by_sample.values()))
+    missing = {label: sorted(all_samples - set(s)) for label, s in by_sample.items()}
+    for label, lacks in missing.items():
+        if lacks:
+            log.warning("%s lacks %d sample(s): %s", label, len(lacks), ", ".join(lacks[:10]))
+    shared: dict[tuple[str, str], list[str]] = {}
+    for a, b in pairs_of:
+        common = sorted(set(by_sample[a]) & set(by_sample[b]))
+        if not common:
+            raise DataError(
+                f"comparison set {set_name(a, b)} would be empty: no file name is in both "
+                f"folders ({a}: {', '.join(sorted(by_sample[a])[:3])}; "
+                f"{b}: {', '.join(sorted(by_sample[b])[:3])})",
+                hint="Both folders need videos of the same samples, named "
+                "<driving>-<template>.mp4.",
+            )
+        shared[(a, b)] = common
+    return missing, shared
+
+
+def _add_methods(
+    session: Session,
+    study_id: int,
+    folders: dict[str, Path],
+    scanned: dict[str, list[VideoFile]],
+    driving: list[VideoFile],
+) -> tuple[dict[str, Method], dict[tuple[str, str], Video]]:
+    """The method rows and their video rows (by label and sample), and the driving clips'."""
+    method_rows = {}
+    video_rows: dict[tuple[str, str], Video] = {}
+    for label, folder in folders.items():
+        m = Method(study_id=study_id, label=label, folder=str(folder))
+        session.add(m)
+        session.flush()
+        method_rows[label] = m
+        for vf in scanned[label]:
+            row = _video_row(study_id, vf, "method", m.id)
+            session.add(row)
+            video_rows[(label, vf.sample)] = row
+    for vf in driving:
+        session.add(_video_row(study_id, vf, "driving", None))
+    session.flush()
+    return method_rows, video_rows
+
+
+def _add_sets(
+    session: Session,
+    study_id: int,
+    pairs_of: list[tuple[str, str]],
+    shared: dict[tuple[str, str], list[str]],
+    method_rows: dict[str, Method],
+    video_rows: dict[tuple[str, str], Video],
+) -> dict[str, int]:
+    """A comparison set per (A, B), in order, with a pair per shared sample; the pairs per set."""
+    pairs_per_set = {}
+    for position, (a, b) in enumerate(pairs_of):
+        cs = ComparisonSet(
+            study_id=study_id,
+            name=set_name(a, b),
+            position=position,
+            method_a_id=method_rows[a].id,
+            method_b_id=method_rows[b].id,
+        )
+        session.add(cs)
+        session.flush()
+        for sample in shared[(a, b)]:
+            session.add(
+                Pair(
+                    study_id=study_id,
+                    set_id=cs.id,
+                    sample=sample,
+                    video_a_id=video_rows[(a, sample)].id,
+                    video_b_id=video_rows[(b, sample)].id,
+                    is_catch=False,
+                )
+            )
+        pairs_per_set[cs.name] = len(shared[(a, b)])
+    return pairs_per_set
+
+
+def _add_catch_trials(
+    session: Session,
+    study_id: int,
+    catch_sources: list[tuple[str, VideoFile]],
+    video_rows: dict[tuple[str, str], Video],
+    media: Path,
+    seed: int,
+) -> None:
+    """A corrupted clip under `media` and a catch pair (the original is the right answer) per
+    source."""
+    for i, (label, vf) in enumerate(catch_sources):
+        bad = _write_catch_clip(vf, media / f"catch_{i:03d}.mp4", seed=seed + i)
+        bad_row = _video_row(study_id, bad, "catch", None)
+        bad_row.sample = f"catch_{i:03d}"
+        session.add(bad_row)
+        session.flush()
+        pair = Pair(
+            study_id=study_id,
+            set_id=None,
+            sample=vf.sample,
+            video_a_id=video_rows[(label, vf.sample)].id,
+            video_b_id=bad_row.id,
+            is_catch=True,
+        )
+        session.add(pair)
+        session.flush()
+        session.add(
+            CatchTrial(
+                pair_id=pair.id,
+                corrupted_video_id=bad_row.id,
+                correct="A",
+                corruption="flip+pixelate+noise",
+            )
+        )
+
+
 def create_study(
     session: Session,
     name: str,
@@ -350,24 +472,7 @@ def create_study(
     folders = {label: check_folder(folder, allowed_root) for label, folder in methods.items()}
     if len(set(folders.values())) < len(folders):
         raise ConfigError("two methods share one folder; each method needs its own folder")
-    by_sample = {label: {v.sample: v for v in vids} for label, vids in scanned.items()}
-    all_samples = set().union(*(set(s) for s in by_sample.values()))
-    missing = {label: sorted(all_samples - set(s)) for label, s in by_sample.items()}
-    for label, lacks in missing.items():
-        if lacks:
-            log.warning("%s lacks %d sample(s): %s", label, len(lacks), ", ".join(lacks[:10]))
-    shared: dict[tuple[str, str], list[str]] = {}
-    for a, b in pairs_of:
-        common = sorted(set(by_sample[a]) & set(by_sample[b]))
-        if not common:
-            raise DataError(
-                f"comparison set {set_name(a, b)} would be empty: no file name is in both "
-                f"folders ({a}: {', '.join(sorted(by_sample[a])[:3])}; "
-                f"{b}: {', '.join(sorted(by_sample[b])[:3])})",
-                hint="Both folders need videos of the same samples, named "
-                "<driving>-<template>.mp4.",
-            )
-        shared[(a, b)] = common
+    missing, shared = _shared_samples(scanned, pairs_of)
     driving: list[VideoFile] = []
     driving_root = None
     if driving_dir is not None:
@@ -406,67 +511,9 @@ def create_study(
             media.mkdir(parents=True)  # new: never another study's folder
             media = media.resolve()
             study.media_dir = str(media)
-        method_rows = {}
-        video_rows: dict[tuple[str, str], Video] = {}
-        for label, folder in folders.items():
-            m = Method(study_id=study.id, label=label, folder=str(folder))
-            session.add(m)
-            session.flush()
-            method_rows[label] = m
-            for vf in scanned[label]:
-                row = _video_row(study.id, vf, "method", m.id)
-                session.add(row)
-                video_rows[(label, vf.sample)] = row
-        for vf in driving:
-            session.add(_video_row(study.id, vf, "driving", None))
-        session.flush()
-        pairs_per_set = {}
-        for position, (a, b) in enumerate(pairs_of):
-            cs = ComparisonSet(
-                study_id=study.id,
-                name=set_name(a, b),
-                position=position,
-                method_a_id=method_rows[a].id,
-                method_b_id=method_rows[b].id,
-            )
-            session.add(cs)
-            session.flush()
-            for sample in shared[(a, b)]:
-                session.add(
-                    Pair(
-                        study_id=study.id,
-                        set_id=cs.id,
-                        sample=sample,
-                        video_a_id=video_rows[(a, sample)].id,
-                        video_b_id=video_rows[(b, sample)].id,
-                        is_catch=False,
-                    )
-                )
-            pairs_per_set[cs.name] = len(shared[(a, b)])
-        for i, (label, vf) in enumerate(catch_sources):
-            bad = _write_catch_clip(vf, media / f"catch_{i:03d}.mp4", seed=seed + i)
-            bad_row = _video_row(study.id, bad, "catch", None)
-            bad_row.sample = f"catch_{i:03d}"
-            session.add(bad_row)
-            session.flush()
-            pair = Pair(
-                study_id=study.id,
-                set_id=None,
-                sample=vf.sample,
-                video_a_id=video_rows[(label, vf.sample)].id,
-                video_b_id=bad_row.id,
-                is_catch=True,
-            )
-            session.add(pair)
-            session.flush()
-            session.add(
-                CatchTrial(
-                    pair_id=pair.id,
-                    corrupted_video_id=bad_row.id,
-                    correct="A",
-                    corruption="flip+pixelate+noise",
-                )
-            )
+        method_rows, video_rows = _add_methods(session, study.id, folders, scanned, driving)
+        pairs_per_set = _add_sets(session, study.id, pairs_of, shared, method_rows, video_rows)
+        _add_catch_trials(session, study.id, catch_sources, video_rows, media, seed)
         session.commit()
     except Exception as err:
         session.rollback()
