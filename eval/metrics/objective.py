@@ -373,37 +373,35 @@ def _find_driving(source: Path | None, driving: str, cache: dict):
     return cache[key]
 
 
-def _driving_landmarks(source: Path | None, driving: str, cache: dict) -> np.ndarray | None:
-    """Landmarks of a whole driving clip (a prepared clip's, as `fme megc` drives with them,
-    or tracked on a video named after it); None when it cannot be found."""
-    key = ("landmarks", driving)
+def _from_driving(source, driving: str, cache: dict, what: str, of_video, of_clip, absent=None):
+    """`of_video(path)` or `of_clip(prepared clip)` of the driving clip `driving` (cached
+    under `what`); `absent` when it is not found."""
+    key = (what, driving)
     if key not in cache:
         where = _find_driving(source, driving, cache)
         if where is None:
-            cache[key] = None
-        elif isinstance(where, Path):
-            from generation.data.video import read_video
-
-            cache[key] = track_landmarks(read_video(where))
+            cache[key] = absent
         else:
-            cache[key] = where.landmarks()
+            cache[key] = of_video(where) if isinstance(where, Path) else of_clip(where)
     return cache[key]
+
+
+def _driving_landmarks(source: Path | None, driving: str, cache: dict) -> np.ndarray | None:
+    """Landmarks of a whole driving clip (a prepared clip's, as `fme megc` drives with them,
+    or tracked on a video named after it); None when it cannot be found."""
+    from generation.data.video import read_video
+
+    return _from_driving(
+        source, driving, cache, "landmarks",
+        lambda path: track_landmarks(read_video(path)), lambda clip: clip.landmarks(),
+    )  # fmt: skip
 
 
 def _driving_frames(source: Path | None, driving: str, cache: dict) -> np.ndarray | None:
     """Frames of a driving clip (prepared clip or video named after it); None if absent."""
-    key = ("frames", driving)
-    if key not in cache:
-        where = _find_driving(source, driving, cache)
-        if where is None:
-            cache[key] = None
-        elif isinstance(where, Path):
-            from generation.data.video import read_video
+    from generation.data.video import read_video
 
-            cache[key] = read_video(where)
-        else:
-            cache[key] = where.frames()
-    return cache[key]
+    return _from_driving(source, driving, cache, "frames", read_video, lambda clip: clip.frames())
 
 
 def _driving_au(source: Path | None, driving: str, cache: dict, au_source=None):
@@ -411,30 +409,18 @@ def _driving_au(source: Path | None, driving: str, cache: dict, au_source=None):
     (`generation.au.sources.AUSource`; None: the landmark estimator on a prepared clip's
     cached landmarks (its onset) or on a video's tracked ones (frame 0)), or from the
     clip's CSV for a CSV source."""
+    from generation.au.estimator import clip_au_track
     from generation.au.sources import as_source
+    from generation.data.video import probe, read_video
 
     src = as_source(au_source)
-    key = ("au", driving)
-    if key not in cache:
-        where = _find_driving(source, driving, cache)
-        if where is None:
-            cache[key] = (None, 0)
-        elif isinstance(where, Path):
-            if src.from_csv:
-                from generation.data.video import probe
-
-                cache[key] = (src.csv_track(where, probe(where).n_frames), 0)
-            else:
-                from generation.data.video import read_video
-
-                cache[key] = (video_au_track(read_video(where)), 0)
-        elif src.from_csv:
-            cache[key] = (src.csv_track(where.dir, where.n_frames, where), where.onset_index)
-        else:
-            from generation.au.estimator import clip_au_track
-
-            cache[key] = (clip_au_track(where), where.onset_index)
-    return cache[key]
+    if src.from_csv:
+        of_video = lambda path: (src.csv_track(path, probe(path).n_frames), 0)  # noqa: E731
+        of_clip = lambda clip: (src.csv_track(clip.dir, clip.n_frames, clip), clip.onset_index)  # noqa: E731
+    else:
+        of_video = lambda path: (video_au_track(read_video(path)), 0)  # noqa: E731
+        of_clip = lambda clip: (clip_au_track(clip), clip.onset_index)  # noqa: E731
+    return _from_driving(source, driving, cache, "au", of_video, of_clip, absent=(None, 0))
 
 
 def _check_matches(folder: Path, rows: dict, tdir: Path | None, dsrc: Path | None, cache) -> None:
