@@ -330,6 +330,55 @@ def _same_run(out: Path, run_cfg) -> None:
         )
 
 
+def baseline_and_floor(pairs: list[Pair]) -> tuple[Scores, Scores]:
+    """The scores of the baseline (the target unchanged) and the measures' floor (both
+    landmark measures applied to the rendered truth)."""
+    base, floor = Scores(), Scores()
+    for pair in pairs:
+        still = np.repeat(pair.target_image[None], len(pair.truth), axis=0)
+        l1, ssim = frame_scores(still, pair.truth)
+        base.l1.append(l1)
+        base.ssim.append(ssim)
+        base.motion.append(motion_error(pair, None))
+        base.motion_dlib.append(motion_error(pair, None))
+        au_scores(pair, None, base)
+        truth_tracked = lk_track_video(pair.truth, pair.face_rect, pair.onset)
+        floor.motion.append(motion_error(pair, truth_tracked))
+        au_scores(pair, truth_tracked, floor)
+        floor.motion_dlib.append(motion_error(pair, dlib_track(pair.truth, pair.face_rect)))
+    return base, floor
+
+
+def bench_table(base: Scores, methods: dict[str, Scores], floor: Scores):
+    """The bench's table: the baseline, a row per method, the measures' floor."""
+    import pandas as pd
+
+    rows = []
+    for name, s in [(BASELINE, base), *methods.items()]:
+        rows.append(
+            {
+                "method": name,
+                "L1": np.mean(s.l1),
+                "SSIM": np.mean(s.ssim),
+                "motion error (% IOD)": np.mean(s.motion),
+                "beats baseline on motion": "" if name == BASELINE else beats(s, base),
+                "motion error, dlib (% IOD)": np.mean(s.motion_dlib),
+                **au_columns(s),
+                "train L1 (last step)": s.final_loss if name != BASELINE else np.nan,
+                "seconds": s.seconds if name != BASELINE else np.nan,
+            }
+        )
+    rows.append(
+        {
+            "method": MEASURE_FLOOR,
+            "motion error (% IOD)": np.mean(floor.motion),
+            "motion error, dlib (% IOD)": np.mean(floor.motion_dlib),
+            **au_columns(floor),
+        }
+    )
+    return pd.DataFrame(rows)
+
+
 def _alphas(text: str) -> list[float]:
     """`--magnify`'s ALPHAs, each checked (ConfigError naming the option)."""
     from fme.core.errors import ConfigError
@@ -401,7 +450,6 @@ def run(argv: list[str]) -> int:
 
     import tempfile
 
-    import pandas as pd
     import torch
 
     from generation.checkpoints.checkpoint import load_model
@@ -435,20 +483,7 @@ def run(argv: list[str]) -> int:
     setup_s = time.perf_counter() - start
     results: dict[str, Scores] = {}
     magnified_rows: dict[str, Scores] = {}
-    base = Scores()
-    floor = Scores()
-    for pair in pairs:
-        still = np.repeat(pair.target_image[None], len(pair.truth), axis=0)
-        l1, ssim = frame_scores(still, pair.truth)
-        base.l1.append(l1)
-        base.ssim.append(ssim)
-        base.motion.append(motion_error(pair, None))
-        base.motion_dlib.append(motion_error(pair, None))
-        au_scores(pair, None, base)
-        truth_tracked = lk_track_video(pair.truth, pair.face_rect, pair.onset)
-        floor.motion.append(motion_error(pair, truth_tracked))
-        au_scores(pair, truth_tracked, floor)
-        floor.motion_dlib.append(motion_error(pair, dlib_track(pair.truth, pair.face_rect)))
+    base, floor = baseline_and_floor(pairs)
     for variant, run_cfg in zip(variants, run_configs):
         torch.manual_seed(args.seed)
         t0 = time.perf_counter()
@@ -469,30 +504,7 @@ def run(argv: list[str]) -> int:
             magnified.seconds = time.perf_counter() - t1
             magnified_rows[f"{variant}, magnify {alpha:g}"] = magnified
 
-    rows = []
-    for name, s in [(BASELINE, base), *results.items(), *magnified_rows.items()]:
-        rows.append(
-            {
-                "method": name,
-                "L1": np.mean(s.l1),
-                "SSIM": np.mean(s.ssim),
-                "motion error (% IOD)": np.mean(s.motion),
-                "beats baseline on motion": "" if name == BASELINE else beats(s, base),
-                "motion error, dlib (% IOD)": np.mean(s.motion_dlib),
-                **au_columns(s),
-                "train L1 (last step)": s.final_loss if name != BASELINE else np.nan,
-                "seconds": s.seconds if name != BASELINE else np.nan,
-            }
-        )
-    rows.append(
-        {
-            "method": MEASURE_FLOOR,
-            "motion error (% IOD)": np.mean(floor.motion),
-            "motion error, dlib (% IOD)": np.mean(floor.motion_dlib),
-            **au_columns(floor),
-        }
-    )
-    table = pd.DataFrame(rows)
+    table = bench_table(base, {**results, **magnified_rows}, floor)
     print(
         f"{len(pairs)} held-out videos ({len({p.target for p in pairs})} identities), "
         f"{args.iterations} steps per variant at {args.size} px, batch {args.batch_size}, "
