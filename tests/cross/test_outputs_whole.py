@@ -243,6 +243,31 @@ def test_a_killed_re_report_keeps_the_earlier_report_whole(site):
     assert set(_snapshot(site / "rep")) == names
 
 
+@pytest.mark.slow
+def test_a_killed_recognizer_retraining_keeps_the_earlier_recognizers_whole(site):
+    """`fme eval train-recognizers` killed at random moments of a rerun keeps the earlier
+    recognizers, predictions and tables of one run (its backbones are swapped in together)."""
+    argv = ["eval", "train-recognizers", "--data", "prep", "--out", "rec", "--size", "16",
+            "--frames", "4", "--width", "0.125", "--iterations", "3", "--batch-size", "2",
+            "--device", "cpu", "--quiet"]  # fmt: skip
+    first = _fme(*argv, cwd=site)
+    assert first.wait(300) == 0, first.stderr.read()
+    good = _snapshot(site / "rec")
+    names = set(good)
+    assert any(n.endswith(".pt") for n in names) and "predictions.csv" in names
+    rng = random.Random(4)
+    watch = ["rec/*", ".rec.fme-new-*/*", ".rec.fme-new-*/**/*"]
+    kills = 0
+    for seed in range(1, 5):
+        proc = _fme(*argv, "--seed", str(seed), cwd=site)
+        kills += _kill_while_writing(proc, site, watch, rng.uniform(0.0, 0.3))
+        now = _snapshot(site / "rec")
+        if now != good:  # killed after the swap (or it ended first): the new run's, whole
+            assert set(now) == names, sorted(set(now) ^ names)
+            good = now
+    assert kills >= 2
+
+
 # ---- a full disk --------------------------------------------------------------------------
 
 
