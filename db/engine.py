@@ -23,7 +23,7 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from fme.core.errors import ConfigError, DataError, FMEError
+from fme.core.errors import ConfigError, DataError, FMEError, StorageError
 from fme.core.outputs import blocking_file, writable
 
 DEFAULT_URL = "sqlite:///fme.db"
@@ -196,6 +196,12 @@ def database_errors(url: str) -> Iterator[None]:
         ) from None
     except exc.DBAPIError as err:
         reason = _reason(err)
+        if any(t in reason for t in ("database or disk is full", "disk I/O error")):
+            raise StorageError(
+                f"{shown}: the disk holding the database is full or failing ({reason})",
+                hint="Free some space (or give --db a file on another disk), then run the "
+                "command again; nothing was written to the database.",
+            ) from None
         if "not a database" in reason or "malformed" in reason:
             raise DataError(
                 f"{shown}: this file is not a study database ({reason})", hint=_STUDY_DB

@@ -327,6 +327,13 @@ def test_a_full_disk_is_one_line_and_keeps_the_earlier_outputs(
     line = _one_line(capsys.readouterr().err)
     assert rc == 2 and line.startswith(f"error: {small_disk / 'x.pt'}: cannot write: no space")
     assert sorted(p.name for p in small_disk.iterdir()) == ["exp", "filler"]  # no .part
+    # a new study database on the full disk: one line that says so, not "not a database"
+    create = ["study", "create", "full", "--method", "FOMM=sets/fomm", "--method",
+              "FOMM+EWP=sets/fomm_ewp", "--set", "FOMM:FOMM+EWP", "--db",
+              f"sqlite:///{small_disk / 's.db'}"]  # fmt: skip
+    assert main(create) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "full or failing" in line and "s.db" in line, line
 
 
 # ---- two runs into one output -------------------------------------------------------------
