@@ -292,6 +292,14 @@ def label_source(root: Path, labels: str | None) -> str:
         raise ConfigError(
             f"unknown label source {labels!r}", hint=f"Choose one of {', '.join(LABEL_SOURCES)}."
         )
+    if labels == "composite" and (root / "synth.json").is_file():
+        raise ConfigError(
+            "--labels composite: this is the synthetic corpus (synth.json), whose clips no "
+            "published list holds (a name that matches one would be a coincidence)",
+            root,
+            "Leave --labels out (the synthetic corpus is labelled by its emotions), or give "
+            "--labels emotion.",
+        )
     return labels
 
 

@@ -143,3 +143,15 @@ def test_the_synthetic_corpus_is_labelled_by_emotion_from_the_folder_above(tmp_p
         assert report.label_source == "emotion"
         by_id = {c.clip_id: c.label for c in report.clips}
         assert by_id["EP02_01f"] == "negative"  # disgust; the published list says positive
+
+
+def test_the_published_list_is_refused_for_the_synthetic_corpus(tmp_path):
+    """`--labels composite` on the synthetic corpus labelled a clip whose name happened to
+    be in the published CASME II list: refused in one line naming the option."""
+    from fme.core.errors import ConfigError
+
+    root = write_casme2(tmp_path / "corpus")
+    (root / "synth.json").write_text("{}")
+    with pytest.raises(ConfigError, match="--labels composite: this is the synthetic corpus"):
+        read_dataset_report("casme2", root, labels="composite")
+    assert read_dataset_report("casme2", root, labels="emotion").label_source == "emotion"
