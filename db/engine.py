@@ -146,12 +146,24 @@ def _reason(err: BaseException) -> str:
     return " ".join(str(orig).split("\n")[0].split()) or type(orig).__name__
 
 
-def _check_sqlite_file(url: str, database: str | None) -> None:
-    """A SQLite file URL whose folder is missing, a file, or not writable."""
-    if database in (None, "", ":memory:") or database.startswith("file:"):
-        return
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for another database, an in-memory one, a `file:` URI
+    or text that is not a URL (which `make_engine` answers)."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return None
+    return None if database.startswith("file:") else Path(database)
 
-    path = Path(database)
+
+def _check_sqlite_file(url: str) -> None:
+    """A SQLite file URL whose folder is missing, a file, or not writable."""
+    path = sqlite_file(url)
+    if path is None:
+        return
     if path.is_dir():
         raise ConfigError(f"{shown_url(url)} is a folder, not a database file", hint=_STUDY_DB)
     blocker = blocking_file(path)
@@ -231,7 +243,7 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
     with database_errors(url):
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
-            _check_sqlite_file(url, parsed.database)
+            _check_sqlite_file(url)
             connect_args = kwargs.pop("connect_args", {})
             connect_args.setdefault("timeout", busy_timeout_s())
             connect_args.setdefault("check_same_thread", False)

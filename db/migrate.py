@@ -18,6 +18,7 @@ from db.engine import (
     open_engine,
     session_factory,
     shown_url,
+    sqlite_file,
 )
 from fme.core.errors import DataError
 
@@ -25,32 +26,15 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 log = logging.getLogger(__name__)
 
 
-def _empty_sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite URL when it exists with 0 bytes (a database lost to a full disk
-    or a truncation looks like that), else None."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError:  # not a URL: `open_engine` answers it in one line
-        return None
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return None
-    if parsed.database == ":memory:":
-        return None
-    path = Path(parsed.database)
-    return path if path.is_file() and path.stat().st_size == 0 else None
-
-
 def _say_if_empty(url: str) -> None:
-    """A warning line when a SQLite file of 0 bytes is about to become a new database."""
-    empty = _empty_sqlite_file(url)
-    if empty is not None:
+    """A warning line when a SQLite file of 0 bytes (what a full disk or a truncation can
+    leave of a database) is about to become a new database."""
+    path = sqlite_file(url)
+    if path is not None and path.is_file() and path.stat().st_size == 0:
         log.warning(
             "%s is an empty file (0 bytes): set up as a new study database with no studies; "
             "if it held studies, restore it from a backup",
-            empty,
+            path,
         )
 
 

@@ -40,3 +40,29 @@ def make_db(path: Path):
     upgrade(url)
     engine = make_engine(url)
     return url, engine, session_factory(engine)
+
+
+def write_votes_csv(path: Path, pairs: int = 4, participants: int = 6, flip: int = 0):
+    """A votes CSV as the admin page exports it: one set (FOMM vs FOMM+EWP), every
+    participant voting on every pair, choices and sides by a fixed pattern (`flip` shifts
+    the choices: another study's votes). Returns the frame."""
+    import pandas as pd
+
+    rows = [
+        {
+            "set_name": "FOMM vs FOMM+EWP",
+            "method_a": "FOMM",
+            "method_b": "FOMM+EWP",
+            "pair_id": i + 1,
+            "sample": f"drv{i}-tmpl",
+            "participant": f"p{j}",
+            "choice": "A" if (i + j + flip) % 3 else "B",
+            "a_side": "left" if (i + j) % 2 else "right",
+            "is_catch": 0,
+        }
+        for i in range(pairs)
+        for j in range(participants)
+    ]
+    frame = pd.DataFrame(rows)
+    frame.to_csv(path, index=False)
+    return frame

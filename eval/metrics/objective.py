@@ -423,23 +423,24 @@ def _driving_au(source: Path | None, driving: str, cache: dict, au_source=None):
     return _from_driving(source, driving, cache, "au", of_video, of_clip, absent=(None, 0))
 
 
-def _check_matches(folder: Path, rows: dict, tdir: Path | None, dsrc: Path | None, cache) -> None:
+def _check_matches(
+    folder: Path, manifest: dict, rows: dict, tdir: Path | None, dsrc: Path | None, cache
+) -> None:
     """Every video the manifest lists is in the set, and the videos' driving clips and
-    templates are found in `--driving` and `--templates`: none found is a DataError naming
-    the option, some missing one warning line with their number (their metrics are left
-    out); never silent."""
-    listed = [name for name in rows if name and not (folder / name).is_file()]
+    templates (`rows`, per video) are found in `--driving` and `--templates`: none found is
+    a DataError naming the option, some missing one warning line with their number (their
+    metrics are left out); never silent."""
+    listed = [name for name in manifest if name and not (folder / name).is_file()]
     if listed:
         raise DataError(
             f"{len(listed)} video(s) the manifest lists are missing, e.g. {listed[0]}",
             folder,
             "Render the set again (fme megc), or give a complete set.",
         )
-    for option, where, key, find in (
-        ("--driving", dsrc, "driving", lambda name: _find_driving(dsrc, name, cache)),
-        ("--templates", tdir, "template", lambda name: _find_template(tdir, name)),
+    for option, where, key, what, find in (
+        ("--driving", dsrc, "driving", "driving clip", lambda n: _find_driving(dsrc, n, cache)),
+        ("--templates", tdir, "template", "template", lambda n: _find_template(tdir, n)),
     ):
-        what = "driving clip" if key == "driving" else "template"
         if where is None:
             continue
         names = sorted({row.get(key, "") for row in rows.values() if row.get(key)})
@@ -529,7 +530,7 @@ def check_set(
                 )
             row["driving"], row["template"] = parsed or ("", "")
         video_rows[video.name] = row
-    _check_matches(folder, {**rows, **video_rows}, tdir, dsrc, {} if cache is None else cache)
+    _check_matches(folder, rows, video_rows, tdir, dsrc, {} if cache is None else cache)
     return videos, video_rows
 
 
@@ -541,6 +542,8 @@ def set_metrics(
     progress: bool = True,
     published=None,
     au_source=None,
+    checked: tuple[list[Path], dict[str, dict[str, str]]] | None = None,
+    cache: dict | None = None,
 ) -> list[VideoMetrics]:
     """Metrics of every video of a generated set (names `<driving>-<template>.mp4` or a
     manifest with `path`, `driving`, `template`; for ground truth optionally
@@ -548,7 +551,10 @@ def set_metrics(
     that adds the published-table metrics of each video (and gathers the set's features).
     `au_source` (`generation.au.sources`; None: the landmark estimator) gives the AU curves
     of AU fidelity: a CSV source reads the driving clip's CSV and each generated video's
-    (`<video>.<source>.csv` or `<video>.csv` beside it, or in the source's `csv` folder)."""
+    (`<video>.<source>.csv` or `<video>.csv` beside it, or in the source's `csv` folder).
+    `checked`: what `check_set` returned for this folder (it is checked here otherwise);
+    `cache`: the driving clips read so far, shared by the sets of one run (all read the same
+    `driving` with the same AU source)."""
     from generation.au.sources import as_source
 
     au_src = as_source(au_source)
@@ -558,8 +564,8 @@ def set_metrics(
 
     tdir = Path(templates) if templates else None
     dsrc = Path(driving) if driving else None
-    cache: dict = {}
-    videos, video_rows = check_set(folder, tdir, dsrc, synth, cache)
+    cache = {} if cache is None else cache
+    videos, video_rows = checked or check_set(folder, tdir, dsrc, synth, cache)
     folder = Path(folder)
     out = []
     for video in tqdm(videos, desc=f"metrics {folder.name}", unit="video", disable=not progress):
@@ -728,8 +734,12 @@ def _run_metrics(args: argparse.Namespace) -> int:
     out = Path(args.out or Path(args.set[0]) / "metrics")
     output_dir(out, existing="replace")  # checked before the weights are looked for
     weights = _weights(args)
-    for folder in args.set:  # every set matched to --templates/--driving before any work
-        check_set(folder, args.templates, args.driving, args.synth)
+    # the driving clips' landmarks, frames and AU tracks, read once for every set
+    cache: dict = {}
+    checked = {  # every set matched to --templates/--driving before any network loads
+        folder: check_set(folder, args.templates, args.driving, args.synth, cache)
+        for folder in args.set
+    }
     run = _published_run(args, weights)
     frames = []
     set_rows = []
@@ -744,6 +754,8 @@ def _run_metrics(args: argparse.Namespace) -> int:
                 not args.quiet,
                 published=run,
                 au_source=AUSource(args.au_source or "landmarks", args.au_csv),
+                checked=checked[folder],
+                cache=cache,
             )
         )
         per_video.insert(0, "set", Path(folder).name)

@@ -380,25 +380,17 @@ def bench_table(base: Scores, methods: dict[str, Scores], floor: Scores):
 
 
 def _alphas(text: str) -> list[float]:
-    """`--magnify`'s ALPHAs, each checked (ConfigError naming the option)."""
+    """`--magnify`'s ALPHAs, each checked as the options' positive numbers are
+    (ConfigError naming the option)."""
     from fme.core.errors import ConfigError
+    from fme.core.options import positive_float
 
-    alphas = []
-    for part in (t.strip() for t in text.split(",")):
-        if not part:
-            continue
-        try:
-            alpha = float(part)
-        except ValueError:
-            alpha = float("nan")
-        if not np.isfinite(alpha) or alpha <= 0:
-            raise ConfigError(
-                f"--magnify {text}: {part!r} is not a positive number",
-                None,
-                "Give positive ALPHAs separated by commas, e.g. --magnify 2,4.",
-            )
-        alphas.append(alpha)
-    return alphas
+    try:
+        return [positive_float(part) for part in text.split(",") if part.strip()]
+    except argparse.ArgumentTypeError as err:
+        raise ConfigError(
+            f"--magnify {text}: {err}", hint="Give positive ALPHAs separated by commas, e.g. 2,4."
+        ) from None
 
 
 def run(argv: list[str]) -> int:

@@ -36,9 +36,9 @@ from fme.core.options import (
     port_number,
     positive_int,
     probability,
-    web_address,
 )
 from study.presets import PRESETS, describe
+from study.recruitment import check_exit_url
 from study.specs import parse_method, parse_set
 
 DEFAULT_HOST = "127.0.0.1"
@@ -363,6 +363,23 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
 
 
+def _app_address(text: str) -> str:
+    """`--base-url`: an http(s) address by the rule of the study's exit links
+    (`study.recruitment.check_exit_url`), without a query (the links are made from it)."""
+    from urllib.parse import urlparse
+
+    try:
+        url = check_exit_url(text, "address")
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(err.message) from None
+    if url is None or urlparse(url).query:
+        raise argparse.ArgumentTypeError(
+            f"expected the app's address without a query, e.g. https://study.example.org/fme, "
+            f"got {text!r}"
+        )
+    return url
+
+
 def _register_create(study: argparse._SubParsersAction) -> None:
     p = study.add_parser(
         "create",
@@ -461,7 +478,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("expert", help="the expert's name or code (shown in the expert table)")
     p.add_argument(
         "--base-url",
-        type=web_address,
+        type=_app_address,
         default=f"http://localhost:{DEFAULT_PORT}",
         help="the app's address as participants and experts reach it (behind a proxy: the "
         "proxy's address and prefix)",

@@ -113,19 +113,6 @@ def int_list(text: str) -> list[int]:
     return values
 
 
-def web_address(text: str) -> str:
-    """An http(s) address with a host (`https://study.example.org/fme`), without a query."""
-    from urllib.parse import urlparse
-
-    value = str(text).strip()
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query:
-        raise argparse.ArgumentTypeError(
-            f"expected the app's http(s) address, e.g. https://study.example.org/fme, got {text!r}"
-        )
-    return value
-
-
 def existing_dir(text: str) -> str:
     """A path to a folder that exists."""
     path = Path(text)

@@ -531,36 +531,40 @@ def set_animation_options(
     anim.update(new)
 
 
-def use_super_resolution(model, weights: str | Path | None) -> None:
+def use_super_resolution(model, weights: str | Path | None) -> str | None:
     """Turn the model's super-resolution stage on with the user's weights file (`fme
     animate` and `fme megc --super-resolution`), or off with "none". None keeps the
     checkpoint's own setting, whose weights file is then loaded now, before any frame is
     animated (a path that no longer exists is one line naming it and the option that
-    replaces it). A model without such a stage (every variant but famgan) refuses a file."""
+    replaces it). A model without such a stage (every variant but famgan) refuses a file.
+    Returns the weights file of the stage in use (None: no stage)."""
+    has_stage = hasattr(model, "set_super_resolution")
     if weights is None:
-        own = (getattr(model, "config", {}).get("super_resolution") or {}).get("weights")
-        if own and hasattr(model, "set_super_resolution"):
-            try:
-                model.set_super_resolution(own)
-            except ConfigError as err:
-                raise ConfigError(
-                    f"the checkpoint's super-resolution weights (model.super_resolution."
-                    f"weights) cannot be used: {err.message}",
-                    own,
-                    "Give --super-resolution WEIGHTS (an RRDBNet x4 file), or "
-                    "--super-resolution none to animate without that stage.",
-                ) from err
-        return
+        own = (model.config.get("super_resolution") or {}).get("weights")
+        if not (own and has_stage):
+            return None
+        try:
+            model.set_super_resolution(own)
+        except ConfigError as err:
+            raise ConfigError(
+                f"the checkpoint's super-resolution weights (model.super_resolution."
+                f"weights) cannot be used: {err.message}",
+                own,
+                "Give --super-resolution WEIGHTS (an RRDBNet x4 file), or "
+                "--super-resolution none to animate without that stage.",
+            ) from err
+        return own
     if str(weights).lower() == "none":
-        if hasattr(model, "set_super_resolution"):
+        if has_stage:
             model.set_super_resolution(None)
-        return
-    if not hasattr(model, "set_super_resolution"):
+        return None
+    if not has_stage:
         raise ConfigError(
             f"--super-resolution: the {model.variant} model has no super-resolution stage",
             hint="Use it with a famgan checkpoint, or leave it off.",
         )
     model.set_super_resolution(weights)
+    return str(weights)
 
 
 def side_by_side(*clips: np.ndarray) -> np.ndarray:

@@ -318,9 +318,8 @@ def make_megc_set(
     _old_set(out, checkpoint_sha, replace, set())  # another model's set: refused at once
     dev = resolve_device(device)
     model = load_model(checkpoint, str(dev))
-    use_super_resolution(model, super_resolution)  # read before anything is written
+    sr_path = use_super_resolution(model, super_resolution)  # read before anything is written
     set_animation_options(model, **(animation or {}))
-    sr_path = (getattr(model, "config", {}).get("super_resolution") or {}).get("weights")
     sr_sha = sha256_file(sr_path) if sr_path else ""  # the stage in use, whoever named it
     mode = model.check_mode(mode)
     size = int(model.config["image_size"])

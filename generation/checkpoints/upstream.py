@@ -1,9 +1,10 @@
 """The reference code's own files: which family a file is, and its YAML in our terms.
 
-`upstream_family(state)` names the family of a checkpoint dict of the reference code from
+`upstream_families(state)` names the family of a checkpoint dict of the reference code from
 its keys (FOMM: `kp_detector` + `generator`; MRAA: `region_predictor`; TPSMM:
-`inpainting_network`), and `yaml_family(data)` that of a reference config
-(`model_params` with `common_params.num_kp`, `region_predictor_params` or `num_tps`).
+`inpainting_network`; more than one for a file that mixes them), and `yaml_family(data)`
+that of a reference config (`model_params` with `common_params.num_kp`,
+`region_predictor_params` or `num_tps`).
 
 `translate_upstream_config(data, family)` turns a reference config (`dataset_params`,
 `model_params`, `train_params`, `train_avd_params`, ...) into the changes to our model
@@ -186,13 +187,6 @@ def upstream_families(state: Any) -> list[str]:
     if not isinstance(state, dict):
         return []
     return [family for family, keys in FAMILY_KEYS if all(k in state for k in keys)]
-
-
-def upstream_family(state: Any) -> str | None:
-    """The reference family ("fomm", "mraa", "tpsmm") whose checkpoint `state` is (the
-    first of `upstream_families`)."""
-    found = upstream_families(state)
-    return found[0] if found else None
 
 
 def yaml_family(data: dict[str, Any]) -> str | None:

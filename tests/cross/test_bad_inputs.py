@@ -23,7 +23,7 @@ import pytest
 from data_helpers import CASME2_ROWS, Row, write_casme2
 from engine_helpers import astronaut, make_prepared, small_model_config, write_templates
 from PIL import Image
-from study_helpers import make_method_dirs
+from study_helpers import make_method_dirs, write_votes_csv
 
 from fme.cli import main
 from fme.core.digest import sha256_file
@@ -62,28 +62,6 @@ def _audio_only(path: Path) -> Path:
         for packet in stream.encode():
             out.mux(packet)
     return path
-
-
-def _votes(path: Path) -> pd.DataFrame:
-    rows = []
-    for i in range(4):
-        for j in range(6):
-            rows.append(
-                {
-                    "set_name": "FOMM vs FOMM+EWP",
-                    "method_a": "FOMM",
-                    "method_b": "FOMM+EWP",
-                    "pair_id": i + 1,
-                    "sample": f"drv{i}-tmpl",
-                    "participant": f"p{j}",
-                    "choice": "A" if (i + j) % 3 else "B",
-                    "a_side": "left" if (i + j) % 2 else "right",
-                    "is_catch": 0,
-                }
-            )
-    frame = pd.DataFrame(rows)
-    frame.to_csv(path, index=False)
-    return frame
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +105,7 @@ def work(tmp_path_factory):
     assert dirs["FOMM"].name == "fomm" and dirs["FOMM+EWP"].name == "fomm_ewp"
     (w / "rec").mkdir()
     (w / "csv").mkdir()
-    _votes(w / "csv" / "votes_good.csv")
+    write_votes_csv(w / "csv" / "votes_good.csv")
     # an OpenFace-style AU track of 3 rows: the prepared clips have 4 frames
     (w / "csv" / "au_3rows.csv").write_text(
         "frame,timestamp,AU01_r,AU12_r\n1,0,0.1,0.2\n2,0.01,0.2,0.3\n3,0.02,0.1,0.1\n"

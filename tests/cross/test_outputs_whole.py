@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from engine_helpers import make_prepared, small_model_config, write_templates
-from study_helpers import make_method_dirs
+from study_helpers import make_method_dirs, write_votes_csv
 
 from fme.cli import main
 from fme.core.digest import sha256_file
@@ -206,27 +206,17 @@ def test_a_killed_megc_rerun_keeps_the_earlier_set(site):
     assert len(_manifest(site / "set")) == 4
 
 
-def _votes_csv(path: Path, flip: int) -> Path:
-    rows = ["set_name,method_a,method_b,pair_id,sample,participant,choice,a_side,is_catch"]
-    for i in range(6):
-        for j in range(12):
-            choice = "A" if (i + j + flip) % 3 else "B"
-            side = "left" if (i + j) % 2 else "right"
-            rows.append(f"FOMM vs FOMM+EWP,FOMM,FOMM+EWP,{i + 1},drv{i}-t,p{j},{choice},{side},0")
-    path.write_text("\n".join(rows) + "\n")
-    return path
-
-
 @pytest.mark.slow
 def test_a_killed_re_report_keeps_the_earlier_report_whole(site):
     """Audit: a killed re-report left the old report.md beside new tables of other votes."""
     argv = ["study", "report", "--out", "rep", "--no-png", "--calibration", "0", "--boot", "20"]
-    first = _fme(*argv, "--votes", str(_votes_csv(site / "v1.csv", 0)), cwd=site)
+    write_votes_csv(site / "v1.csv", pairs=6, participants=12)
+    first = _fme(*argv, "--votes", "v1.csv", cwd=site)
     assert first.wait(300) == 0, first.stderr.read()
     good = _snapshot(site / "rep")
     names = set(good)
     assert "report.md" in names and len(names) > 5
-    _votes_csv(site / "v2.csv", 1)
+    write_votes_csv(site / "v2.csv", pairs=6, participants=12, flip=1)
     rng = random.Random(3)
     watch = ["rep/*", ".rep.fme-new-*/*"]
     kills = 0

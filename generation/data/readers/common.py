@@ -286,13 +286,14 @@ def clip_labels(
 def label_source(root: Path, labels: str | None) -> str:
     """The label source asked for, or the default: the published list, except for the
     synthetic corpus (a folder with synth.json), which no list holds."""
+    synthetic = (root / "synth.json").is_file()
     if labels is None:
-        return "emotion" if (root / "synth.json").is_file() else "composite"
+        return "emotion" if synthetic else "composite"
     if labels not in LABEL_SOURCES:
         raise ConfigError(
             f"unknown label source {labels!r}", hint=f"Choose one of {', '.join(LABEL_SOURCES)}."
         )
-    if labels == "composite" and (root / "synth.json").is_file():
+    if labels == "composite" and synthetic:
         raise ConfigError(
             "--labels composite: this is the synthetic corpus (synth.json), whose clips no "
             "published list holds (a name that matches one would be a coincidence)",
