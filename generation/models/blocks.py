@@ -237,15 +237,35 @@ def instance_norm_inference(
     """`norm(x)` (then ReLU, in place on the fresh result) for inference, in x's dtype and
     memory format: each image's statistics by one batch norm in training mode over that
     image alone (its per-channel kernel is vectorised over channels-last memory, and it
-    accumulates a bf16 input in fp32 with the norm's fp32 affine), the images stacked by
-    one copy. `F.instance_norm` folds the batch into the channels of an NCHW copy
+    accumulates a bf16 input in fp32 with the norm's fp32 affine), written straight into
+    that image's block of one output (stacking separate results cost a copy of the whole
+    batch per norm). `F.instance_norm` folds the batch into the channels of an NCHW copy
     instead, about ten times slower on a channels-last bf16 batch."""
     weight, bias = norm.weight, norm.bias
-    parts = [
-        F.batch_norm(x[i : i + 1], None, None, weight, bias, True, 0.0, norm.eps)
-        for i in range(x.shape[0])
-    ]
-    out = parts[0] if len(parts) == 1 else torch.cat(parts)
+    if x.shape[0] == 1 or torch.is_grad_enabled():  # out= takes no autograd
+        parts = [
+            F.batch_norm(x[i : i + 1], None, None, weight, bias, True, 0.0, norm.eps)
+            for i in range(x.shape[0])
+        ]
+        out = parts[0] if len(parts) == 1 else torch.cat(parts)
+    else:
+        out = torch.empty_like(x)  # x's memory format: each image's rows are one block
+        stats = x.dtype if weight is None else weight.dtype  # as the kernel saves them
+        mean, invstd = x.new_empty(0, dtype=stats), x.new_empty(0, dtype=stats)
+        for i in range(x.shape[0]):
+            torch.ops.aten.native_batch_norm.out(
+                x[i : i + 1],
+                weight,
+                bias,
+                None,
+                None,
+                True,
+                0.0,
+                norm.eps,
+                out=out[i : i + 1],
+                save_mean=mean,
+                save_invstd=invstd,
+            )
     return out.relu_() if relu else out
 
 

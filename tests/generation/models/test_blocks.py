@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,6 +22,33 @@ def test_instance_norm_inference_is_the_instance_norm_in_channels_last():
     assert out.is_contiguous(memory_format=torch.channels_last)
     assert (out - expected).abs().max() < 1e-5
     assert (instance_norm_inference(norm, x) - norm(x.contiguous())).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("batch", [1, 4])
+def test_instance_norm_inference_is_each_images_own_norm_bit_for_bit(affine, dtype, batch):
+    # bf16 in, the affine in fp32 (or none): each image exactly as torch's batch norm of
+    # that image alone computes it, in the input's dtype and memory format
+    torch.manual_seed(1)
+    norm = nn.InstanceNorm2d(6, affine=affine)
+    if affine:
+        with torch.no_grad():
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-0.5, 0.5)
+    x = (torch.randn(batch, 6, 7, 9) * 2 + 3).to(dtype, memory_format=torch.channels_last)
+    with torch.no_grad():
+        out = instance_norm_inference(norm, x)
+        for i in range(batch):
+            alone = F.batch_norm(
+                x[i : i + 1], None, None, norm.weight, norm.bias, True, 0.0, norm.eps
+            )
+            assert torch.equal(out[i : i + 1], alone)
+    assert out.dtype == dtype
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert (out.float() - norm(x.float().contiguous())).abs().max() < (
+        0.05 if dtype == torch.bfloat16 else 1e-5
+    )
 
 
 def test_gather_warp_is_grid_sample_of_the_shared_image_times_the_mask():
