@@ -339,8 +339,9 @@ def baseline_and_floor(pairs: list[Pair]) -> tuple[Scores, Scores]:
         l1, ssim = frame_scores(still, pair.truth)
         base.l1.append(l1)
         base.ssim.append(ssim)
-        base.motion.append(motion_error(pair, None))
-        base.motion_dlib.append(motion_error(pair, None))
+        still_motion = motion_error(pair, None)  # a still video: both trackers read no motion
+        base.motion.append(still_motion)
+        base.motion_dlib.append(still_motion)
         au_scores(pair, None, base)
         truth_tracked = lk_track_video(pair.truth, pair.face_rect, pair.onset)
         floor.motion.append(motion_error(pair, truth_tracked))

@@ -26,20 +26,23 @@ def test_instance_norm_inference_is_the_instance_norm_in_channels_last():
 
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("batch", [1, 4])
-def test_instance_norm_inference_is_each_images_own_norm_bit_for_bit(affine, dtype, batch):
-    # bf16 in, the affine in fp32 (or none): each image exactly as torch's batch norm of
-    # that image alone computes it, in the input's dtype and memory format
+@pytest.mark.parametrize("grad", [False, True])
+def test_instance_norm_inference_is_each_images_own_norm_bit_for_bit(affine, dtype, grad):
+    # bf16 in, the affine in fp32 (or none): each image of a batch exactly as torch's batch
+    # norm of that image alone computes it, in the input's dtype and memory format, both
+    # when it is written into its block of one output (no autograd: animation) and when
+    # the images are stacked (autograd on)
     torch.manual_seed(1)
     norm = nn.InstanceNorm2d(6, affine=affine)
     if affine:
         with torch.no_grad():
             norm.weight.uniform_(0.5, 1.5)
             norm.bias.uniform_(-0.5, 0.5)
-    x = (torch.randn(batch, 6, 7, 9) * 2 + 3).to(dtype, memory_format=torch.channels_last)
-    with torch.no_grad():
+    x = (torch.randn(4, 6, 7, 9) * 2 + 3).to(dtype, memory_format=torch.channels_last)
+    with torch.set_grad_enabled(grad):
         out = instance_norm_inference(norm, x)
-        for i in range(batch):
+    with torch.no_grad():
+        for i in range(x.shape[0]):
             alone = F.batch_norm(
                 x[i : i + 1], None, None, norm.weight, norm.bias, True, 0.0, norm.eps
             )
